@@ -1,0 +1,170 @@
+"""
+Every exception stalwart raises on its own account::
+
+    ResilienceError(Exception)
+    ├── ConfigurationError(ResilienceError, ValueError)
+    └── RejectedError(ResilienceError)
+        ├── CircuitOpenError          .name .retry_after
+        ├── BulkheadFullError         .name .max_concurrent
+        ├── RateLimitExceededError    .name .retry_after
+        └── TimeoutExceededError(RejectedError, TimeoutError)  .name .timeout
+
+Exceptions raised by the user's own code are never wrapped.
+
+Rejections are raised on hot paths, so their messages are built lazily from
+their attributes in ``__str__``; they pickle by their attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ResilienceError(Exception):
+    """
+    The base of every exception raised by stalwart itself.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ConfigurationError(ResilienceError, ValueError):
+    """
+    A primitive was built with an invalid configuration.
+
+    Raised where the primitive is built, never on a call.  It signals a bug
+    in the caller's set-up and should not be caught.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class RejectedError(ResilienceError):
+    """
+    A primitive refused or abandoned a call.
+
+    Catch this to shed load whatever refused it.
+
+    Attributes:
+        name: The name of the primitive that refused.
+        retry_after: Seconds until a new call could be admitted, or
+            ``None`` where that cannot be known.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str
+    retry_after: float | None
+
+    def __init__(self, name: str, retry_after: float | None = None) -> None:
+        # No super().__init__(): args are derived in __reduce__, and the
+        # message in __str__, to keep the refusal path cheap.
+        self.name = name
+        self.retry_after = retry_after
+
+    def _reason(self) -> str:
+        return "call rejected"
+
+    def __str__(self) -> str:
+        text = f"{self._reason()} by {self.name!r}"
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:.3f}s"
+        return text
+
+    def __repr__(self) -> str:
+        args = ", ".join(map(repr, self._init_args()))
+        return f"{type(self).__name__}({args})"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.retry_after)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._init_args())
+
+
+class CircuitOpenError(RejectedError):
+    """
+    The circuit breaker is open (or half-open with every trial slot taken)
+    and refused the call without running it.
+
+    Attributes:
+        name: The breaker's name.
+        retry_after: Seconds until the breaker will admit a trial call;
+            ``0.0`` when it is half-open and a slot may free up any moment,
+            ``None`` when it was forced open and will not recover on its
+            own.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def _reason(self) -> str:
+        return "circuit open"
+
+
+class BulkheadFullError(RejectedError):
+    """
+    The bulkhead had no free slot (and no room, or no time, to wait).
+
+    Attributes:
+        name: The bulkhead's name.
+        max_concurrent: How many calls it lets in at once.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        name: str,
+        max_concurrent: int,
+        retry_after: float | None = None,
+    ) -> None:
+        self.name = name
+        self.max_concurrent = max_concurrent
+        self.retry_after = retry_after
+
+    def _reason(self) -> str:
+        return f"bulkhead full ({self.max_concurrent} concurrent)"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.max_concurrent, self.retry_after)
+
+
+class RateLimitExceededError(RejectedError):
+    """
+    The rate limiter could not grant the request (in time).
+
+    Attributes:
+        name: The limiter's name.
+        retry_after: Seconds until the request could be granted, or
+            ``None`` when it can never be (its cost exceeds the capacity).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def _reason(self) -> str:
+        return "rate limit exceeded"
+
+
+class TimeoutExceededError(RejectedError, TimeoutError):
+    """
+    The call did not finish within its time limit.
+
+    It is also a :class:`TimeoutError`, so existing handlers catch it.
+
+    Attributes:
+        name: The timeout's name.
+        timeout: The limit that was exceeded, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"timed out after {self.timeout:g}s"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.timeout)
