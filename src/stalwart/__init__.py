@@ -6,6 +6,14 @@ fallback.
 
 from __future__ import annotations
 
+# --- circuit breaker (begin) ---
+# --- circuit breaker (end) ---
+# --- retry (begin) ---
+# --- retry (end) ---
+# --- rate limiters (begin) ---
+# --- rate limiters (end) ---
+# --- bulkhead, timeout, fallback (begin) ---
+from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._clock import Clock, DefaultClock, SystemClock
 from ._deadline import Deadline, current_deadline, remaining_time
 from ._errors import (
@@ -20,18 +28,13 @@ from ._errors import (
 from ._events import CallRejected, Event, Hook, LoggingHook
 
 
-# --- circuit breaker (begin) ---
-# --- circuit breaker (end) ---
-# --- retry (begin) ---
-# --- retry (end) ---
-# --- rate limiters (begin) ---
-# --- rate limiters (end) ---
-# --- bulkhead, timeout, fallback (begin) ---
 # --- bulkhead, timeout, fallback (end) ---
 
 
 __all__ = [
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStatistics",
     "CallRejected",
     "CircuitOpenError",
     "Clock",

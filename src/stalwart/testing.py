@@ -74,6 +74,8 @@ class FakeClock:
         ] = []
         self._driven: set[asyncio.AbstractEventLoop] = set()
         self._idle_rounds = 0
+        # Threads blocked in wait_event(): (until, seq, event).
+        self._thread_waiters: list[tuple[float, int, threading.Event]] = []
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now!r})"
@@ -97,8 +99,34 @@ class FakeClock:
         with self._lock:
             self._now += seconds
             due = self._pop_due()
+            waiters = self._thread_waiters
+            woken = []
+            while waiters and waiters[0][0] <= self._now:
+                woken.append(heapq.heappop(waiters)[2])
         for loop, fut in due:
             loop.call_soon_threadsafe(_resolve, fut)
+        for event in woken:
+            event.set()
+
+    def wait_event(self, event: threading.Event, until: float | None) -> None:
+        """
+        Block the calling thread until *event* is set or fake time reaches
+        *until* (``None``: no limit); in the latter case, set *event*.
+
+        Only :meth:`advance` (or a :meth:`sleep` in another thread) moves
+        fake time, so a thread blocked here waits until some other thread
+        does.  Used by stalwart's blocking waits (bulkhead queueing, the sync
+        :class:`~stalwart.Timeout`) so that they follow the fake clock.
+
+        .. versionadded:: 0.1.0
+        """
+        if until is not None:
+            with self._lock:
+                if self._now >= until:
+                    return
+                entry = (until, next(self._seq), event)
+                heapq.heappush(self._thread_waiters, entry)
+        event.wait()
 
     def sleep(self, seconds: float) -> None:
         """
