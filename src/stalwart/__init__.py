@@ -25,7 +25,15 @@ from ._errors import (
     ResilienceError,
     TimeoutExceededError,
 )
-from ._events import CallRejected, Event, Hook, LoggingHook
+from ._events import (
+    CallRejected,
+    Event,
+    FallbackUsed,
+    Hook,
+    LoggingHook,
+    TimeoutExceeded,
+)
+from ._timeout import Timeout, TimeoutStatistics
 
 
 # --- bulkhead, timeout, fallback (end) ---
@@ -42,13 +50,17 @@ __all__ = [
     "Deadline",
     "DefaultClock",
     "Event",
+    "FallbackUsed",
     "Hook",
     "LoggingHook",
     "RateLimitExceededError",
     "RejectedError",
     "ResilienceError",
     "SystemClock",
+    "Timeout",
+    "TimeoutExceeded",
     "TimeoutExceededError",
+    "TimeoutStatistics",
     "current_deadline",
     "remaining_time",
 ]

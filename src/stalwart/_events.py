@@ -104,3 +104,36 @@ class LoggingHook:
             else logging.INFO
         )
         self.logger.log(level, "%s", event)
+
+
+# --- bulkhead, timeout, fallback ---
+
+
+@attrs.frozen(kw_only=True)
+class TimeoutExceeded(Event):
+    """
+    A :class:`~stalwart.Timeout` gave up on a call at its deadline.
+
+    Attributes:
+        timeout: The limit, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    timeout: float
+
+
+@attrs.frozen(kw_only=True)
+class FallbackUsed(Event):
+    """
+    A :class:`~stalwart.Fallback` replaced the outcome of a call.
+
+    Attributes:
+        error: The exception that caused it, or ``None``.
+        result: The result that caused it (``None`` when *error* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    error: BaseException | None
+    result: object
