@@ -6,14 +6,6 @@ fallback.
 
 from __future__ import annotations
 
-# --- circuit breaker (begin) ---
-# --- circuit breaker (end) ---
-# --- retry (begin) ---
-# --- retry (end) ---
-# --- rate limiters (begin) ---
-# --- rate limiters (end) ---
-# --- bulkhead, timeout, fallback (begin) ---
-from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._clock import Clock, DefaultClock, SystemClock
 from ._deadline import Deadline, current_deadline, remaining_time
 from ._errors import (
@@ -25,14 +17,20 @@ from ._errors import (
     ResilienceError,
     TimeoutExceededError,
 )
-from ._events import (
-    CallRejected,
-    Event,
-    FallbackUsed,
-    Hook,
-    LoggingHook,
-    TimeoutExceeded,
-)
+from ._events import CallRejected, Event, Hook, LoggingHook
+
+
+# --- circuit breaker (begin) ---
+# --- circuit breaker (end) ---
+# --- retry (begin) ---
+# --- retry (end) ---
+# --- rate limiters (begin) ---
+# --- rate limiters (end) ---
+# --- bulkhead, timeout, fallback (begin) ---
+# isort: split
+from ._bulkhead import Bulkhead, BulkheadStatistics
+from ._events import FallbackUsed, TimeoutExceeded
+from ._fallback import Fallback, FallbackStatistics
 from ._timeout import Timeout, TimeoutStatistics
 
 
@@ -50,6 +48,8 @@ __all__ = [
     "Deadline",
     "DefaultClock",
     "Event",
+    "Fallback",
+    "FallbackStatistics",
     "FallbackUsed",
     "Hook",
     "LoggingHook",
