@@ -33,6 +33,7 @@ SHELLS = {
     "_fallback",
     "_limiters",
     "_retry",
+    "_thread_pool",
     "_timeout",
 }
 TIME_READS = {

@@ -31,6 +31,7 @@ from ._events import CallRejected, Event, Hook, LoggingHook
 from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._events import FallbackUsed, TimeoutExceeded
 from ._fallback import Fallback, FallbackStatistics
+from ._thread_pool import ThreadPoolBulkhead, ThreadPoolBulkheadStatistics
 from ._timeout import Timeout, TimeoutStatistics
 
 
@@ -57,6 +58,8 @@ __all__ = [
     "RejectedError",
     "ResilienceError",
     "SystemClock",
+    "ThreadPoolBulkhead",
+    "ThreadPoolBulkheadStatistics",
     "Timeout",
     "TimeoutExceeded",
     "TimeoutExceededError",
