@@ -40,7 +40,7 @@ from ._deadline import _current as _current_deadline
 from ._errors import ConfigurationError, RetryExhaustedError
 from ._events import Hook, RetryBudgetExhausted, RetryGaveUp, RetryScheduled
 from ._events import emit as _emit
-from ._typing import ExceptionSpec, P, T
+from ._typing import P, T
 from ._validators import (
     ExceptionFilter,
     collect,
@@ -310,7 +310,17 @@ def _private_random() -> Callable[[], float]:
     return random.Random().random  # jitter is not crypto
 
 
-def _to_on(value: ExceptionSpec | ExceptionFilter | None) -> ExceptionFilter:
+RetryOn: TypeAlias = (
+    type[Exception]
+    | tuple[type[Exception], ...]
+    | Callable[[Exception], object]
+    | ExceptionFilter
+)
+"""What ``on=`` accepts: exception types, or a predicate that returns
+whether to retry, or the delay to retry after."""
+
+
+def _to_on(value: RetryOn) -> ExceptionFilter:
     spec = to_exception_filter(value, "on")
     for kind in spec.types:
         if not issubclass(kind, Exception):
