@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from helpers import Boom, as_async
+from retry_support import Flaky
 from stalwart import (
     CircuitOpenError,
     ConstantBackoff,
@@ -32,37 +33,6 @@ from stalwart import (
 )
 from stalwart._deadline import deadline_scope
 from stalwart.testing import FakeClock, use_clock
-
-
-class Flaky:
-    """
-    Produce the given outcomes in turn (raising exceptions, returning
-    anything else), then return ``"ok"``; each call may take fake time.
-    """
-
-    def __init__(
-        self,
-        *outcomes: object,
-        clock: FakeClock | None = None,
-        takes: float = 0.0,
-    ) -> None:
-        self.outcomes = list(outcomes)
-        self.calls = 0
-        self.args: list[tuple[Any, ...]] = []
-        self.clock = clock
-        self.takes = takes
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        self.args.append((args, kwargs))
-        if self.clock is not None and self.takes:
-            self.clock.advance(self.takes)
-        if self.outcomes:
-            outcome = self.outcomes.pop(0)
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return outcome
-        return "ok"
 
 
 def _loop(retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -733,75 +703,3 @@ class TestDecorator:
             retry.call(Flaky(Boom()))
 
         assert [3.0] == clock.sleeps  # type: ignore[attr-defined]
-
-
-class TestConcurrency:
-    def test_threads_have_their_own_attempts(self, clock):
-        """
-        Concurrent calls of one decorated function never share counters.
-        """
-        import threading
-
-        barrier = threading.Barrier(4)
-        local = threading.local()
-
-        @Retry(on=Boom, attempts=3, wait=0, clock=clock)
-        def work() -> str:
-            local.calls = getattr(local, "calls", 0) + 1
-            if local.calls == 1:
-                barrier.wait(timeout=10)
-            if local.calls < 3:
-                raise Boom
-            return "ok"
-
-        results: list[str] = []
-        threads = [
-            threading.Thread(target=lambda: results.append(work()))
-            for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-        assert ["ok"] * 4 == results
-
-    def test_tasks_have_their_own_attempts(self, clock):
-        """
-        Concurrent tasks of one decorated coroutine keep separate counts.
-        """
-        calls: dict[int, int] = {}
-
-        @Retry(on=Boom, attempts=3, wait=1.0, clock=clock)
-        async def work(key: int) -> int:
-            calls[key] = calls.get(key, 0) + 1
-            if calls[key] < 3:
-                raise Boom
-            return key
-
-        async def main() -> list[int]:
-            return await asyncio.gather(*(work(k) for k in range(5)))
-
-        assert [0, 1, 2, 3, 4] == asyncio.run(main())
-        assert 2.0 == clock.now()
-
-    def test_cancelled_wait_ends_the_retry(self, clock):
-        """
-        Cancelling a task during its wait ends the retry at once.
-        """
-        fn = Flaky(Boom(), Boom())
-        retry = Retry(on=Boom, wait=10.0, clock=clock)
-
-        async def main() -> None:
-            task = asyncio.ensure_future(retry.acall(as_async(fn)))
-            for _ in range(3):
-                await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        asyncio.run(main())
-
-        assert 1 == fn.calls
-        assert 0.0 == clock.now()
-        assert [10.0] == clock.sleeps

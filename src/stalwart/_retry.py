@@ -66,6 +66,7 @@ WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
 the exception that failed the attempt, or its rejected result."""
 
 _STOP = -1.0  # what _decide returns to end the loop with the last outcome
+_get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 
 
@@ -695,12 +696,14 @@ class Retry:
     _core: RetryCore = attrs.field(init=False, repr=False)
     _strategy: Backoff | None = attrs.field(init=False, repr=False)
     _wait_fn: WaitFunction | None = attrs.field(init=False, repr=False)
-    # The delay of a constant backoff, or -1.0 when it must be computed.
-    _fixed: float = attrs.field(init=False, repr=False)
-    _untimed: bool = attrs.field(init=False, repr=False)
-    _types: tuple[type[BaseException], ...] = attrs.field(
-        init=False, repr=False
-    )
+    _hot: tuple[
+        tuple[type[BaseException], ...],
+        bool,
+        RetryCore,
+        float,
+        bool,
+        RetryBudget | None,
+    ] = attrs.field(init=False, repr=False)
     _count_retry: Callable[[], int] = attrs.field(init=False, repr=False)
     _calls: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
@@ -771,13 +774,13 @@ class Retry:
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_strategy", strategy)
         object.__setattr__(self, "_wait_fn", wait_fn)
-        object.__setattr__(
-            self,
-            "_fixed",
-            strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0,
+        fixed = (
+            strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
         )
-        object.__setattr__(self, "_untimed", self.timeout is None)
-        object.__setattr__(self, "_types", self.on.types)
+        # The clock is read on failure only for the time budget or events.
+        clocked = self.timeout is not None or bool(self.hooks)
+        hot = (self.on.types, self.use_retry_after, core, fixed, clocked)
+        object.__setattr__(self, "_hot", (*hot, self.budget))
         object.__setattr__(self, "_count_retry", self._retries.incr)
         if self.attempts is None and self.timeout is None:
             warnings.warn(
@@ -809,16 +812,18 @@ class Retry:
         each optional feature behind one test, because it runs once per
         retry and a retry around a zero wait must stay cheap.
         """
+        # One attribute load for the settings this path reads every time.
+        types, use_retry_after, core, fixed, clocked, budget = self._hot
         hint: object = None
         if error is not None:
-            if not isinstance(error, self._types):
+            if not isinstance(error, types):
                 predicate = self.on.predicate
                 if predicate is None:
                     return _STOP
                 retry, hint = _verdict(predicate(error))
                 if not retry:
                     return _STOP
-            if hint is None and self.use_retry_after:
+            if hint is None and use_retry_after:
                 hint = getattr(error, "retry_after", None)
                 if hint is not None and hint.__class__ not in _NUMBERS:
                     hint = None  # not a delay: ignore it
@@ -828,17 +833,15 @@ class Retry:
             retry, hint = _verdict(on_result(result))
             if not retry:
                 return _STOP
-        core = self._core
         if _testing is not None:
             core = core.capped(_testing.attempts)
             delay = 0.0
         elif hint is not None:
             delay = core.server_delay(cast("float", hint))
-        elif (delay := self._fixed) < 0.0:
+        elif (delay := fixed) < 0.0:
             delay = self._variable_delay(attempt, error, result, previous)
-        hooks = self.hooks
-        now = start if self._untimed and not hooks else self.clock.now()
-        deadline = _current_deadline.get()
+        now = self.clock.now() if clocked else start
+        deadline = _get_deadline()
         decision = core.decide(
             attempt,
             now - start,
@@ -847,9 +850,9 @@ class Retry:
         )
         if decision.__class__ is GiveUp:
             return self._give_up(decision, attempt, error, result, now)
-        budget = self.budget
         if budget is not None and not budget._withdraw():
             return self._give_up(GiveUp.BUDGET, attempt, error, result, now)
+        hooks = self.hooks
         self._count_retry()
         if hooks:
             _emit(
