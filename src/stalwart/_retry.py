@@ -621,7 +621,8 @@ class Retry:
             constant wait), or a callable ``(attempt, outcome) -> seconds``
             whose result is kept within ``[0, wait_max]``.  ``None`` (the
             default) builds an exponential backoff from the ``wait_*``
-            fields and *jitter*, which must then keep their defaults.
+            fields and *jitter*; when *wait* is given, those keep their
+            defaults (a callable may set *wait_max*, its cap).
         wait_initial: The first wait of the default exponential backoff.
         wait_max: The longest wait of the default backoff (jitter
             included), and the cap of a callable *wait*.
@@ -731,20 +732,17 @@ class Retry:
                     jitter=self.jitter,
                 )
         else:
-            defaults: dict[str, object] = {
-                "wait_initial": 0.1,
-                "wait_multiplier": 2.0,
-                "jitter": "full",
-            }
+            # A callable's waits are capped by wait_max; a backoff object
+            # (or a number) carries its own.
+            fields = ["wait_initial", "wait_multiplier", "jitter"]
             if not callable(wait):
-                # A callable's waits are capped by wait_max; a backoff
-                # object carries its own cap.
-                defaults["wait_max"] = 5.0
+                fields.append("wait_max")
+            defaults = attrs.fields_dict(type(self))
             problems.extend(
                 f"{field!r} cannot be set together with 'wait' "
                 f"(got {getattr(self, field)!r})"
-                for field, default in defaults.items()
-                if getattr(self, field) != default
+                for field in fields
+                if getattr(self, field) != defaults[field].default
             )
             if isinstance(wait, _BACKOFFS):
                 strategy = wait
@@ -833,8 +831,9 @@ class Retry:
             retry, hint = _verdict(on_result(result))
             if not retry:
                 return _STOP
-        if _testing is not None:
-            core = core.capped(_testing.attempts)
+        testing = _testing  # read once: another thread may flip it
+        if testing is not None:
+            core = core.capped(testing.attempts)
             delay = 0.0
         elif hint is not None:
             delay = core.server_delay(cast("float", hint))
@@ -1021,14 +1020,18 @@ class Retry:
         # costs one try around the call, a counter and, with a timeout, a
         # clock read; each failure one call of _decide.
         count, decide, clock = self._calls.incr, self._decide, self.clock
-        timed, budget = self.timeout is not None, self.budget
+        budget = self.budget
+        timed = self.timeout is not None or budget is not None
 
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             count()
-            if budget is not None:
-                budget._deposit()
-            start = clock.now() if timed else 0.0
+            if timed:  # one test on the untimed, budget-free path
+                if budget is not None:
+                    budget._deposit()
+                start = clock.now()
+            else:
+                start = 0.0
             try:
                 return fn(*args, **kwargs)
             except Exception as e:
@@ -1065,14 +1068,18 @@ class Retry:
             return checking
 
         count, decide, clock = self._calls.incr, self._decide, self.clock
-        timed, budget = self.timeout is not None, self.budget
+        budget = self.budget
+        timed = self.timeout is not None or budget is not None
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             count()
-            if budget is not None:
-                budget._deposit()
-            start = clock.now() if timed else 0.0
+            if timed:  # one test on the untimed, budget-free path
+                if budget is not None:
+                    budget._deposit()
+                start = clock.now()
+            else:
+                start = 0.0
             try:
                 return await fn(*args, **kwargs)
             except Exception as e:
