@@ -486,6 +486,17 @@ class TestResults:
             info.value
         )
 
+    def test_exhausted_error_pickles(self):
+        """
+        RetryExhaustedError survives pickling with its attributes.
+        """
+        import pickle
+
+        error = pickle.loads(pickle.dumps(RetryExhaustedError("db", [1], 3)))
+
+        assert ("db", [1], 3) == (error.name, error.result, error.attempts)
+        assert "RetryExhaustedError('db', [1], 3)" == repr(error)
+
     def test_result_predicate_dictates_delay(self, result_face, clock):
         """
         on_result may return the delay to wait (a Retry-After value).
@@ -693,6 +704,19 @@ class TestDecorator:
                 return f"{self.flaky()}:{path}"
 
         assert "ok:/x" == Client().get("/x")
+
+    def test_evolve(self, clock):
+        """
+        attrs.evolve builds a working copy with new settings.
+        """
+        import attrs
+
+        retry = attrs.evolve(exp(clock), attempts=2, wait_initial=0.5)
+
+        with pytest.raises(Boom):
+            retry.call(Flaky(Boom(), Boom()))
+
+        assert [0.5] == clock.sleeps
 
     def test_use_clock(self):
         """
