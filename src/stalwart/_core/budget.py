@@ -51,18 +51,24 @@ class BudgetCore:
         """
         index = math.floor(now / self._width)
         head = self._head
-        if head is None:
-            head = self._head = index
-        elif index > head:
+        if head is None or index > head:
+            head = self._roll(head, index)
+        # A clock that went backwards keeps counting in the newest slot.
+        return head % self.slots
+
+    def _roll(self, head: int | None, index: int) -> int:
+        """
+        Empty the slots between *head* and *index*; make *index* the head.
+        """
+        if head is not None:
             calls, retries, slots = self._calls, self._retries, self.slots
             for step in range(1, min(index - head, slots) + 1):
                 pos = (head + step) % slots
                 self._total_calls -= calls[pos]
                 self._total_retries -= retries[pos]
                 calls[pos] = retries[pos] = 0
-            head = self._head = index
-        # A clock that went backwards keeps counting in the newest slot.
-        return head % self.slots
+        self._head = index
+        return index
 
     def allowance(self, now: float) -> float:
         """
