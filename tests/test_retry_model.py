@@ -6,6 +6,8 @@ sees exactly the waits the model predicts, and the call ends the same way.
 
 from __future__ import annotations
 
+import asyncio
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,7 +62,9 @@ class TestAgainstModel:
         multiplier=st.sampled_from([1.0, 2.0, 3.0]),
         cap=st.sampled_from([0.0, 1.0, 5.0]),
         outcomes=outcome_lists,
-        face=st.sampled_from(["call", "decorator", "loop"]),
+        face=st.sampled_from(
+            ["call", "decorator", "loop", "acall", "async-decorator"]
+        ),
     )
     def test_schedule(  # noqa: PLR0917  # one argument per drawn setting
         self, attempts, timeout, initial, multiplier, cap, outcomes, face
@@ -89,11 +93,18 @@ class TestAgainstModel:
                 raise Boom
             return "ok"
 
+        async def aattempt() -> str:
+            return attempt()
+
         try:
             if face == "call":
                 ending = retry.call(attempt)
             elif face == "decorator":
                 ending = retry(attempt)()
+            elif face == "acall":
+                ending = asyncio.run(retry.acall(aattempt))
+            elif face == "async-decorator":
+                ending = asyncio.run(retry(aattempt)())
             else:
                 for each in retry:
                     with each:
