@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from ._clock import Clock, DefaultClock, SystemClock
 from ._deadline import Deadline, current_deadline, remaining_time
+
+# --- circuit breaker (begin) ---
+# --- circuit breaker (end) ---
+# --- retry (begin) ---
 from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -15,14 +19,30 @@ from ._errors import (
     RateLimitExceededError,
     RejectedError,
     ResilienceError,
+    RetryExhaustedError,
     TimeoutExceededError,
 )
-from ._events import CallRejected, Event, Hook, LoggingHook
+from ._events import (
+    CallRejected,
+    Event,
+    Hook,
+    LoggingHook,
+    RetryBudgetExhausted,
+    RetryGaveUp,
+    RetryScheduled,
+)
+from ._retry import (
+    ConstantBackoff,
+    DecorrelatedJitterBackoff,
+    ExponentialBackoff,
+    LinearBackoff,
+    Retry,
+    RetryBudget,
+    RetryBudgetStatistics,
+    RetryStatistics,
+)
 
 
-# --- circuit breaker (begin) ---
-# --- circuit breaker (end) ---
-# --- retry (begin) ---
 # --- retry (end) ---
 # --- rate limiters (begin) ---
 # --- rate limiters (end) ---
@@ -46,17 +66,29 @@ __all__ = [
     "CircuitOpenError",
     "Clock",
     "ConfigurationError",
+    "ConstantBackoff",
     "Deadline",
+    "DecorrelatedJitterBackoff",
     "DefaultClock",
     "Event",
+    "ExponentialBackoff",
     "Fallback",
     "FallbackStatistics",
     "FallbackUsed",
     "Hook",
+    "LinearBackoff",
     "LoggingHook",
     "RateLimitExceededError",
     "RejectedError",
     "ResilienceError",
+    "Retry",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "RetryBudgetStatistics",
+    "RetryExhaustedError",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "RetryStatistics",
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",
