@@ -203,6 +203,39 @@ class TestFaces:
         assert inspect.iscoroutinefunction(aparse)
         assert "parse" == parse.__name__
 
+    def test_decorators_filter(self):
+        """
+        The decorators let unmatched exceptions through and check results.
+        """
+        f = Fallback(
+            value="fallback", on=KeyError, on_result=lambda r: r is None
+        )
+
+        @f
+        def sync(kind: str) -> str | None:
+            if kind == "boom":
+                raise Boom
+            return None if kind == "none" else kind
+
+        @f
+        async def asyn(kind: str) -> str | None:
+            return sync(kind) if kind != "key" else {}["x"]
+
+        def key() -> None:
+            raise KeyError
+
+        assert ("fallback", "x") == (sync("none"), sync("x"))
+        assert ("fallback", "fallback", "x") == (
+            asyncio.run(asyn("none")),
+            asyncio.run(asyn("key")),
+            asyncio.run(asyn("x")),
+        )
+        assert "fallback" == f(key)()
+        with pytest.raises(Boom):
+            sync("boom")
+        with pytest.raises(Boom):
+            asyncio.run(asyn("boom"))
+
     def test_chain_by_stacking(self):
         """
         Stacked fallbacks form a chain: primary, then cache, then default.

@@ -128,6 +128,21 @@ class TestCalls:
         assert (True, "ok") == (running.result(), queued.result())
         pool.shutdown()
 
+    def test_refusal_without_hooks(self):
+        """
+        A pool of one thread and no queue refuses a second call.
+        """
+        gate = threading.Event()
+        pool = ThreadPoolBulkhead(max_workers=1)
+        running = pool.submit(gate.wait)
+
+        with pytest.raises(BulkheadFullError):
+            pool.submit(ok)
+        gate.set()
+
+        assert running.result()
+        pool.shutdown()
+
     def test_context_reaches_worker(self, pool, clock):
         """
         The worker sees the caller's deadline.

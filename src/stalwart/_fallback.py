@@ -197,9 +197,18 @@ class Fallback:
         if inspect.iscoroutinefunction(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 
+            # The wrappers repeat call/acall inline: one frame less per call.
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(afn, *args, **kwargs)
+                try:
+                    result = await afn(*args, **kwargs)
+                except Exception as exc:
+                    if not self.on.matches(exc):
+                        raise
+                    return await self._arecover(exc, None)
+                if self.on_result is not None and self.on_result(result):
+                    return await self._arecover(None, result)
+                return result
 
             return cast("Callable[P, T]", awrapper)
         if self._async_handler:
@@ -207,7 +216,15 @@ class Fallback:
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return self.call(fn, *args, **kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                if not self.on.matches(exc):
+                    raise
+                return cast("T", self._recover(exc, None))
+            if self.on_result is not None and self.on_result(result):
+                return cast("T", self._recover(None, result))
+            return result
 
         return wrapper
 

@@ -31,7 +31,7 @@ from typing import Any, cast, final
 import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock, DefaultClock, SystemClock, wait_event
-from ._deadline import Deadline, deadline_scope
+from ._deadline import Deadline, deadline_scope, enter_deadline, exit_deadline
 from ._errors import TimeoutExceededError
 from ._events import Hook, TimeoutExceeded, emit
 from ._typing import P, T
@@ -259,7 +259,8 @@ class Timeout:
 
         .. versionadded:: 0.1.0
         """
-        with deadline_scope(self.seconds, self.clock):
+        token = enter_deadline(self.seconds, self.clock)[1]
+        try:
             if isinstance(_target(self.clock), SystemClock):
                 limit = asyncio.timeout(self.seconds)
                 try:
@@ -270,6 +271,8 @@ class Timeout:
                         raise self._exceeded() from exc
                     raise
             return await self._watched(fn(*args, **kwargs))
+        finally:
+            exit_deadline(token)
 
     async def _watched(self, work: Awaitable[T]) -> T:
         """
