@@ -92,3 +92,64 @@ def retry_api() -> None:
     assert_type(budget.statistics().available, float)
     with retry_testing(attempts=1):
         set_retry_testing(False)
+
+
+# --- bulkhead, timeout, fallback ---
+
+
+def isolation_api() -> None:
+    bulkhead = stalwart.Bulkhead(
+        max_concurrent=10, max_queue=5, max_wait=timedelta(seconds=1)
+    )
+    timeout = stalwart.Timeout(seconds=2.5, name="api")
+    fallback = stalwart.Fallback(value=b"", on=(ConnectionError,))
+    cached = stalwart.Fallback(handler=lambda cause: b"cached")
+    pool = stalwart.ThreadPoolBulkhead(max_workers=4, max_queue=8)
+
+    @bulkhead
+    @timeout
+    @fallback
+    def fetch(url: str, *, tries: int = 1) -> bytes:
+        return url.encode()
+
+    @bulkhead
+    @timeout
+    @cached
+    async def afetch(url: str) -> bytes:
+        return url.encode()
+
+    @pool
+    def blocking(n: int) -> int:
+        return n
+
+    assert_type(fetch("x", tries=2), bytes)
+    assert_type(blocking(1), int)
+    assert_type(bulkhead.call(fetch, "x"), bytes)
+    assert_type(timeout.call(fetch, "x"), bytes)
+    assert_type(fallback.call(fetch, "x"), bytes)
+    assert_type(pool.call(blocking, 2), int)
+    assert_type(pool.submit(blocking, 2).result(), int)
+    assert_type(bulkhead.try_acquire(), bool)
+    bulkhead.acquire(timeout=0.5)
+    bulkhead.acquire(timeout=None)
+    bulkhead.release()
+    with bulkhead:
+        pass
+    with timeout:
+        pass
+
+    async def use() -> None:
+        assert_type(await afetch("x"), bytes)
+        assert_type(await bulkhead.acall(afetch, "x"), bytes)
+        assert_type(await timeout.acall(afetch, "x"), bytes)
+        assert_type(await fallback.acall(afetch, "x"), bytes)
+        assert_type(await pool.acall(blocking, 3), int)
+        await bulkhead.aacquire(timeout=timedelta(seconds=1))
+        async with bulkhead:
+            pass
+
+    assert_type(bulkhead.statistics().high_water, int)
+    assert_type(pool.statistics().running, int)
+    assert_type(timeout.statistics().timeouts, int)
+    assert_type(fallback.statistics().on_error, int)
+    pool.shutdown(wait=True, cancel_pending=False)
