@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from helpers import Boom, as_async, boom, ok
 from stalwart import (
     Bulkhead,
@@ -787,3 +790,73 @@ class TestWaitEvent:
 
         assert event.is_set()
         assert [None] == out
+
+
+jobs = st.lists(
+    st.tuples(
+        st.integers(0, 10).map(lambda t: t / 2),  # arrival time
+        st.integers(0, 6).map(lambda t: t / 2),  # time held inside
+        st.none() | st.integers(0, 16).map(lambda t: t / 2),  # cancel time
+    ),
+    max_size=12,
+)
+
+
+class TestFakeClockInterleavings:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        limit=st.integers(1, 3),
+        queue=st.integers(0, 6),
+        max_wait=st.none() | st.integers(1, 8).map(lambda t: t / 2),
+        jobs=jobs,
+    )
+    def test_invariants(self, limit, queue, max_wait, jobs):
+        """
+        With random arrivals, holds, waits and cancellations on the fake
+        clock: concurrency stays within the limit, service is FIFO, and
+        every permit comes back.
+        """
+        clock = FakeClock()
+        b = Bulkhead(
+            max_concurrent=limit,
+            max_queue=queue,
+            max_wait=max_wait,
+            clock=clock,
+        )
+        arrivals: list[int] = []
+        entries: list[int] = []
+        inside = [0]
+        peak = [0]
+
+        async def job(number: int, arrive: float, hold: float) -> None:
+            await clock.asleep(arrive)
+            arrivals.append(number)
+            async with b:
+                entries.append(number)
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+                try:
+                    await clock.asleep(hold)
+                finally:
+                    inside[0] -= 1
+
+        async def cancel(task: asyncio.Task[None], at: float) -> None:
+            await clock.asleep(at)
+            task.cancel()
+
+        async def main() -> None:
+            tasks = []
+            for number, (arrive, hold, cancel_at) in enumerate(jobs):
+                task = asyncio.create_task(job(number, arrive, hold))
+                tasks.append(task)
+                if cancel_at is not None:
+                    tasks.append(asyncio.create_task(cancel(task, cancel_at)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run(main())
+        stats = b.statistics()
+
+        assert peak[0] <= limit
+        assert [n for n in arrivals if n in entries] == entries
+        assert (0, 0) == (stats.in_flight, stats.queued)
+        assert stats.high_water <= limit
