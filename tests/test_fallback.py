@@ -219,7 +219,11 @@ class TestFaces:
 
         @f
         async def asyn(kind: str) -> str | None:
-            return sync(kind) if kind != "key" else {}["x"]
+            if kind == "boom":
+                raise Boom
+            if kind == "key":
+                raise KeyError(kind)
+            return None if kind == "none" else kind
 
         def key() -> None:
             raise KeyError
