@@ -21,6 +21,20 @@ from ._events import CallRejected, Event, Hook, LoggingHook
 
 
 # --- circuit breaker (begin) ---
+from ._circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerStatistics,
+    CircuitPermit,
+    CountWindow,
+    TimeWindow,
+)
+from ._core.circuit import CircuitState
+from ._events import (
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
+    CircuitStateChanged,
+)
 # --- circuit breaker (end) ---
 # --- retry (begin) ---
 # --- retry (end) ---
@@ -33,9 +47,18 @@ from ._events import CallRejected, Event, Hook, LoggingHook
 __all__ = [
     "BulkheadFullError",
     "CallRejected",
+    "CircuitBreaker",
+    "CircuitBreakerStatistics",
+    "CircuitClosed",
+    "CircuitHalfOpened",
     "CircuitOpenError",
+    "CircuitOpened",
+    "CircuitPermit",
+    "CircuitState",
+    "CircuitStateChanged",
     "Clock",
     "ConfigurationError",
+    "CountWindow",
     "Deadline",
     "DefaultClock",
     "Event",
@@ -45,6 +68,7 @@ __all__ = [
     "RejectedError",
     "ResilienceError",
     "SystemClock",
+    "TimeWindow",
     "TimeoutExceededError",
     "current_deadline",
     "remaining_time",
