@@ -401,7 +401,9 @@ class BreakerCore:
         the policy has no such rate).
         """
         calls, failures, slow = self.window_totals(now)
-        if self.window is None or calls == 0 or calls < self._minimum_calls:
+        # Trials have no minimum: their verdict comes after all of them.
+        minimum = 1 if self.state is HALF_OPEN else self._minimum_calls
+        if self.window is None or calls < minimum:
             return None, None
         slow_rate = None if self.slow_call_rate is None else slow / calls
         return failures / calls, slow_rate
