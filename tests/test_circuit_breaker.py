@@ -1095,3 +1095,23 @@ class TestStatistics:
             fake.advance(10)  # type: ignore[attr-defined]
 
             assert "ok" == cb.call(ok)
+
+
+class TestExample:
+    def test_flaky_dependency_example(self, capsys):
+        """
+        The README's breaker example runs, trips, refuses and recovers.
+        """
+        import pathlib
+        import runpy
+
+        root = pathlib.Path(__file__).parent.parent
+        runpy.run_path(
+            str(root / "examples" / "breaker_flaky_dependency.py"),
+            run_name="__main__",
+        )
+        out = capsys.readouterr().out
+
+        assert "breaker closed -> open" in out
+        assert "refused at once, retry in 25s" in out
+        assert "breaker half_open -> closed" in out
