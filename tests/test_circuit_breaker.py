@@ -1115,3 +1115,113 @@ class TestExample:
         assert "breaker closed -> open" in out
         assert "refused at once, retry in 25s" in out
         assert "breaker half_open -> closed" in out
+
+
+def _through(face: str, cb: CircuitBreaker, fn: Any, *args: Any) -> Any:
+    """
+    Run ``fn(*args)`` through one face of *cb*.
+    """
+    if face == "call":
+        return cb.call(fn, *args)
+    if face == "acall":
+        return asyncio.run(cb.acall(as_async(fn), *args))
+    if face == "decorator":
+        return cb(fn)(*args)
+    if face == "async decorator":
+        return asyncio.run(cb(as_async(fn))(*args))
+    if face == "with":
+        with cb:
+            return fn(*args)
+    if face == "async with":
+
+        async def block() -> Any:
+            async with cb:
+                return fn(*args)
+
+        return asyncio.run(block())
+    permit = cb.acquire()
+    try:
+        result = fn(*args)
+    except BaseException as e:
+        permit.record_exception(e)
+        raise
+    permit.record_success()
+    return result
+
+
+FACES = [
+    "call",
+    "acall",
+    "decorator",
+    "async decorator",
+    "with",
+    "async with",
+    "permit",
+]
+
+
+class TestFaceParity:
+    @pytest.mark.parametrize("face", FACES)
+    @pytest.mark.parametrize(
+        "policy",
+        [
+            {"failure_threshold": 2},
+            {
+                "failure_rate": 0.6,
+                "window": CountWindow(4),
+                "minimum_calls": 3,
+            },
+            {
+                "slow_call_rate": 0.3,
+                "slow_call_duration": 5.0,
+                "window": TimeWindow(60.0),
+                "minimum_calls": 3,
+            },
+        ],
+        ids=["consecutive", "rate", "slow"],
+    )
+    def test_same_story_on_every_face(self, clock, face, policy):
+        """
+        Every face tells the same story: ignored, answered and failed
+        calls, the trip, a refusal, the trial and the close, with the same
+        events at the same times.
+        """
+        events: list[stalwart.Event] = []
+        cb = CircuitBreaker(
+            recovery_time=10,
+            ignore=KeyError,
+            failure_on=Boom,
+            clock=clock,
+            hooks=events.append,
+            **policy,
+        )
+        outcomes = []
+        steps = [
+            _raise(KeyError()),
+            _raise(ValueError()),
+            boom,
+            slow(clock, 5.0, boom),
+            ok,
+        ]
+        for step in steps:
+            try:
+                outcomes.append(_through(face, cb, step))
+            except Exception as e:  # noqa: BLE001
+                outcomes.append(type(e).__name__)
+        clock.advance(10)
+        outcomes.append(_through(face, cb, ok))
+
+        assert [
+            "KeyError",
+            "ValueError",
+            "Boom",
+            "Boom",
+            "CircuitOpenError",
+            "ok",
+        ] == outcomes
+        assert [
+            ("CircuitOpened", 5.0),
+            ("CallRejected", 5.0),
+            ("CircuitHalfOpened", 15.0),
+            ("CircuitClosed", 15.0),
+        ] == [(type(e).__name__, e.at) for e in events]

@@ -176,6 +176,8 @@ class BreakerCore:
         previous = self.state
         self.state = state
         self.generation += 1
+        # Finite only while half-open: record() tests it alone.
+        self._half_open_deadline = math.inf
         if self.track and previous is not state:
             self.log.append((previous, state, at, recovery_time))
 
@@ -199,12 +201,9 @@ class BreakerCore:
         self.trial_outcomes = 0
         self.trial_failures = 0
         self.trial_slow = 0
-        self._half_open_deadline = (
-            math.inf
-            if self.half_open_max_wait is None
-            else at + self.half_open_max_wait
-        )
         self._enter(HALF_OPEN, at)
+        if self.half_open_max_wait is not None:
+            self._half_open_deadline = at + self.half_open_max_wait
 
     def _admitting(self, state: CircuitState, at: float) -> None:
         """
@@ -225,7 +224,7 @@ class BreakerCore:
         Send a half-open breaker whose trials did not report in time back
         to OPEN, as of the moment the wait ran out.
         """
-        if self.state is HALF_OPEN and now >= self._half_open_deadline:
+        if now >= self._half_open_deadline:
             self._open(self._half_open_deadline)
 
     # --- calls -------------------------------------------------------------
@@ -267,7 +266,8 @@ class BreakerCore:
             self.successes += 1
         if flags & SLOW:
             self.slow_calls += 1
-        self._expire(now)
+        if now >= self._half_open_deadline:
+            self._open(self._half_open_deadline)
         state = self.state
         if epoch != self.generation or state is DISABLED:
             return
