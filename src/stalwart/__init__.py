@@ -14,9 +14,13 @@ from ._circuit_breaker import (
     CountWindow,
     TimeWindow,
 )
+
+# --- circuit breaker (end) ---
 from ._clock import Clock, DefaultClock, SystemClock
-from ._core.circuit import CircuitState
+from ._core.circuit import CircuitState  # circuit breaker
 from ._deadline import Deadline, current_deadline, remaining_time
+
+# --- retry (begin) ---
 from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -24,22 +28,34 @@ from ._errors import (
     RateLimitExceededError,
     RejectedError,
     ResilienceError,
+    RetryExhaustedError,
     TimeoutExceededError,
 )
 from ._events import (
     CallRejected,
-    CircuitClosed,
-    CircuitHalfOpened,
-    CircuitOpened,
-    CircuitStateChanged,
+    CircuitClosed,  # circuit breaker
+    CircuitHalfOpened,  # circuit breaker
+    CircuitOpened,  # circuit breaker
+    CircuitStateChanged,  # circuit breaker
     Event,
     Hook,
     LoggingHook,
+    RetryBudgetExhausted,
+    RetryGaveUp,
+    RetryScheduled,
+)
+from ._retry import (
+    ConstantBackoff,
+    DecorrelatedJitterBackoff,
+    ExponentialBackoff,
+    LinearBackoff,
+    Retry,
+    RetryBudget,
+    RetryBudgetStatistics,
+    RetryStatistics,
 )
 
 
-# --- circuit breaker (end) ---
-# --- retry (begin) ---
 # --- retry (end) ---
 # --- rate limiters (begin) ---
 # --- rate limiters (end) ---
@@ -61,15 +77,27 @@ __all__ = [
     "CircuitStateChanged",
     "Clock",
     "ConfigurationError",
+    "ConstantBackoff",
     "CountWindow",
     "Deadline",
+    "DecorrelatedJitterBackoff",
     "DefaultClock",
     "Event",
+    "ExponentialBackoff",
     "Hook",
+    "LinearBackoff",
     "LoggingHook",
     "RateLimitExceededError",
     "RejectedError",
     "ResilienceError",
+    "Retry",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "RetryBudgetStatistics",
+    "RetryExhaustedError",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "RetryStatistics",
     "SystemClock",
     "TimeWindow",
     "TimeoutExceededError",

@@ -107,6 +107,69 @@ class LoggingHook:
         self.logger.log(level, "%s", event)
 
 
+# --- retry ---
+
+
+@attrs.frozen(kw_only=True)
+class RetryScheduled(Event):
+    """
+    A :class:`~stalwart.Retry` will try again after *wait* seconds.
+
+    Attributes:
+        attempt: The attempt that just failed, ``1`` for the first call.
+        wait: The delay before the next attempt, in seconds.
+        caused_by: The exception that failed the attempt, or ``None`` when
+            its result was rejected by ``on_result``.
+        result: The rejected result (``None`` when *caused_by* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempt: int
+    wait: float
+    caused_by: BaseException | None
+    result: object = None
+
+
+@attrs.frozen(kw_only=True)
+class RetryGaveUp(Event):
+    """
+    A :class:`~stalwart.Retry` stopped retrying; the call ends with the
+    last outcome.
+
+    Attributes:
+        attempt: The last attempt made, ``1`` for the first call.
+        reason: ``"attempts"``, ``"timeout"`` (the retry's own time
+            budget), ``"deadline"`` (the enclosing call's deadline) or
+            ``"budget"`` (a shared :class:`~stalwart.RetryBudget`).
+        caused_by: The exception that failed the last attempt, or ``None``
+            when its result was rejected by ``on_result``.
+        result: The rejected result (``None`` when *caused_by* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempt: int
+    reason: str
+    caused_by: BaseException | None
+    result: object = None
+
+
+@attrs.frozen(kw_only=True)
+class RetryBudgetExhausted(RetryGaveUp):
+    """
+    A :class:`~stalwart.Retry` gave up because its shared
+    :class:`~stalwart.RetryBudget` was spent (*reason* is ``"budget"``).
+
+    Attributes:
+        budget_name: The ``name`` of the budget.
+
+    .. versionadded:: 0.1.0
+    """
+
+    budget_name: str
+
+
 # --- circuit breaker ---
 
 

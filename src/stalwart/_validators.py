@@ -191,14 +191,22 @@ exception_filter = attrs.Converter(_to_exception_filter, takes_field=True)
 
 
 def _to_hooks(value: object, field: attrs.Attribute[Any]) -> tuple[Any, ...]:
+    return to_hooks(value, field.name)
+
+
+def to_hooks(value: object, name: str) -> tuple[Any, ...]:
+    """
+    Convert a hook or an iterable of hooks to a tuple of hooks, or raise
+    :class:`ConfigurationError` naming *name*.
+    """
     if callable(value):
         value = (value,)
     if not isinstance(value, Iterable) or isinstance(value, str | bytes):
-        raise _fail(field.name, "an iterable of callables", value)
+        raise _fail(name, "an iterable of callables", value)
     hooks = tuple(value)
     for hook in hooks:
         if not callable(hook):
-            raise _fail(field.name, "an iterable of callables", value)
+            raise _fail(name, "an iterable of callables", value)
     return hooks
 
 

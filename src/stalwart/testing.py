@@ -199,3 +199,58 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         DEFAULT_CLOCK.pop(clock)
+
+
+# --- retry: the test-mode switch ---
+
+from ._retry import _set_testing, _TestingMode  # noqa: E402  # appended section; the lead may hoist it
+
+
+__all__ += ["retry_testing", "set_retry_testing"]
+
+
+def set_retry_testing(enabled: bool, *, attempts: int | None = None) -> None:
+    """
+    Switch every :class:`~stalwart.Retry` into test mode, or back.
+
+    In test mode a retry never waits (no sleep at all), and, when
+    *attempts* is given, makes at most that many attempts; everything else
+    (what is retried, events, statistics) is unchanged.  Flip it in your
+    own test suite (a ``conftest.py`` fixture, say) so that code under
+    test retries instantly.
+
+    Args:
+        enabled: Turn test mode on or off.
+        attempts: The most attempts in test mode (``1``: never retry);
+            ``None`` keeps each retry's own limit.
+
+    Raises:
+        ConfigurationError: If *attempts* is not an int >= 1.
+
+    .. versionadded:: 0.1.0
+    """
+    _set_testing(_testing_mode(enabled, attempts))
+
+
+@contextmanager
+def retry_testing(*, attempts: int | None = None) -> Iterator[None]:
+    """
+    Put every :class:`~stalwart.Retry` in test mode for the block (see
+    :func:`set_retry_testing`), then restore the previous mode.
+
+    .. versionadded:: 0.1.0
+    """
+    previous = _set_testing(_testing_mode(True, attempts))
+    try:
+        yield
+    finally:
+        _set_testing(previous)
+
+
+def _testing_mode(enabled: bool, attempts: int | None) -> _TestingMode | None:
+    if attempts is not None and (type(attempts) is not int or attempts < 1):
+        from ._errors import ConfigurationError  # noqa: PLC0415  # appended section
+
+        msg = f"'attempts' must be an int >= 1 (got {attempts!r})"
+        raise ConfigurationError(msg)
+    return _TestingMode(attempts=attempts) if enabled else None

@@ -7,6 +7,8 @@ library's annotations makes mypy fail here.
 
 from __future__ import annotations
 
+import random
+
 from datetime import timedelta
 
 from typing_extensions import assert_type
@@ -107,3 +109,56 @@ def circuit_events(event: stalwart.Event) -> None:
 def circuit_error(error: stalwart.CircuitOpenError) -> None:
     assert_type(error.retry_after, float | None)
     assert_type(error.name, str)
+
+
+# --- retry ---
+
+
+def retry_api() -> None:
+    from stalwart.testing import retry_testing, set_retry_testing
+
+    budget = stalwart.RetryBudget(ratio=0.2, window=timedelta(seconds=10))
+    retry = stalwart.Retry(
+        attempts=5,
+        on=(ConnectionError, TimeoutError),
+        timeout=timedelta(seconds=30),
+        wait=stalwart.ExponentialBackoff(initial=0.1, cap=5.0, jitter=0.2),
+        budget=budget,
+        hooks=[print],
+    )
+    stalwart.Retry(on=lambda e: 2.0, on_result=lambda r: r is None)
+    stalwart.Retry(
+        on=lambda e: isinstance(e, OSError), jitter_source=random.random
+    )
+    stalwart.Retry(wait=lambda attempt, outcome: timedelta(seconds=attempt))
+    stalwart.Retry(
+        wait=stalwart.DecorrelatedJitterBackoff(),
+        jitter_source=random.Random(1),
+    )
+
+    @retry
+    def fetch(url: str, *, tries: int = 1) -> bytes:
+        return url.encode()
+
+    @retry
+    async def afetch(url: str) -> bytes:
+        return url.encode()
+
+    assert_type(fetch("x", tries=2), bytes)
+    assert_type(retry.call(fetch, "x"), bytes)
+
+    async def use() -> None:
+        assert_type(await afetch("x"), bytes)
+        assert_type(await retry.acall(afetch, "x"), bytes)
+        async for attempt in retry:
+            with attempt:
+                assert_type(attempt.number, int)
+
+    for attempt in retry:
+        with attempt:
+            assert_type(attempt.number, int)
+
+    assert_type(retry.statistics().retries, int)
+    assert_type(budget.statistics().available, float)
+    with retry_testing(attempts=1):
+        set_retry_testing(False)
