@@ -226,3 +226,15 @@ class TestCircuitOpenError:
 
         assert ("b", 2.0) == (err.name, err.retry_after)
         assert ("b", 2.0) == err.args
+
+    def test_keyword_and_fast_construction(self):
+        """
+        Built with keywords, or by the breaker with __new__ alone, the
+        error is the same.
+        """
+        by_keyword = CircuitOpenError("a", retry_after=1.5)
+        fast = CircuitOpenError.__new__(CircuitOpenError, "a", 1.5)
+
+        assert repr(by_keyword) == repr(fast)
+        assert str(by_keyword) == str(fast)
+        assert 1.5 == fast.retry_after

@@ -69,6 +69,9 @@ from ._validators import (
 )
 
 
+_new_refusal = CircuitOpenError.__new__
+"""Builds a CircuitOpenError without its Python __init__ (see _errors)."""
+
 _IGNORED = -1
 """Classification of an exception that is neither success nor failure."""
 
@@ -515,8 +518,10 @@ class CircuitBreaker:
         # Returns the error for the caller to raise, so this frame is not
         # in its traceback.  Forced open refuses with retry_after inf.
         next(self._rejected)
-        error = CircuitOpenError(
-            self.name, None if retry_after == math.inf else retry_after
+        error = _new_refusal(
+            CircuitOpenError,
+            self.name,
+            None if retry_after == math.inf else retry_after,
         )
         if self.hooks:
             emit(
