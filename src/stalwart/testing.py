@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from typing import final
 
 from ._clock import DEFAULT_CLOCK, Clock
+from ._errors import ConfigurationError
+from ._retry import _set_testing, _TestingMode
 
 
-__all__ = ["FakeClock", "use_clock"]
+__all__ = ["FakeClock", "retry_testing", "set_retry_testing", "use_clock"]
 
 # How many rounds of the event loop the fake clock yields before it jumps
 # on a loop whose ready queue it cannot inspect (not CPython's asyncio).
@@ -203,11 +205,6 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
 
 # --- retry: the test-mode switch ---
 
-from ._retry import _set_testing, _TestingMode  # noqa: E402  # appended section; the lead may hoist it
-
-
-__all__ += ["retry_testing", "set_retry_testing"]
-
 
 def set_retry_testing(enabled: bool, *, attempts: int | None = None) -> None:
     """
@@ -249,8 +246,6 @@ def retry_testing(*, attempts: int | None = None) -> Iterator[None]:
 
 def _testing_mode(enabled: bool, attempts: int | None) -> _TestingMode | None:
     if attempts is not None and (type(attempts) is not int or attempts < 1):
-        from ._errors import ConfigurationError  # noqa: PLC0415  # appended section
-
         msg = f"'attempts' must be an int >= 1 (got {attempts!r})"
         raise ConfigurationError(msg)
     return _TestingMode(attempts=attempts) if enabled else None
