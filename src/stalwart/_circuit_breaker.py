@@ -175,7 +175,7 @@ class CircuitBreaker:
     Exceptions matching *ignore* count as neither success nor failure and
     give back their trial slot; those matching *failure_on* are failures;
     any other exception means the dependency answered, so it counts as a
-    success.  ``BaseException`` s that are not ``Exception`` s
+    success.  Exceptions that are not :class:`Exception` subclasses
     (``KeyboardInterrupt``, ``asyncio.CancelledError``...) are never
     failures and always give back their slot.  *failure_result* marks
     returned values as failures (the value is still returned).

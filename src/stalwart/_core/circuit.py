@@ -291,18 +291,17 @@ class BreakerCore:
                 self._open(now)
             return
         window.record(flags, now)
-        if state is CLOSED and self._tripped(now):
+        if state is not CLOSED:
+            return
+        # record() moved the window to now: its totals are current.
+        if self.rate_policy:
+            calls = window.calls
+            if calls >= self._minimum_calls and self._rates_trip(
+                calls, window.failures, window.slow
+            ):
+                self._open(now)
+        elif window.failures >= self._count_threshold:
             self._open(now)
-
-    def _tripped(self, now: float) -> bool:
-        if self.window is None:  # pragma: no cover - callers checked
-            raise AssertionError("unreachable")
-        calls, failures, slow = self.window.totals(now)
-        if not self.rate_policy:
-            return failures >= self._count_threshold
-        if calls < self._minimum_calls:
-            return False
-        return self._rates_trip(calls, failures, slow)
 
     def _rates_trip(self, calls: int, failures: int, slow: int) -> bool:
         # Divide rather than multiply the threshold: 3 / 10 >= 0.3 holds,
