@@ -6,11 +6,20 @@ fallback.
 
 from __future__ import annotations
 
+# --- circuit breaker (begin) ---
+from ._circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerStatistics,
+    CircuitPermit,
+    CountWindow,
+    TimeWindow,
+)
+
+# --- circuit breaker (end) ---
 from ._clock import Clock, DefaultClock, SystemClock
+from ._core.circuit import CircuitState  # circuit breaker
 from ._deadline import Deadline, current_deadline, remaining_time
 
-# --- circuit breaker (begin) ---
-# --- circuit breaker (end) ---
 # --- retry (begin) ---
 from ._errors import (
     BulkheadFullError,
@@ -24,6 +33,10 @@ from ._errors import (
 )
 from ._events import (
     CallRejected,
+    CircuitClosed,  # circuit breaker
+    CircuitHalfOpened,  # circuit breaker
+    CircuitOpened,  # circuit breaker
+    CircuitStateChanged,  # circuit breaker
     Event,
     Hook,
     LoggingHook,
@@ -63,10 +76,19 @@ __all__ = [
     "BulkheadFullError",
     "BulkheadStatistics",
     "CallRejected",
+    "CircuitBreaker",
+    "CircuitBreakerStatistics",
+    "CircuitClosed",
+    "CircuitHalfOpened",
     "CircuitOpenError",
+    "CircuitOpened",
+    "CircuitPermit",
+    "CircuitState",
+    "CircuitStateChanged",
     "Clock",
     "ConfigurationError",
     "ConstantBackoff",
+    "CountWindow",
     "Deadline",
     "DecorrelatedJitterBackoff",
     "DefaultClock",
@@ -92,6 +114,7 @@ __all__ = [
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",
+    "TimeWindow",
     "Timeout",
     "TimeoutExceeded",
     "TimeoutExceededError",

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import attrs
 
+from ._core.circuit import CircuitState
 from ._errors import RejectedError
 
 
@@ -167,6 +168,63 @@ class RetryBudgetExhausted(RetryGaveUp):
     """
 
     budget_name: str
+
+
+# --- circuit breaker ---
+
+
+@attrs.frozen(kw_only=True)
+class CircuitStateChanged(Event):
+    """
+    A circuit breaker changed state; emitted once per real transition.
+
+    Manual control (``force_open()``, ``disable()``, ``metrics_only()``)
+    emits this class itself; the automatic transitions emit the
+    subclasses :class:`CircuitOpened`, :class:`CircuitHalfOpened` and
+    :class:`CircuitClosed` (``reset()`` emits :class:`CircuitClosed`).
+
+    Attributes:
+        previous: The state it left.
+        state: The state it entered.
+
+    .. versionadded:: 0.1.0
+    """
+
+    previous: CircuitState
+    state: CircuitState
+
+
+@attrs.frozen(kw_only=True)
+class CircuitOpened(CircuitStateChanged):
+    """
+    A circuit breaker opened (from CLOSED or HALF_OPEN).
+
+    Attributes:
+        recovery_time: How long it stays open before a trial call, in
+            seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    recovery_time: float
+
+
+@attrs.frozen(kw_only=True)
+class CircuitHalfOpened(CircuitStateChanged):
+    """
+    A circuit breaker's open period ended: trial calls may run.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@attrs.frozen(kw_only=True)
+class CircuitClosed(CircuitStateChanged):
+    """
+    A circuit breaker closed (its trials succeeded, or it was reset).
+
+    .. versionadded:: 0.1.0
+    """
 
 
 # --- bulkhead, timeout, fallback ---

@@ -41,6 +41,76 @@ def errors(error: stalwart.RejectedError) -> None:
         assert_type(error.timeout, float)
 
 
+# --- circuit breaker ---
+
+
+def circuit_breaker() -> None:
+    breaker = stalwart.CircuitBreaker(
+        name="payments",
+        failure_rate=0.5,
+        window=stalwart.CountWindow(100),
+        minimum_calls=20,
+        slow_call_rate=0.8,
+        slow_call_duration=timedelta(seconds=2),
+        recovery_time=30.0,
+        recovery_multiplier=2.0,
+        recovery_max=300.0,
+        half_open_max_calls=3,
+        half_open_max_wait=60.0,
+        failure_on=(ConnectionError, TimeoutError),
+        ignore=lambda e: isinstance(e, KeyError),
+        failure_result=lambda r: r is None,
+        clock=FakeClock(),
+        hooks=[stalwart.LoggingHook()],
+    )
+
+    @breaker
+    def charge(amount: int, *, currency: str = "EUR") -> str:
+        return f"{amount} {currency}"
+
+    @breaker
+    async def acharge(amount: int) -> bytes:
+        return b""
+
+    assert_type(charge(1, currency="USD"), str)
+    # The signature is kept: a wrong argument is an error (were it erased,
+    # this ignore would be unused, which --strict reports).
+    charge("1")  # type: ignore[arg-type]  # deliberate misuse
+    assert_type(breaker.call(charge, 5), str)
+
+    async def use() -> None:
+        assert_type(await acharge(1), bytes)
+        await acharge(b"")  # type: ignore[arg-type]  # deliberate misuse
+        assert_type(await breaker.acall(acharge, 1), bytes)
+        async with breaker:
+            pass
+
+    with breaker:
+        pass
+    permit = breaker.acquire()
+    assert_type(permit, stalwart.CircuitPermit)
+    permit.record_success()
+    assert_type(breaker.state, stalwart.CircuitState)
+    stats = breaker.statistics()
+    assert_type(stats, stalwart.CircuitBreakerStatistics)
+    assert_type(stats.failure_rate, float | None)
+    assert_type(stats.calls, int)
+    _ = stalwart.CircuitBreaker(window=stalwart.TimeWindow(60.0, buckets=12))
+
+
+def circuit_events(event: stalwart.Event) -> None:
+    if isinstance(event, stalwart.CircuitOpened):
+        assert_type(event.recovery_time, float)
+        assert_type(event.previous, stalwart.CircuitState)
+    if isinstance(event, stalwart.CircuitStateChanged):
+        assert_type(event.state, stalwart.CircuitState)
+
+
+def circuit_error(error: stalwart.CircuitOpenError) -> None:
+    assert_type(error.retry_after, float | None)
+    assert_type(error.name, str)
+
+
 # --- retry ---
 
 
