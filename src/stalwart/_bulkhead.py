@@ -33,9 +33,11 @@ from ._validators import (
     hooks,
     integer,
     non_negative,
+    optional_duration,
     optional_seconds,
     positive,
     to_seconds,
+    valid_hooks,
 )
 
 
@@ -135,14 +137,15 @@ class Bulkhead:
     max_queue: int = attrs.field(default=0, validator=(integer, non_negative))
     max_wait: float | None = attrs.field(
         default=None,
-        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=(non_negative, finite),
+        converter=optional_seconds,
+        validator=[optional_duration, non_negative, finite],
     )
     name: str = "<unnamed>"
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
-        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=hooks,
+        validator=valid_hooks,
         repr=False,
     )
     _core: BulkheadCore[_Waiter] = attrs.field(

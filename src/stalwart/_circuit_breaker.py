@@ -53,6 +53,7 @@ from ._typing import P, T
 from ._validators import (
     ExceptionFilter,
     collect,
+    duration,
     exception_filter,
     finite,
     ge,
@@ -63,9 +64,12 @@ from ._validators import (
     le,
     non_empty_str,
     non_negative,
+    optional_duration,
     optional_seconds,
     positive,
     seconds,
+    valid_exception_filter,
+    valid_hooks,
 )
 
 
@@ -120,8 +124,8 @@ class TimeWindow:
     """
 
     length: float = attrs.field(
-        converter=seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=_POSITIVE_SECONDS,
+        converter=seconds,
+        validator=[duration, *_POSITIVE_SECONDS],
     )
     buckets: int = attrs.field(default=10, kw_only=True, validator=_COUNT)
 
@@ -239,36 +243,38 @@ class CircuitBreaker:
     minimum_calls: int | None = attrs.field(default=None, validator=_COUNT)
     slow_call_duration: float | None = attrs.field(
         default=None,
-        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=_POSITIVE_SECONDS,
+        converter=optional_seconds,
+        validator=[optional_duration, *_POSITIVE_SECONDS],
     )
     recovery_time: float = attrs.field(
         default=30.0,
-        converter=seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=[finite, non_negative],
+        converter=seconds,
+        validator=[duration, finite, non_negative],
     )
     recovery_multiplier: float = attrs.field(
         default=1.0, validator=[finite, ge(1)]
     )
     recovery_max: float | None = attrs.field(
         default=None,
-        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=_POSITIVE_SECONDS,
+        converter=optional_seconds,
+        validator=[optional_duration, *_POSITIVE_SECONDS],
     )
     half_open_max_calls: int = attrs.field(default=1, validator=_COUNT)
     success_threshold: int = attrs.field(default=1, validator=_COUNT)
     half_open_max_wait: float | None = attrs.field(
         default=None,
-        converter=optional_seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=_POSITIVE_SECONDS,
+        converter=optional_seconds,
+        validator=[optional_duration, *_POSITIVE_SECONDS],
     )
     failure_on: ExceptionFilter = attrs.field(
         default=ExceptionFilter(types=(Exception,)),
-        converter=exception_filter,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=exception_filter,
+        validator=valid_exception_filter,
     )
     ignore: ExceptionFilter = attrs.field(
         default=ExceptionFilter(),
-        converter=exception_filter,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=exception_filter,
+        validator=valid_exception_filter,
     )
     failure_result: Callable[[Any], bool] | None = attrs.field(
         default=None, validator=is_callable
@@ -276,7 +282,8 @@ class CircuitBreaker:
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
-        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=hooks,
+        validator=valid_hooks,
         repr=False,
     )
 

@@ -22,6 +22,8 @@ from ._validators import (
     exception_filter,
     hooks,
     is_callable,
+    valid_exception_filter,
+    valid_hooks,
 )
 
 
@@ -94,7 +96,8 @@ class Fallback:
     )
     on: ExceptionFilter = attrs.field(
         default=ExceptionFilter(types=(Exception,)),
-        converter=exception_filter,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=exception_filter,
+        validator=valid_exception_filter,
     )
     on_result: Callable[[Any], bool] | None = attrs.field(
         default=None, validator=is_callable, repr=False
@@ -103,7 +106,8 @@ class Fallback:
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
-        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=hooks,
+        validator=valid_hooks,
         repr=False,
     )
     _async_handler: bool = attrs.field(init=False, repr=False)

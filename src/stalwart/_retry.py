@@ -23,7 +23,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Iterable,
     Iterator,
 )
 from datetime import timedelta
@@ -44,16 +43,21 @@ from ._typing import P, T
 from ._validators import (
     ExceptionFilter,
     collect,
+    duration,
     finite,
     ge,
     gt,
+    hooks,
     integer,
     is_callable,
     non_empty_str,
     non_negative,
+    optional_duration,
+    optional_seconds,
+    seconds,
     to_exception_filter,
-    to_hooks,
     to_seconds,
+    valid_hooks,
 )
 
 
@@ -88,28 +92,7 @@ def _check_jitter(
     raise ConfigurationError(msg)
 
 
-_delay_validators = attrs.validators.and_(non_negative, finite)
-
-
-# Converters are named one-argument functions so that mypy's attrs plugin
-# can type each ``__init__`` parameter from them.  They let bad values
-# through to the validators, which name the field.
-
-
-def _seconds(value: float | timedelta) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if type(value) in (int, float):  # bool is left to the validators
-        return float(value)
-    return value
-
-
-def _optional_seconds(value: float | timedelta | None) -> float | None:
-    return None if value is None else _seconds(value)
-
-
-def _to_hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
-    return to_hooks(value, "hooks")
+_delay_validators = attrs.validators.and_(duration, non_negative, finite)
 
 
 def _check_result_exhausted(
@@ -139,7 +122,7 @@ class ConstantBackoff:
     """
 
     delay: float = attrs.field(
-        default=1.0, converter=_seconds, validator=_delay_validators
+        default=1.0, converter=seconds, validator=_delay_validators
     )
     uses_random: ClassVar[bool] = False
 
@@ -167,13 +150,13 @@ class LinearBackoff:
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=_seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_delay_validators
     )
     increment: float = attrs.field(
-        default=0.1, converter=_seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_delay_validators
     )
     cap: float = attrs.field(
-        default=5.0, converter=_seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_delay_validators
     )
     jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
 
@@ -211,13 +194,13 @@ class ExponentialBackoff:
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=_seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_delay_validators
     )
     multiplier: float = attrs.field(
         default=2.0, validator=attrs.validators.and_(ge(1), finite)
     )
     cap: float = attrs.field(
-        default=5.0, converter=_seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_delay_validators
     )
     jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
 
@@ -255,13 +238,13 @@ class DecorrelatedJitterBackoff:
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=_seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_delay_validators
     )
     multiplier: float = attrs.field(
         default=3.0, validator=attrs.validators.and_(ge(1), finite)
     )
     cap: float = attrs.field(
-        default=5.0, converter=_seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_delay_validators
     )
     uses_random: ClassVar[bool] = True
 
@@ -443,8 +426,8 @@ class RetryBudget:
     )
     window: float = attrs.field(
         default=10.0,
-        converter=_seconds,
-        validator=attrs.validators.and_(gt(0), finite),
+        converter=seconds,
+        validator=attrs.validators.and_(duration, gt(0), finite),
     )
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     _core: BudgetCore = attrs.field(init=False, repr=False)
@@ -656,8 +639,8 @@ class Retry:
     )
     timeout: float | None = attrs.field(
         default=45.0,
-        converter=_optional_seconds,
-        validator=attrs.validators.and_(ge(0), finite),
+        converter=optional_seconds,
+        validator=attrs.validators.and_(optional_duration, ge(0), finite),
     )
     on: ExceptionFilter = attrs.field(
         default=ExceptionFilter(types=(Exception,)), converter=_to_on
@@ -670,10 +653,10 @@ class Retry:
     )
     wait: Backoff | WaitFunction | float | timedelta | None = None
     wait_initial: float = attrs.field(
-        default=0.1, converter=_seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_delay_validators
     )
     wait_max: float = attrs.field(
-        default=5.0, converter=_seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_delay_validators
     )
     wait_multiplier: float = attrs.field(
         default=2.0, validator=attrs.validators.and_(ge(1), finite)
@@ -681,7 +664,7 @@ class Retry:
     jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
     use_retry_after: bool = attrs.field(default=True, validator=_check_bool)
     retry_after_max: float = attrs.field(
-        default=60.0, converter=_seconds, validator=_delay_validators
+        default=60.0, converter=seconds, validator=_delay_validators
     )
     jitter_source: Callable[[], float] = attrs.field(
         factory=_private_random,
@@ -691,7 +674,9 @@ class Retry:
     budget: RetryBudget | None = attrs.field(
         default=None, validator=_check_budget
     )
-    hooks: tuple[Hook, ...] = attrs.field(default=(), converter=_to_hooks)
+    hooks: tuple[Hook, ...] = attrs.field(
+        default=(), converter=hooks, validator=valid_hooks
+    )
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
 
     _core: RetryCore = attrs.field(init=False, repr=False)

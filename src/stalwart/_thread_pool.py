@@ -26,7 +26,13 @@ from ._core.bulkhead import BulkheadCore
 from ._errors import BulkheadFullError
 from ._events import CallRejected, Hook, emit
 from ._typing import P, T
-from ._validators import hooks, integer, non_negative, positive
+from ._validators import (
+    hooks,
+    integer,
+    non_negative,
+    positive,
+    valid_hooks,
+)
 
 
 @final
@@ -87,7 +93,8 @@ class ThreadPoolBulkhead:
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
-        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=hooks,
+        validator=valid_hooks,
         repr=False,
     )
     # Permits cover running and queued calls alike; nobody waits for one.

@@ -35,7 +35,14 @@ from ._deadline import Deadline, deadline_scope, enter_deadline, exit_deadline
 from ._errors import TimeoutExceededError
 from ._events import Hook, TimeoutExceeded, emit
 from ._typing import P, T
-from ._validators import finite, hooks, non_negative, seconds
+from ._validators import (
+    duration,
+    finite,
+    hooks,
+    non_negative,
+    seconds,
+    valid_hooks,
+)
 
 
 # How long an idle worker thread waits for another call before it exits,
@@ -168,14 +175,15 @@ class Timeout:
     """
 
     seconds: float = attrs.field(
-        converter=seconds,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
-        validator=(non_negative, finite),
+        converter=seconds,
+        validator=attrs.validators.and_(duration, non_negative, finite),
     )
     name: str = "<unnamed>"
     clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
-        converter=hooks,  # type: ignore[misc]  # mypy's attrs plugin only knows plain-function converters
+        converter=hooks,
+        validator=valid_hooks,
         repr=False,
     )
     _timeouts: list[int] = attrs.field(

@@ -351,7 +351,7 @@ class TestStrategies:
             ),
             (
                 lambda: DecorrelatedJitterBackoff(initial="1"),
-                "'initial' must be a number (got '1')",
+                "'initial' must be a number of seconds or a timedelta (got '1')",
             ),
         ],
         ids=[
