@@ -399,6 +399,30 @@ class TestRecovery:
             if isinstance(ev, stalwart.CircuitStateChanged)
         ]
 
+    def test_trial_reporting_after_max_wait(self, clock):
+        """
+        A trial that reports after half_open_max_wait re-opens the breaker
+        as of the end of the wait, even though it succeeded.
+        """
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=10,
+            half_open_max_wait=5,
+            clock=clock,
+        )
+        trip(cb)
+        clock.advance(10)
+
+        def slow_success() -> str:
+            clock.advance(6)
+            return "ok"
+
+        result = cb.call(slow_success)
+
+        assert "ok" == result
+        assert CircuitState.OPEN == cb.state
+        assert 15.0 + 10.0 == cb.statistics().open_until
+
     def test_zero_recovery_time(self, clock):
         """
         With recovery_time=0 the next call is already a trial.

@@ -224,24 +224,45 @@ class TestFakeClockAsync:
 
         def other_thread() -> None:
             async def sleep_long() -> None:
-                other_started.set()
                 await clock.asleep(1.0)
                 done.append(clock.now())
 
-            asyncio.run(sleep_long())
+            async def stay_busy() -> None:
+                # Keeps this loop's ready queue non-empty, so only the
+                # main thread's loop can make time jump.
+                other_started.set()
+                while not done:
+                    await asyncio.sleep(0)
+
+            async def main() -> None:
+                await asyncio.gather(sleep_long(), stay_busy())
+
+            asyncio.run(main())
 
         thread = threading.Thread(target=other_thread)
         thread.start()
         other_started.wait()
-
-        async def main() -> None:
-            # The other loop's driver may jump first; either way both wake.
-            await clock.asleep(1.0)
-
-        asyncio.run(main())
+        asyncio.run(clock.asleep(1.0))
         thread.join()
 
         assert [1.0] == done
+
+    def test_wake_of_a_cancelled_sleeper_is_skipped(self):
+        """
+        A sleeper cancelled after advance() woke it stays cancelled.
+        """
+        clock = FakeClock()
+
+        async def main() -> bool:
+            task = asyncio.create_task(clock.asleep(2.0))
+            await asyncio.sleep(0)
+            clock.advance(2.0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return task.cancelled()
+
+        assert asyncio.run(main())
 
 
 class TestUseClock:
