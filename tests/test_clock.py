@@ -231,7 +231,7 @@ class TestFakeClockAsync:
                 # Keeps this loop's ready queue non-empty, so only the
                 # main thread's loop can make time jump.
                 other_started.set()
-                while not done:
+                while not done:  # noqa: ASYNC110  # busy on purpose
                     await asyncio.sleep(0)
 
             async def main() -> None:
