@@ -122,6 +122,8 @@ class TestLayering:
         A primitive's shell never imports another primitive's shell.
         """
         for path in SRC.glob("_*.py"):
+            if path.stem == "__init__":  # the package re-exports every shell
+                continue
             for module in _imports(path):
                 assert module.lstrip(".") not in SHELLS - {path.stem}, (
                     path.name,

@@ -19,18 +19,30 @@ from ._errors import (
 )
 from ._events import CallRejected, Event, Hook, LoggingHook
 
-
 # --- circuit breaker (begin) ---
 # --- circuit breaker (end) ---
 # --- retry (begin) ---
 # --- retry (end) ---
 # --- rate limiters (begin) ---
+from ._limiters import (
+    GCRA,
+    FixedWindow,
+    LeakyBucket,
+    RateLimitDecision,
+    RateLimiterStatistics,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    TokenBucket,
+)
+from ._rates import Rate
+
+
 # --- rate limiters (end) ---
 # --- bulkhead, timeout, fallback (begin) ---
 # --- bulkhead, timeout, fallback (end) ---
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022  # plain sorted(), as tests/test_exports.py checks
     "BulkheadFullError",
     "CallRejected",
     "CircuitOpenError",
@@ -39,13 +51,22 @@ __all__ = [
     "Deadline",
     "DefaultClock",
     "Event",
+    "FixedWindow",
+    "GCRA",
     "Hook",
+    "LeakyBucket",
     "LoggingHook",
+    "Rate",
+    "RateLimitDecision",
     "RateLimitExceededError",
+    "RateLimiterStatistics",
     "RejectedError",
     "ResilienceError",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
     "SystemClock",
     "TimeoutExceededError",
+    "TokenBucket",
     "current_deadline",
     "remaining_time",
 ]
