@@ -1,0 +1,42 @@
+"""
+The baselines every benchmark is compared with (see ``harness.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from harness import LOOP, Boom, abatch, af, batch, f
+
+
+def test_plain_call(benchmark):
+    """A plain call ``f(x)``."""
+    benchmark(batch("f(x)", {"f": f, "x": 1}))
+
+
+def test_plain_await(benchmark):
+    """A plain ``await af(x)``."""
+    benchmark(abatch("await af(x)", {"af": af, "x": 1}))
+
+
+def test_raise_catch(benchmark):
+    """Raising and catching a new exception."""
+    benchmark(batch("try:\n    raise E()\nexcept E:\n    pass", {"E": Boom}))
+
+
+def test_bounded_semaphore(benchmark):
+    """``with threading.BoundedSemaphore``."""
+    benchmark(
+        batch("with s:\n    pass", {"s": threading.BoundedSemaphore(10)})
+    )
+
+
+def test_asyncio_semaphore(benchmark):
+    """``async with asyncio.Semaphore``."""
+
+    async def make() -> asyncio.Semaphore:
+        return asyncio.Semaphore(10)
+
+    sem = LOOP.run_until_complete(make())
+    benchmark(abatch("async with s:\n    pass", {"s": sem}))
