@@ -50,9 +50,6 @@ from ._validators import (
 from ._validators import hooks as hooks_converter
 
 
-_frozen = attrs.setters.frozen
-
-
 @final
 @attrs.frozen
 class RateLimitDecision:
@@ -154,56 +151,90 @@ def _to_hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
 
 
 Ticket = tuple[float, Any, Any, float]
+
+_set = object.__setattr__
 """What a refund needs: ``(now, before, after, slot)``."""
 
 
-@attrs.define(kw_only=True, eq=False)
+class _Cell:
+    """
+    The mutable state of a limiter's default key, and its counters,
+    guarded by *lock*.
+
+    It lives outside the (frozen) limiter so that writing it costs a plain
+    slot store.
+    """
+
+    __slots__ = ("granted", "lock", "refused", "state")
+
+    def __init__(self, state: Any) -> None:
+        self.lock = threading.Lock()
+        self.state = state
+        self.granted = 0
+        self.refused = 0
+
+
+class _BucketCell:
+    """
+    A token bucket's cell: like :class:`_Cell`, but the state is kept as
+    two floats, which the hand-inlined hot path reads and writes directly.
+    """
+
+    __slots__ = ("granted", "last", "lock", "refused", "tokens")
+
+    def __init__(self, state: tuple[float, float]) -> None:
+        self.lock = threading.Lock()
+        self.tokens, self.last = state
+        self.granted = 0
+        self.refused = 0
+
+    @property
+    def state(self) -> tuple[float, float]:
+        return (self.tokens, self.last)
+
+    @state.setter
+    def state(self, state: tuple[float, float]) -> None:
+        self.tokens, self.last = state
+
+
+@attrs.frozen(kw_only=True, eq=False)
 class _Limiter:
     """
     The faces shared by every limiter; see :class:`TokenBucket`.
     """
 
-    name: str = attrs.field(default="<unnamed>", on_setattr=_frozen)
+    name: str = attrs.field(default="<unnamed>")
     timeout: float | None = attrs.field(
         default=None,
         converter=_to_timeout,
         validator=[finite, non_negative],
-        on_setattr=_frozen,
     )
     key_func: Callable[..., Hashable] | None = attrs.field(
-        default=None, validator=is_callable, on_setattr=_frozen
+        default=None, validator=is_callable
     )
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, on_setattr=_frozen)
-    hooks: tuple[Hook, ...] = attrs.field(
-        default=(), converter=_to_hooks, on_setattr=_frozen
-    )
+    clock: Clock = attrs.field(default=DEFAULT_CLOCK)
+    hooks: tuple[Hook, ...] = attrs.field(default=(), converter=_to_hooks)
     _algorithm: Algorithm[Any] = attrs.field(init=False, repr=False)
     _capacity: float = attrs.field(init=False, repr=False)
+    _limit: int = attrs.field(init=False, repr=False)
     _store: MemoryStore[Any] = attrs.field(init=False, repr=False)
-    _lock: threading.Lock = attrs.field(
-        init=False, repr=False, factory=threading.Lock
-    )
-    _state: Any = attrs.field(init=False, repr=False, default=None)
-    _granted: int = attrs.field(init=False, repr=False, default=0)
-    _refused: int = attrs.field(init=False, repr=False, default=0)
+    _cell: _Cell | _BucketCell = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         algorithm = self._build()
-        self._algorithm = algorithm
-        self._capacity = algorithm.capacity + EPSILON
-        self._store = MemoryStore(algorithm)
-        self._save(algorithm.fresh())
+        # Private derived fields of a frozen instance, set once here.
+        _set(self, "_algorithm", algorithm)
+        _set(self, "_capacity", algorithm.capacity + EPSILON)
+        _set(self, "_limit", algorithm.limit)
+        _set(self, "_store", MemoryStore(algorithm))
+        _set(self, "_cell", self._new_cell(algorithm.fresh()))
 
     def _build(self) -> Algorithm[Any]:
         raise NotImplementedError  # pragma: no cover  # every subclass has one
 
-    # The default key's state lives on the limiter (no dict lookup); a
-    # subclass with a hand-inlined fast path may keep it in other fields.
-    def _load(self) -> Any:
-        return self._state
-
-    def _save(self, state: Any) -> None:
-        self._state = state
+    def _new_cell(self, fresh: Any) -> _Cell | _BucketCell:
+        # The default key's state lives in the cell (no dict lookup).
+        return _Cell(fresh)
 
     # ---------------------------------------------------------------- steps
 
@@ -241,15 +272,16 @@ class _Limiter:
         self._check(cost)
         algorithm = self._algorithm
         if key is None:
-            with self._lock:
+            cell = self._cell
+            with cell.lock:
                 granted, state, wait = algorithm.reserve(
-                    self._load(), now, cost, 0.0
+                    cell.state, now, cost, 0.0
                 )
                 if granted:
-                    self._save(state)
-                    self._granted += 1
+                    cell.state = state
+                    cell.granted += 1
                 else:
-                    self._refused += 1
+                    cell.refused += 1
                 remaining, reset_after = algorithm.status(state, now)
         else:
             granted, wait, remaining, reset_after = self._store.try_acquire(
@@ -260,7 +292,7 @@ class _Limiter:
         elif self.hooks:
             self._emit(now, wait)
         return RateLimitDecision(
-            granted, remaining, wait, reset_after, algorithm.limit
+            granted, remaining, wait, reset_after, self._limit
         )
 
     def acquire(
@@ -335,16 +367,17 @@ class _Limiter:
         if max_wait is None:
             max_wait = math.inf
         if key is None:
-            with self._lock:
-                before = self._load()
+            cell = self._cell
+            with cell.lock:
+                before = cell.state
                 granted, after, wait = self._algorithm.reserve(
                     before, now, cost, max_wait
                 )
                 if granted:
-                    self._save(after)
-                    self._granted += 1
+                    cell.state = after
+                    cell.granted += 1
                 else:
-                    self._refused += 1
+                    cell.refused += 1
         else:
             granted, wait, before, after = self._store.reserve(
                 key, now, cost, max_wait
@@ -370,18 +403,17 @@ class _Limiter:
         now = self.clock.now()
         _, before, after, slot = ticket
         if key is None:
-            with self._lock:
-                self._save(
-                    self._algorithm.refund(
-                        self._load(),
-                        now,
-                        cost=cost,
-                        before=before,
-                        after=after,
-                        slot=slot,
-                    )
+            cell = self._cell
+            with cell.lock:
+                cell.state = self._algorithm.refund(
+                    cell.state,
+                    now,
+                    cost=cost,
+                    before=before,
+                    after=after,
+                    slot=slot,
                 )
-                self._granted -= 1
+                cell.granted -= 1
         else:
             self._store.refund(
                 key, now, cost=cost, before=before, after=after, slot=slot
@@ -413,8 +445,9 @@ class _Limiter:
         .. versionadded:: 0.1.0
         """
         store = self._store
-        with self._lock:
-            granted, refused = self._granted, self._refused
+        cell = self._cell
+        with cell.lock:
+            granted, refused = cell.granted, cell.refused
         return RateLimiterStatistics(
             name=self.name,
             granted=granted + store.granted,
@@ -504,7 +537,7 @@ class _Limiter:
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class TokenBucket(_Limiter):
     """
     Allow bursts of up to *capacity*, refilled continuously at *rate*.
@@ -537,27 +570,34 @@ class TokenBucket(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
     capacity: float | None = attrs.field(
-        default=None, validator=[finite, positive], on_setattr=_frozen
+        default=None, validator=[finite, positive]
     )
     _rate: float = attrs.field(init=False, repr=False, default=0.0)
     _cap: float = attrs.field(init=False, repr=False, default=0.0)
-    _tokens: float = attrs.field(init=False, repr=False, default=0.0)
-    _last: float = attrs.field(init=False, repr=False, default=0.0)
+    _full_at: float = attrs.field(init=False, repr=False, default=0.0)
     _full: RateLimitDecision = attrs.field(init=False, repr=False)
     _bucket: TokenBucketAlgorithm = attrs.field(init=False, repr=False)
+    _bcell: _BucketCell = attrs.field(init=False, repr=False)
 
     def _build(self) -> Algorithm[Any]:
         capacity = self.capacity
         if capacity is None:
             capacity = max(1.0, self.rate.limit)
-        self._rate = self.rate.per_second
-        self._cap = capacity
-        algorithm = TokenBucketAlgorithm(self._rate, capacity)
-        self._bucket = algorithm
-        self._full = self._after_grant(algorithm, capacity - 1.0)
+        algorithm = TokenBucketAlgorithm(self.rate.per_second, capacity)
+        _set(self, "_rate", algorithm.rate)
+        _set(self, "_cap", capacity)
+        # A capacity below one token never takes try_acquire's hot path.
+        _set(self, "_full_at", capacity if capacity >= 1 else math.inf)
+        _set(self, "_bucket", algorithm)
+        _set(self, "_full", self._after_grant(algorithm, capacity - 1.0))
         return algorithm
+
+    def _new_cell(self, fresh: Any) -> _Cell | _BucketCell:
+        cell = _BucketCell(fresh)
+        _set(self, "_bcell", cell)
+        return cell
 
     @staticmethod
     def _after_grant(
@@ -567,12 +607,6 @@ class TokenBucket(_Limiter):
         return RateLimitDecision(
             True, remaining, 0.0, reset_after, algorithm.limit
         )
-
-    def _load(self) -> Any:
-        return (self._tokens, self._last)
-
-    def _save(self, state: Any) -> None:
-        self._tokens, self._last = state
 
     def try_acquire(
         self, cost: float = 1, key: Hashable | None = None
@@ -586,30 +620,59 @@ class TokenBucket(_Limiter):
         """
         now = self.clock.now()
         if key is None and cost == 1:
-            # The hot path, inlined: the same arithmetic as
-            # TokenBucketAlgorithm.reserve (a test proves them equal), no
-            # call, and a shared decision when the bucket was full.
-            with self._lock:
-                tokens = self._tokens
-                last = self._last
-                if now > last:
-                    tokens += (now - last) * self._rate
-                    if tokens > self._cap:  # noqa: PLR1730  # min() costs a call
-                        tokens = self._cap
-                    last = now
-                if 1.0 - tokens <= 1e-9:  # EPSILON, as a constant
-                    self._tokens = tokens - 1.0
-                    self._last = last
-                    self._granted += 1
-                    if tokens == self._cap:
-                        return self._full
-                    granted = True
-                else:
-                    granted = False
-            if granted:
-                # Outside the lock: the decision depends on *tokens* only.
-                return self._after_grant(self._bucket, tokens - 1.0)
+            # The hot path: one token from a bucket that is full once
+            # refilled (the common case of a limit that is not hit) leaves
+            # the same state as TokenBucketAlgorithm.reserve (a test proves
+            # it) and the same decision every time, built once.
+            cell = self._bcell
+            with cell.lock:
+                if (
+                    cell.tokens + (now - cell.last) * self._rate
+                    >= self._full_at
+                ):
+                    cell.tokens = self._full_at - 1.0
+                    cell.last = now
+                    cell.granted += 1
+                    return self._full
         return self._try(now, cost, key)
+
+    def _take_one(self, now: float) -> bool:
+        """
+        Take one token from the default key if the bucket holds it now.
+        """
+        # TokenBucketAlgorithm.reserve with cost 1 and no wait, inlined.
+        cell = self._bcell
+        with cell.lock:
+            tokens = cell.tokens
+            last = cell.last
+            if now > last:
+                tokens += (now - last) * self._rate
+                if tokens > self._cap:  # noqa: PLR1730  # min() costs a call
+                    tokens = self._cap
+                last = now
+            if 1.0 - tokens <= 1e-9:  # EPSILON, as a constant
+                cell.tokens = tokens - 1.0
+                cell.last = last
+                cell.granted += 1
+                return True
+        return False
+
+    def acquire(
+        self,
+        cost: float = 1,
+        key: Hashable | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """
+        Take *cost* tokens, waiting up to *timeout*: see
+        :meth:`_Limiter.acquire`.
+
+        .. versionadded:: 0.1.0
+        """
+        # A token available now needs no reservation or deadline check.
+        if key is None and cost == 1 and self._take_one(self.clock.now()):
+            return
+        _Limiter.acquire(self, cost, key, timeout)
 
     async def aacquire(
         self,
@@ -623,27 +686,13 @@ class TokenBucket(_Limiter):
 
         .. versionadded:: 0.1.0
         """
-        now = self.clock.now()
-        if key is None and cost == 1:
-            # Hot path: a token available now needs no deadline check.
-            with self._lock:
-                tokens = self._tokens
-                last = self._last
-                if now > last:
-                    tokens += (now - last) * self._rate
-                    if tokens > self._cap:  # noqa: PLR1730  # min() costs a call
-                        tokens = self._cap
-                    last = now
-                if 1.0 - tokens <= 1e-9:  # EPSILON, as a constant
-                    self._tokens = tokens - 1.0
-                    self._last = last
-                    self._granted += 1
-                    return
+        if key is None and cost == 1 and self._take_one(self.clock.now()):
+            return
         await _Limiter.aacquire(self, cost, key, timeout)
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class GCRA(_Limiter):
     """
     The generic cell rate algorithm: a token bucket kept as one timestamp.
@@ -660,9 +709,9 @@ class GCRA(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
     burst: float | None = attrs.field(
-        default=None, validator=[finite, positive], on_setattr=_frozen
+        default=None, validator=[finite, positive]
     )
 
     def _build(self) -> Algorithm[Any]:
@@ -673,7 +722,7 @@ class GCRA(_Limiter):
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class LeakyBucket(_Limiter):
     """
     A bucket of *capacity* leaking at *rate*: a meter or a shaper.
@@ -694,14 +743,13 @@ class LeakyBucket(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
     capacity: float | None = attrs.field(
-        default=None, validator=[finite, positive], on_setattr=_frozen
+        default=None, validator=[finite, positive]
     )
     mode: Literal["meter", "shaper"] = attrs.field(
         default="meter",
         validator=attrs.validators.in_(("meter", "shaper")),
-        on_setattr=_frozen,
     )
 
     def _build(self) -> Algorithm[Any]:
@@ -714,7 +762,7 @@ class LeakyBucket(_Limiter):
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class FixedWindow(_Limiter):
     """
     At most the rate's limit in each aligned window of its period.
@@ -729,14 +777,14 @@ class FixedWindow(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
 
     def _build(self) -> Algorithm[Any]:
         return FixedWindowAlgorithm(self.rate.limit, self.rate.period)
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class SlidingWindowLog(_Limiter):
     """
     Exactly at most the rate's limit in every window of its period.
@@ -751,14 +799,14 @@ class SlidingWindowLog(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
 
     def _build(self) -> Algorithm[Any]:
         return SlidingWindowLogAlgorithm(self.rate.limit, self.rate.period)
 
 
 @final
-@attrs.define(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, eq=False)
 class SlidingWindowCounter(_Limiter):
     """
     Approximately the rate's limit per sliding window, in O(1) memory.
@@ -774,7 +822,7 @@ class SlidingWindowCounter(_Limiter):
     .. versionadded:: 0.1.0
     """
 
-    rate: Rate = attrs.field(converter=_to_rate, on_setattr=_frozen)
+    rate: Rate = attrs.field(converter=_to_rate)
 
     def _build(self) -> Algorithm[Any]:
         return SlidingWindowCounterAlgorithm(self.rate.limit, self.rate.period)

@@ -356,10 +356,11 @@ class LeakyBucketAlgorithm:
         base = max(state[0], now)
         over = (base - now) * self.rate + cost - self.capacity
         if self.shape:
-            if over > EPSILON:
-                # The queue is full: refused whatever the timeout.
-                return False, state, over / self.rate
             wait = base - now
+            if over > EPSILON:
+                # The queue is full: refused whatever the timeout; granted
+                # at once only when the queue is empty.
+                return False, state, wait
         else:
             wait = over / self.rate if over > EPSILON else 0.0
         if wait <= max_wait + TIME_SLACK:
