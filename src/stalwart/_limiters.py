@@ -35,7 +35,7 @@ from ._core.limits import (
     TokenBucketAlgorithm,
 )
 from ._deadline import cap_wait
-from ._errors import RateLimitExceededError
+from ._errors import ConfigurationError, RateLimitExceededError
 from ._events import CallRejected, Hook, emit
 from ._rates import Rate, RateSpec
 from ._stores import MemoryStore
@@ -127,7 +127,7 @@ class _CostNeverFitsError(RateLimitExceededError):
 
     def _reason(self) -> str:
         return (
-            f"cost {self.cost:g} can never fit "
+            f"cost {self.cost:g} can never be granted "
             f"(at most {self.capacity:g} at once)"
         )
 
@@ -148,6 +148,12 @@ def _to_hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
     field = attrs.fields(_Limiter).hooks
     convert: Any = hooks_converter
     return cast("tuple[Hook, ...]", convert.converter(value, field))
+
+
+def _mode(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if value not in ("meter", "shaper"):
+        msg = f"'mode' must be 'meter' or 'shaper' (got {value!r})"
+        raise ConfigurationError(msg)
 
 
 Ticket = tuple[float, Any, Any, float]
@@ -748,8 +754,7 @@ class LeakyBucket(_Limiter):
         default=None, validator=[finite, positive]
     )
     mode: Literal["meter", "shaper"] = attrs.field(
-        default="meter",
-        validator=attrs.validators.in_(("meter", "shaper")),
+        default="meter", validator=_mode
     )
 
     def _build(self) -> Algorithm[Any]:

@@ -6,7 +6,7 @@ of one key atomically.  A store that keeps state elsewhere (Redis, running
 the same arithmetic in a Lua script) offers the same methods.
 
 Eviction is lazy and amortised O(1), with no background thread: keys are
-kept in the order they were last granted, and every grant forgets up to
+kept in the order they were last granted, and every call forgets up to
 :data:`EVICT_BATCH` of the oldest keys whose state is indistinguishable
 from a fresh key's (a full bucket, an expired window).  The oldest key
 becomes idle at most one period (plus any wait it booked) after its last
@@ -93,6 +93,7 @@ class MemoryStore(Generic[S]):
                 self.granted += 1
             else:
                 self.refused += 1
+                self._evict(now)
         return granted, wait, before, after
 
     def try_acquire(
@@ -116,6 +117,7 @@ class MemoryStore(Generic[S]):
                 self.granted += 1
             else:
                 self.refused += 1
+                self._evict(now)
             remaining, reset_after = algorithm.status(state, now)
         return granted, wait, remaining, reset_after
 
@@ -152,10 +154,19 @@ class MemoryStore(Generic[S]):
         states = self._states
         states[key] = state
         states.move_to_end(key)
+        self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        """
+        Forget up to :data:`EVICT_BATCH` idle keys, oldest first.
+        """
+        states = self._states
         idle = self._algorithm.idle
         for _ in range(EVICT_BATCH):
+            if len(states) < 2:  # noqa: PLR2004  # keep the newest key
+                break
             oldest = next(iter(states))
-            if oldest == key or not idle(states[oldest], now):
+            if not idle(states[oldest], now):
                 break
             del states[oldest]
         size = len(states)
