@@ -152,6 +152,16 @@ class TestConfiguration:
         assert 0.5 == bucket.timeout
         assert 10.0 == bucket.rate.per_second
 
+    def test_explicit_burst_and_capacity(self, clock):
+        """
+        GCRA's burst and the leaky bucket's capacity are taken as given.
+        """
+        gcra = GCRA(rate="1/s", burst=3, clock=clock)
+        leaky = LeakyBucket(rate="1/s", capacity=4, clock=clock)
+
+        assert 3 == gcra.try_acquire().limit
+        assert 4 == leaky.try_acquire().limit
+
     def test_frozen(self):
         """
         A limiter's configuration cannot change after it is built.

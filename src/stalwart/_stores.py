@@ -163,7 +163,7 @@ class MemoryStore(Generic[S]):
         states = self._states
         idle = self._algorithm.idle
         for _ in range(EVICT_BATCH):
-            if len(states) < 2:  # noqa: PLR2004  # keep the newest key
+            if len(states) < 2:  # keep the newest key
                 break
             oldest = next(iter(states))
             if not idle(states[oldest], now):

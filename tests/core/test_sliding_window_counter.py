@@ -101,3 +101,14 @@ class TestSlidingWindowCounter:
         assert (0.0, 0.0, 1.0, 1.0) == same
         assert (1.0, 1.0, 0.0, 1.0) == previous
         assert (5.0, 0.0, 1.0, 51.0) == gone
+
+    def test_status_of_previous_window(self):
+        """
+        With nothing counted in the current window, the previous one
+        resets at the current window's end.
+        """
+        counter = SlidingWindowCounterAlgorithm(4.0, 10.0)
+
+        status = counter.status((1.0, 4.0, 0.0, 12.0), 15.0)
+
+        assert (2, 5.0) == status

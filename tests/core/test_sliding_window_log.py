@@ -97,6 +97,7 @@ class TestSlidingWindowLog:
         _, state, _ = log.reserve(state, 1.0, 1, 0.0)
 
         log.refund(state, 1.0, cost=2, before=state, after=state, slot=0.0)
+        log.refund(state, 1.0, cost=3, before=state, after=state, slot=1.0)
         kept = len(state)
         log.refund(state, 1.0, cost=1, before=state, after=state, slot=1.0)
         log.refund(state, 1.0, cost=2, before=state, after=state, slot=0.0)
