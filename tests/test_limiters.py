@@ -22,8 +22,8 @@ from stalwart import (
     FixedWindow,
     LeakyBucket,
     RateLimitDecision,
-    RateLimitExceededError,
     RateLimiterStatistics,
+    RateLimitExceededError,
     SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
@@ -65,9 +65,11 @@ class TestConfiguration:
         [
             (
                 {"rate": 0},
-                "'rate' must be a number per second, a (limit, period) "
-                "pair or a string such as '100/minute', with both > 0 "
-                "(got 0)",
+                (
+                    "'rate' must be a number per second, a (limit, period) "
+                    "pair or a string such as '100/minute', with both > 0 "
+                    "(got 0)"
+                ),
             ),
             (
                 {"rate": 1, "capacity": 0},
@@ -83,8 +85,10 @@ class TestConfiguration:
             ),
             (
                 {"rate": 1, "timeout": "soon"},
-                "'timeout' must be a number of seconds or a timedelta "
-                "(got 'soon')",
+                (
+                    "'timeout' must be a number of seconds or a timedelta "
+                    "(got 'soon')"
+                ),
             ),
             (
                 {"rate": 1, "key_func": 3},
