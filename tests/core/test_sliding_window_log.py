@@ -105,3 +105,14 @@ class TestSlidingWindowLog:
 
         assert 2 == kept
         assert 0 == len(state)
+
+    def test_status_with_a_booked_future_entry(self):
+        """
+        While a booked entry waits for its slot, nothing is left now.
+        """
+        log = SlidingWindowLogAlgorithm(2.0, 10.0)
+        _, state, _ = log.reserve(log.fresh(), 0.0, 2, 0.0)
+        _, state, wait = log.reserve(state, 1.0, 1, 60.0)
+
+        assert 9.0 == wait
+        assert (0, 19.0) == log.status(state, 1.0)
