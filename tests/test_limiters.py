@@ -438,6 +438,29 @@ class TestAcquire:
 
         assert [1.0] == clock.sleeps
 
+    def test_timeout_deadline_caps_the_wait(self, clock):
+        """
+        Inside a ``Timeout``, a reservation that cannot be served before
+        its deadline is refused at once and the limiter stays untouched.
+        """
+        limiter = TokenBucket(rate=1, capacity=1, clock=clock)
+        timeout = stalwart.Timeout(seconds=0.5, clock=clock)
+
+        async def limited():
+            await limiter.aacquire()
+
+        async def main():
+            await limiter.aacquire()
+            with pytest.raises(RateLimitExceededError) as e:
+                await timeout.acall(limited)
+            return e.value.retry_after
+
+        retry_after = asyncio.run(main())
+
+        assert 1.0 == retry_after
+        assert [] == clock.sleeps
+        assert 1 == limiter.statistics().granted
+
     def test_interrupted_wait_gives_back(self, cls):
         """
         A sleep interrupted by KeyboardInterrupt gives the reservation

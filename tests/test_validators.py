@@ -13,6 +13,7 @@ from stalwart import ConfigurationError
 from stalwart._validators import (
     ExceptionFilter,
     collect,
+    duration,
     exception_filter,
     finite,
     ge,
@@ -21,27 +22,39 @@ from stalwart._validators import (
     is_callable,
     le,
     non_empty_str,
+    optional_duration,
     optional_seconds,
     positive,
     seconds,
     to_exception_filter,
+    to_seconds,
+    valid_exception_filter,
+    valid_hooks,
 )
 
 
 @attrs.frozen(kw_only=True)
 class Config:
     wait: float = attrs.field(
-        default=1.0, converter=seconds, validator=positive
+        default=1.0, converter=seconds, validator=[duration, positive]
     )
     limit: float | None = attrs.field(
-        default=None, converter=optional_seconds, validator=[ge(0), finite]
+        default=None,
+        converter=optional_seconds,
+        validator=[optional_duration, ge(0), finite],
     )
     count: int = attrs.field(default=1, validator=[integer, positive])
     ratio: float = attrs.field(default=0.5, validator=[positive, le(1)])
     name: str = attrs.field(default="x", validator=non_empty_str)
     fn: object = attrs.field(default=None, validator=is_callable)
-    on: ExceptionFilter = attrs.field(default=None, converter=exception_filter)
-    hooks: tuple[object, ...] = attrs.field(default=(), converter=hooks)
+    on: ExceptionFilter = attrs.field(
+        default=None,
+        converter=exception_filter,
+        validator=valid_exception_filter,
+    )
+    hooks: tuple[object, ...] = attrs.field(
+        default=(), converter=hooks, validator=valid_hooks
+    )
 
 
 class TestSeconds:
@@ -66,8 +79,12 @@ class TestSeconds:
             ),
             (float("nan"), "'wait' must be a number, not NaN (got nan)"),
             (0, "'wait' must be > 0 (got 0.0)"),
+            (
+                None,
+                "'wait' must be a number of seconds or a timedelta (got None)",
+            ),
         ],
-        ids=["str", "bool", "nan", "zero"],
+        ids=["str", "bool", "nan", "zero", "none"],
     )
     def test_bad_values(self, value, message):
         """
@@ -77,6 +94,16 @@ class TestSeconds:
             Config(wait=value)
 
         assert message == str(info.value)
+
+    def test_to_seconds_names_the_field(self):
+        """
+        The functional form converts or raises naming the given field.
+        """
+        assert 2.0 == to_seconds(2, "wait")
+        with pytest.raises(
+            ConfigurationError, match="^'delay' must be a number"
+        ):
+            to_seconds("2", "delay")
 
     def test_infinite_rejected_where_finite_required(self):
         """

@@ -134,3 +134,28 @@ class DefaultClock:
 
 DEFAULT_CLOCK = DefaultClock()
 """The clock primitives use when none is given."""
+
+
+def wait_event(
+    clock: Clock, event: threading.Event, until: float | None
+) -> None:
+    """
+    Block until *event* is set or *clock* reaches *until* (``None``: no
+    limit), whichever comes first.
+
+    A clock may take part by offering ``wait_event(event, until)``, which
+    must return once *event* is set or its own time reaches *until*, and may
+    set *event* itself to end the wait (:class:`~stalwart.testing.FakeClock`
+    does so when it is advanced past *until*).  Any other clock is taken to
+    run in real time, and the wait is measured with
+    :meth:`threading.Event.wait`.  Callers must therefore not read the
+    outcome from *event*; they check their own state afterwards.
+    """
+    target = clock.target if isinstance(clock, DefaultClock) else clock
+    hook = getattr(target, "wait_event", None)
+    if hook is not None:
+        hook(event, until)
+    elif until is None:
+        event.wait()
+    else:
+        event.wait(max(0.0, until - target.now()))

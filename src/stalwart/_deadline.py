@@ -75,6 +75,29 @@ def remaining_time() -> float | None:
     return None if deadline is None else deadline.remaining()
 
 
+def enter_deadline(
+    seconds: float, clock: Clock
+) -> tuple[Deadline, contextvars.Token[Deadline | None]]:
+    """
+    Set a deadline *seconds* from now, unless an enclosing one is earlier.
+
+    The low-level form of :func:`deadline_scope` for hot paths: pass the
+    returned token to :func:`exit_deadline` when the call ends.
+    """
+    new = Deadline(clock.now() + seconds, clock)
+    outer = _current.get()
+    if outer is not None and outer.remaining() <= seconds:
+        new = outer
+    return new, _current.set(new)
+
+
+def exit_deadline(token: contextvars.Token[Deadline | None]) -> None:
+    """
+    Restore the deadline that was current before :func:`enter_deadline`.
+    """
+    _current.reset(token)
+
+
 @contextmanager
 def deadline_scope(seconds: float, clock: Clock) -> Iterator[Deadline]:
     """
@@ -83,11 +106,7 @@ def deadline_scope(seconds: float, clock: Clock) -> Iterator[Deadline]:
     An enclosing deadline that is earlier stays in force: nesting can only
     shorten the time left.
     """
-    new = Deadline(clock.now() + seconds, clock)
-    outer = _current.get()
-    if outer is not None and outer.remaining() <= seconds:
-        new = outer
-    token = _current.set(new)
+    new, token = enter_deadline(seconds, clock)
     try:
         yield new
     finally:

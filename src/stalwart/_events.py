@@ -16,6 +16,7 @@ from typing import Protocol
 
 import attrs
 
+from ._core.circuit import CircuitState
 from ._errors import RejectedError
 
 
@@ -104,3 +105,156 @@ class LoggingHook:
             else logging.INFO
         )
         self.logger.log(level, "%s", event)
+
+
+# --- retry ---
+
+
+@attrs.frozen(kw_only=True)
+class RetryScheduled(Event):
+    """
+    A :class:`~stalwart.Retry` will try again after *wait* seconds.
+
+    Attributes:
+        attempt: The attempt that just failed, ``1`` for the first call.
+        wait: The delay before the next attempt, in seconds.
+        caused_by: The exception that failed the attempt, or ``None`` when
+            its result was rejected by ``on_result``.
+        result: The rejected result (``None`` when *caused_by* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempt: int
+    wait: float
+    caused_by: BaseException | None
+    result: object = None
+
+
+@attrs.frozen(kw_only=True)
+class RetryGaveUp(Event):
+    """
+    A :class:`~stalwart.Retry` stopped retrying; the call ends with the
+    last outcome.
+
+    Attributes:
+        attempt: The last attempt made, ``1`` for the first call.
+        reason: ``"attempts"``, ``"timeout"`` (the retry's own time
+            budget), ``"deadline"`` (the enclosing call's deadline) or
+            ``"budget"`` (a shared :class:`~stalwart.RetryBudget`).
+        caused_by: The exception that failed the last attempt, or ``None``
+            when its result was rejected by ``on_result``.
+        result: The rejected result (``None`` when *caused_by* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempt: int
+    reason: str
+    caused_by: BaseException | None
+    result: object = None
+
+
+@attrs.frozen(kw_only=True)
+class RetryBudgetExhausted(RetryGaveUp):
+    """
+    A :class:`~stalwart.Retry` gave up because its shared
+    :class:`~stalwart.RetryBudget` was spent (*reason* is ``"budget"``).
+
+    Attributes:
+        budget_name: The ``name`` of the budget.
+
+    .. versionadded:: 0.1.0
+    """
+
+    budget_name: str
+
+
+# --- circuit breaker ---
+
+
+@attrs.frozen(kw_only=True)
+class CircuitStateChanged(Event):
+    """
+    A circuit breaker changed state; emitted once per real transition.
+
+    Manual control (``force_open()``, ``disable()``, ``metrics_only()``)
+    emits this class itself; the automatic transitions emit the
+    subclasses :class:`CircuitOpened`, :class:`CircuitHalfOpened` and
+    :class:`CircuitClosed` (``reset()`` emits :class:`CircuitClosed`).
+
+    Attributes:
+        previous: The state it left.
+        state: The state it entered.
+
+    .. versionadded:: 0.1.0
+    """
+
+    previous: CircuitState
+    state: CircuitState
+
+
+@attrs.frozen(kw_only=True)
+class CircuitOpened(CircuitStateChanged):
+    """
+    A circuit breaker opened (from CLOSED or HALF_OPEN).
+
+    Attributes:
+        recovery_time: How long it stays open before a trial call, in
+            seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    recovery_time: float
+
+
+@attrs.frozen(kw_only=True)
+class CircuitHalfOpened(CircuitStateChanged):
+    """
+    A circuit breaker's open period ended: trial calls may run.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@attrs.frozen(kw_only=True)
+class CircuitClosed(CircuitStateChanged):
+    """
+    A circuit breaker closed (its trials succeeded, or it was reset).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+# --- bulkhead, timeout, fallback ---
+
+
+@attrs.frozen(kw_only=True)
+class TimeoutExceeded(Event):
+    """
+    A :class:`~stalwart.Timeout` gave up on a call at its deadline.
+
+    Attributes:
+        timeout: The limit, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    timeout: float
+
+
+@attrs.frozen(kw_only=True)
+class FallbackUsed(Event):
+    """
+    A :class:`~stalwart.Fallback` replaced the outcome of a call.
+
+    Attributes:
+        error: The exception that caused it, or ``None``.
+        result: The result that caused it (``None`` when *error* is set).
+
+    .. versionadded:: 0.1.0
+    """
+
+    error: BaseException | None
+    result: object

@@ -18,7 +18,7 @@ import inspect
 import math
 import threading
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Literal, cast, final
 
 import attrs
@@ -39,13 +39,15 @@ from ._errors import ConfigurationError, RateLimitExceededError
 from ._events import CallRejected, Hook, emit
 from ._rates import Rate, RateSpec
 from ._stores import MemoryStore
-from ._typing import P, Seconds, T
+from ._typing import P, T
 from ._validators import (
     finite,
     is_callable,
     non_negative,
+    optional_duration,
+    optional_seconds,
     positive,
-    to_seconds,
+    valid_hooks,
 )
 from ._validators import hooks as hooks_converter
 
@@ -135,19 +137,9 @@ class _CostNeverFitsError(RateLimitExceededError):
         return (self.name, self.cost, self.capacity)
 
 
-# Named converters: mypy's attrs plugin reads these, not attrs.Converter.
-def _to_timeout(value: Seconds | None) -> float | None:
-    return None if value is None else to_seconds(value, "timeout")
-
-
+# A named converter: mypy's attrs plugin reads it.
 def _to_rate(value: RateSpec) -> Rate:
     return Rate.parse(value)
-
-
-def _to_hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
-    field = attrs.fields(_Limiter).hooks
-    convert: Any = hooks_converter
-    return cast("tuple[Hook, ...]", convert.converter(value, field))
 
 
 def _mode(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
@@ -212,14 +204,16 @@ class _Limiter:
     name: str = attrs.field(default="<unnamed>")
     timeout: float | None = attrs.field(
         default=None,
-        converter=_to_timeout,
-        validator=[finite, non_negative],
+        converter=optional_seconds,
+        validator=[optional_duration, finite, non_negative],
     )
     key_func: Callable[..., Hashable] | None = attrs.field(
         default=None, validator=is_callable
     )
     clock: Clock = attrs.field(default=DEFAULT_CLOCK)
-    hooks: tuple[Hook, ...] = attrs.field(default=(), converter=_to_hooks)
+    hooks: tuple[Hook, ...] = attrs.field(
+        default=(), converter=hooks_converter, validator=valid_hooks
+    )
     _algorithm: Algorithm[Any] = attrs.field(init=False, repr=False)
     _capacity: float = attrs.field(init=False, repr=False)
     _limit: int = attrs.field(init=False, repr=False)

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from ._errors import ConfigurationError
+from ._events import Hook
 from ._typing import ExceptionPredicate, ExceptionSpec
 
 
@@ -25,36 +26,67 @@ def _fail(name: str, requirement: str, value: object) -> ConfigurationError:
     )
 
 
-def _to_seconds(value: object, field: attrs.Attribute[Any]) -> float:
-    return to_seconds(value, field.name)
+# Converters are named one-argument functions, because mypy's attrs plugin
+# types each ``__init__`` parameter from a converter's signature only for
+# those.  They do not know the field's name, so they let a value they cannot
+# convert through unchanged, and the field's validator (which knows the
+# name) refuses it.  Every field with one of these converters therefore
+# also has the matching validator.
 
 
 def to_seconds(value: object, name: str) -> float:
     """
     Convert a number of seconds or a :class:`~datetime.timedelta` to a
-    finite ``float``, or raise :class:`ConfigurationError` naming *name*.
+    ``float``, or raise :class:`ConfigurationError` naming *name*.
+    """
+    converted = seconds(value)  # type: ignore[arg-type]  # checked next
+    _check_duration(name, converted)
+    return converted
+
+
+def seconds(value: float | timedelta) -> float:
+    """
+    Converter: a :class:`~datetime.timedelta` or a number of seconds to a
+    ``float``; anything else is left for :func:`duration` to refuse.
     """
     if isinstance(value, timedelta):
         return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is int:  # bool is left to the validator
+        return float(value)
+    return value
+
+
+def optional_seconds(value: float | timedelta | None) -> float | None:
+    """
+    Converter: like :func:`seconds`, but ``None`` stays ``None``.
+    """
+    return None if value is None else seconds(value)
+
+
+def _check_duration(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, float):
         raise _fail(name, "a number of seconds or a timedelta", value)
-    seconds = float(value)
-    if math.isnan(seconds):
+    if math.isnan(value):
         raise _fail(name, "a number, not NaN", value)
-    return seconds
 
 
-def _to_optional_seconds(
-    value: object, field: attrs.Attribute[Any]
-) -> float | None:
-    return None if value is None else to_seconds(value, field.name)
+def duration(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """
+    Validator: the value is a number of seconds, not NaN; pairs with the
+    :func:`seconds` converter.
+    """
+    _check_duration(attr.name, value)
 
 
-seconds = attrs.Converter(_to_seconds, takes_field=True)
-"""Converter: ``float | timedelta`` to ``float`` seconds."""
-
-optional_seconds = attrs.Converter(_to_optional_seconds, takes_field=True)
-"""Converter: like :data:`seconds`, but ``None`` stays ``None``."""
+def optional_duration(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    """
+    Validator: like :func:`duration`, but ``None`` passes; pairs with the
+    :func:`optional_seconds` converter.
+    """
+    if value is not None:
+        _check_duration(attr.name, value)
 
 
 @attrs.frozen(repr=False)
@@ -179,31 +211,61 @@ def to_exception_filter(value: object, name: str) -> ExceptionFilter:
     )
 
 
-def _to_exception_filter(
-    value: ExceptionSpec | ExceptionFilter | None, field: attrs.Attribute[Any]
+def exception_filter(
+    value: ExceptionSpec | ExceptionFilter | None,
 ) -> ExceptionFilter:
-    return to_exception_filter(value, field.name)
+    """
+    Converter: an :data:`~stalwart._typing.ExceptionSpec` (or ``None``) to
+    an :class:`ExceptionFilter`; anything else is left for
+    :func:`valid_exception_filter` to refuse.
+    """
+    try:
+        return to_exception_filter(value, "")
+    except ConfigurationError:
+        return value  # type: ignore[return-value]  # refused by the validator
 
 
-exception_filter = attrs.Converter(_to_exception_filter, takes_field=True)
-"""Converter: an :data:`ExceptionSpec` (or ``None``) to an
-:class:`ExceptionFilter`."""
+def valid_exception_filter(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    """
+    Validator: pairs with the :func:`exception_filter` converter.
+    """
+    to_exception_filter(value, attr.name)
 
 
-def _to_hooks(value: object, field: attrs.Attribute[Any]) -> tuple[Any, ...]:
+def to_hooks(value: object, name: str) -> tuple[Any, ...]:
+    """
+    Convert a hook or an iterable of hooks to a tuple of hooks, or raise
+    :class:`ConfigurationError` naming *name*.
+    """
     if callable(value):
         value = (value,)
     if not isinstance(value, Iterable) or isinstance(value, str | bytes):
-        raise _fail(field.name, "an iterable of callables", value)
+        raise _fail(name, "an iterable of callables", value)
     hooks = tuple(value)
     for hook in hooks:
         if not callable(hook):
-            raise _fail(field.name, "an iterable of callables", value)
+            raise _fail(name, "an iterable of callables", value)
     return hooks
 
 
-hooks = attrs.Converter(_to_hooks, takes_field=True)
-"""Converter: a hook or an iterable of hooks to a tuple of hooks."""
+def hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
+    """
+    Converter: a hook or an iterable of hooks to a tuple; anything else is
+    left for :func:`valid_hooks` to refuse.
+    """
+    try:
+        return to_hooks(value, "")
+    except ConfigurationError:
+        return value  # type: ignore[return-value]  # refused by the validator
+
+
+def valid_hooks(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """
+    Validator: pairs with the :func:`hooks` converter.
+    """
+    to_hooks(value, attr.name)
 
 
 def collect(problems: list[str]) -> None:

@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from typing import final
 
 from ._clock import DEFAULT_CLOCK, Clock
+from ._errors import ConfigurationError
+from ._retry import _set_testing, _TestingMode
 
 
-__all__ = ["FakeClock", "use_clock"]
+__all__ = ["FakeClock", "retry_testing", "set_retry_testing", "use_clock"]
 
 # How many rounds of the event loop the fake clock yields before it jumps
 # on a loop whose ready queue it cannot inspect (not CPython's asyncio).
@@ -74,6 +76,8 @@ class FakeClock:
         ] = []
         self._driven: set[asyncio.AbstractEventLoop] = set()
         self._idle_rounds = 0
+        # Threads blocked in wait_event(): (until, seq, event).
+        self._thread_waiters: list[tuple[float, int, threading.Event]] = []
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now!r})"
@@ -97,8 +101,34 @@ class FakeClock:
         with self._lock:
             self._now += seconds
             due = self._pop_due()
+            waiters = self._thread_waiters
+            woken = []
+            while waiters and waiters[0][0] <= self._now:
+                woken.append(heapq.heappop(waiters)[2])
         for loop, fut in due:
             loop.call_soon_threadsafe(_resolve, fut)
+        for event in woken:
+            event.set()
+
+    def wait_event(self, event: threading.Event, until: float | None) -> None:
+        """
+        Block the calling thread until *event* is set or fake time reaches
+        *until* (``None``: no limit); in the latter case, set *event*.
+
+        Only :meth:`advance` (or a :meth:`sleep` in another thread) moves
+        fake time, so a thread blocked here waits until some other thread
+        does.  Used by stalwart's blocking waits (bulkhead queueing, the sync
+        :class:`~stalwart.Timeout`) so that they follow the fake clock.
+
+        .. versionadded:: 0.1.0
+        """
+        if until is not None:
+            with self._lock:
+                if self._now >= until:
+                    return
+                entry = (until, next(self._seq), event)
+                heapq.heappush(self._thread_waiters, entry)
+        event.wait()
 
     def sleep(self, seconds: float) -> None:
         """
@@ -199,3 +229,51 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         DEFAULT_CLOCK.pop(clock)
+
+
+# --- retry: the test-mode switch ---
+
+
+def set_retry_testing(enabled: bool, *, attempts: int | None = None) -> None:
+    """
+    Switch every :class:`~stalwart.Retry` into test mode, or back.
+
+    In test mode a retry never waits (no sleep at all), and, when
+    *attempts* is given, makes at most that many attempts; everything else
+    (what is retried, events, statistics) is unchanged.  Flip it in your
+    own test suite (a ``conftest.py`` fixture, say) so that code under
+    test retries instantly.
+
+    Args:
+        enabled: Turn test mode on or off.
+        attempts: The most attempts in test mode (``1``: never retry);
+            ``None`` keeps each retry's own limit.
+
+    Raises:
+        ConfigurationError: If *attempts* is not an int >= 1.
+
+    .. versionadded:: 0.1.0
+    """
+    _set_testing(_testing_mode(enabled, attempts))
+
+
+@contextmanager
+def retry_testing(*, attempts: int | None = None) -> Iterator[None]:
+    """
+    Put every :class:`~stalwart.Retry` in test mode for the block (see
+    :func:`set_retry_testing`), then restore the previous mode.
+
+    .. versionadded:: 0.1.0
+    """
+    previous = _set_testing(_testing_mode(True, attempts))
+    try:
+        yield
+    finally:
+        _set_testing(previous)
+
+
+def _testing_mode(enabled: bool, attempts: int | None) -> _TestingMode | None:
+    if attempts is not None and (type(attempts) is not int or attempts < 1):
+        msg = f"'attempts' must be an int >= 1 (got {attempts!r})"
+        raise ConfigurationError(msg)
+    return _TestingMode(attempts=attempts) if enabled else None

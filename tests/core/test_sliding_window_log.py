@@ -116,3 +116,4 @@ class TestSlidingWindowLog:
 
         assert 9.0 == wait
         assert (0, 19.0) == log.status(state, 1.0)
+        assert (2, 0.0) == log.status(log.fresh(), 1.0)

@@ -7,6 +7,8 @@ library's annotations makes mypy fail here.
 
 from __future__ import annotations
 
+import random
+
 from datetime import timedelta
 
 from typing_extensions import assert_type
@@ -37,6 +39,190 @@ def errors(error: stalwart.RejectedError) -> None:
         assert_type(error.max_concurrent, int)
     if isinstance(error, stalwart.TimeoutExceededError):
         assert_type(error.timeout, float)
+
+
+# --- circuit breaker ---
+
+
+def circuit_breaker() -> None:
+    breaker = stalwart.CircuitBreaker(
+        name="payments",
+        failure_rate=0.5,
+        window=stalwart.CountWindow(100),
+        minimum_calls=20,
+        slow_call_rate=0.8,
+        slow_call_duration=timedelta(seconds=2),
+        recovery_time=30.0,
+        recovery_multiplier=2.0,
+        recovery_max=300.0,
+        half_open_max_calls=3,
+        half_open_max_wait=60.0,
+        failure_on=(ConnectionError, TimeoutError),
+        ignore=lambda e: isinstance(e, KeyError),
+        failure_result=lambda r: r is None,
+        clock=FakeClock(),
+        hooks=[stalwart.LoggingHook()],
+    )
+
+    @breaker
+    def charge(amount: int, *, currency: str = "EUR") -> str:
+        return f"{amount} {currency}"
+
+    @breaker
+    async def acharge(amount: int) -> bytes:
+        return b""
+
+    assert_type(charge(1, currency="USD"), str)
+    # The signature is kept: a wrong argument is an error (were it erased,
+    # this ignore would be unused, which --strict reports).
+    charge("1")  # type: ignore[arg-type]  # deliberate misuse
+    assert_type(breaker.call(charge, 5), str)
+
+    async def use() -> None:
+        assert_type(await acharge(1), bytes)
+        await acharge(b"")  # type: ignore[arg-type]  # deliberate misuse
+        assert_type(await breaker.acall(acharge, 1), bytes)
+        async with breaker:
+            pass
+
+    with breaker:
+        pass
+    permit = breaker.acquire()
+    assert_type(permit, stalwart.CircuitPermit)
+    permit.record_success()
+    assert_type(breaker.state, stalwart.CircuitState)
+    stats = breaker.statistics()
+    assert_type(stats, stalwart.CircuitBreakerStatistics)
+    assert_type(stats.failure_rate, float | None)
+    assert_type(stats.calls, int)
+    _ = stalwart.CircuitBreaker(window=stalwart.TimeWindow(60.0, buckets=12))
+
+
+def circuit_events(event: stalwart.Event) -> None:
+    if isinstance(event, stalwart.CircuitOpened):
+        assert_type(event.recovery_time, float)
+        assert_type(event.previous, stalwart.CircuitState)
+    if isinstance(event, stalwart.CircuitStateChanged):
+        assert_type(event.state, stalwart.CircuitState)
+
+
+def circuit_error(error: stalwart.CircuitOpenError) -> None:
+    assert_type(error.retry_after, float | None)
+    assert_type(error.name, str)
+
+
+# --- retry ---
+
+
+def retry_api() -> None:
+    from stalwart.testing import retry_testing, set_retry_testing
+
+    budget = stalwart.RetryBudget(ratio=0.2, window=timedelta(seconds=10))
+    retry = stalwart.Retry(
+        attempts=5,
+        on=(ConnectionError, TimeoutError),
+        timeout=timedelta(seconds=30),
+        wait=stalwart.ExponentialBackoff(initial=0.1, cap=5.0, jitter=0.2),
+        budget=budget,
+        hooks=[print],
+    )
+    stalwart.Retry(on=lambda e: 2.0, on_result=lambda r: r is None)
+    stalwart.Retry(
+        on=lambda e: isinstance(e, OSError), jitter_source=random.random
+    )
+    stalwart.Retry(wait=lambda attempt, outcome: timedelta(seconds=attempt))
+    stalwart.Retry(
+        wait=stalwart.DecorrelatedJitterBackoff(),
+        jitter_source=random.Random(1),
+    )
+
+    @retry
+    def fetch(url: str, *, tries: int = 1) -> bytes:
+        return url.encode()
+
+    @retry
+    async def afetch(url: str) -> bytes:
+        return url.encode()
+
+    assert_type(fetch("x", tries=2), bytes)
+    assert_type(retry.call(fetch, "x"), bytes)
+
+    async def use() -> None:
+        assert_type(await afetch("x"), bytes)
+        assert_type(await retry.acall(afetch, "x"), bytes)
+        async for attempt in retry:
+            with attempt:
+                assert_type(attempt.number, int)
+
+    for attempt in retry:
+        with attempt:
+            assert_type(attempt.number, int)
+
+    assert_type(retry.statistics().retries, int)
+    assert_type(budget.statistics().available, float)
+    with retry_testing(attempts=1):
+        set_retry_testing(False)
+
+
+# --- bulkhead, timeout, fallback ---
+
+
+def isolation_api() -> None:
+    bulkhead = stalwart.Bulkhead(
+        max_concurrent=10, max_queue=5, max_wait=timedelta(seconds=1)
+    )
+    timeout = stalwart.Timeout(seconds=2.5, name="api")
+    fallback = stalwart.Fallback(value=b"", on=(ConnectionError,))
+    cached = stalwart.Fallback(handler=lambda cause: b"cached")
+    pool = stalwart.ThreadPoolBulkhead(max_workers=4, max_queue=8)
+
+    @bulkhead
+    @timeout
+    @fallback
+    def fetch(url: str, *, tries: int = 1) -> bytes:
+        return url.encode()
+
+    @bulkhead
+    @timeout
+    @cached
+    async def afetch(url: str) -> bytes:
+        return url.encode()
+
+    @pool
+    def blocking(n: int) -> int:
+        return n
+
+    assert_type(fetch("x", tries=2), bytes)
+    assert_type(blocking(1), int)
+    assert_type(bulkhead.call(fetch, "x"), bytes)
+    assert_type(timeout.call(fetch, "x"), bytes)
+    assert_type(fallback.call(fetch, "x"), bytes)
+    assert_type(pool.call(blocking, 2), int)
+    assert_type(pool.submit(blocking, 2).result(), int)
+    assert_type(bulkhead.try_acquire(), bool)
+    bulkhead.acquire(timeout=0.5)
+    bulkhead.acquire(timeout=None)
+    bulkhead.release()
+    with bulkhead:
+        pass
+    with timeout:
+        pass
+
+    async def use() -> None:
+        assert_type(await afetch("x"), bytes)
+        assert_type(await bulkhead.acall(afetch, "x"), bytes)
+        assert_type(await timeout.acall(afetch, "x"), bytes)
+        assert_type(await fallback.acall(afetch, "x"), bytes)
+        assert_type(await pool.acall(blocking, 3), int)
+        await bulkhead.aacquire(timeout=timedelta(seconds=1))
+        async with bulkhead:
+            pass
+
+    assert_type(bulkhead.statistics().high_water, int)
+    assert_type(pool.statistics().running, int)
+    assert_type(timeout.statistics().timeouts, int)
+    assert_type(fallback.statistics().on_error, int)
+    pool.shutdown(wait=True, cancel_pending=False)
 
 
 def rate_limiters() -> None:

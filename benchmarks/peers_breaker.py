@@ -1,0 +1,208 @@
+"""
+The circuit breaker next to pybreaker and circuitbreaker: a closed call
+(sync and async) and a refused call, as ratios to a plain call, a plain
+await and a plain raise+catch sampled in the same rounds.
+
+Rows ``floor`` are the hand-written minimum: one attribute read and test
+before the call and one after, no lock, no clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness import Boom, Suite, af, f
+
+
+class _Floor:
+    """The least a breaker can do on the closed path."""
+
+    def __init__(self) -> None:
+        self.closed = True
+        self.failures = 0
+
+    def wrap(self, fn: Any) -> Any:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not self.closed:
+                raise Boom
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException:
+                self.failures += 1
+                raise
+            if self.failures:
+                self.failures = 0
+            return result
+
+        return guarded
+
+    def awrap(self, fn: Any) -> Any:
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not self.closed:
+                raise Boom
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException:
+                self.failures += 1
+                raise
+            if self.failures:
+                self.failures = 0
+            return result
+
+        return guarded
+
+
+REFUSED = "try:\n    g(x)\nexcept E:\n    pass"
+AREFUSED = "try:\n    await g(x)\nexcept E:\n    pass"
+
+
+def _ours(suite: Suite) -> None:
+    import stalwart
+
+    closed = stalwart.CircuitBreaker(name="bench")
+    suite.add("breaker", "stalwart closed", "g(x)", {"g": closed(f), "x": 1})
+    suite.add(
+        "breaker",
+        "stalwart closed async",
+        "await g(x)",
+        {"g": closed(af), "x": 1},
+        is_async=True,
+    )
+    refusing = stalwart.CircuitBreaker(name="bench", recovery_time=1e9)
+    refusing.force_open()
+    opened = stalwart.CircuitBreaker(
+        name="bench", failure_threshold=1, recovery_time=1e9
+    )
+    try:
+        opened.call(_boom)
+    except Boom:
+        pass
+    suite.add(
+        "breaker",
+        "stalwart refused",
+        REFUSED,
+        {"g": opened(f), "x": 1, "E": stalwart.CircuitOpenError},
+        baseline="raise",
+    )
+    window = stalwart.CircuitBreaker(
+        name="bench", failure_rate=0.5, window=stalwart.CountWindow(100)
+    )
+    suite.add(
+        "breaker",
+        "stalwart closed, rate over CountWindow(100)",
+        "g(x)",
+        {"g": window(f), "x": 1},
+    )
+
+
+def _boom() -> None:
+    raise Boom
+
+
+def _floor(suite: Suite) -> None:
+    floor = _Floor()
+    suite.add(
+        "breaker",
+        "floor closed",
+        "g(x)",
+        {"g": floor.wrap(f), "x": 1},
+        kind="floor",
+    )
+    suite.add(
+        "breaker",
+        "floor closed async",
+        "await g(x)",
+        {"g": floor.awrap(af), "x": 1},
+        is_async=True,
+        kind="floor",
+    )
+    shut = _Floor()
+    shut.closed = False
+    suite.add(
+        "breaker",
+        "floor refused",
+        REFUSED,
+        {"g": shut.wrap(f), "x": 1, "E": Boom},
+        baseline="raise",
+        kind="floor",
+    )
+
+
+def _pybreaker(suite: Suite) -> None:
+    import pybreaker
+
+    closed = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=1e9)
+    suite.add(
+        "breaker",
+        "pybreaker closed",
+        "g(x)",
+        {"g": closed(f), "x": 1},
+        kind="peer",
+    )
+    opened = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=1e9)
+    opened.open()
+    suite.add(
+        "breaker",
+        "pybreaker refused",
+        REFUSED,
+        {"g": opened(f), "x": 1, "E": pybreaker.CircuitBreakerError},
+        baseline="raise",
+        kind="peer",
+    )
+
+
+def _circuitbreaker(suite: Suite) -> None:
+    import circuitbreaker
+
+    closed = circuitbreaker.CircuitBreaker(
+        failure_threshold=5, recovery_timeout=10**9
+    )
+    suite.add(
+        "breaker",
+        "circuitbreaker closed",
+        "g(x)",
+        {"g": closed(f), "x": 1},
+        kind="peer",
+    )
+    aclosed = circuitbreaker.CircuitBreaker(
+        failure_threshold=5, recovery_timeout=10**9
+    )
+    suite.add(
+        "breaker",
+        "circuitbreaker closed async",
+        "await g(x)",
+        {"g": aclosed(af), "x": 1},
+        is_async=True,
+        kind="peer",
+    )
+    opened = circuitbreaker.CircuitBreaker(
+        failure_threshold=1, recovery_timeout=10**9, expected_exception=Boom
+    )
+    guarded = opened(_boom)
+    try:
+        guarded()
+    except Boom:
+        pass
+    suite.add(
+        "breaker",
+        "circuitbreaker refused",
+        REFUSED,
+        {
+            "g": opened(f),
+            "x": 1,
+            "E": circuitbreaker.CircuitBreakerError,
+        },
+        baseline="raise",
+        kind="peer",
+    )
+
+
+def rows(suite: Suite) -> None:
+    """Add the breaker rows: ours, the floor, then each peer."""
+    _ours(suite)
+    _floor(suite)
+    for peer in (_pybreaker, _circuitbreaker):
+        try:
+            peer(suite)
+        except Exception as e:  # a peer that is missing or moved is skipped
+            suite.skipped.append((peer.__name__.lstrip("_"), repr(e)))

@@ -1,0 +1,210 @@
+"""
+Isolation rows for ``compare_peers.py``: bulkhead acquire/release against
+``threading.BoundedSemaphore`` (``bsem``) and ``asyncio.Semaphore``
+(``asem``) from the same rounds, and the bulkhead, fallback and timeout
+decorators on their success path against a plain call/await.  Peers:
+pyresilience (sync and async) and hyx (async only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import Callable
+from typing import Any
+
+from harness import Suite, af, f
+from stalwart import Bulkhead, Fallback, Timeout
+
+
+SYNC = "bulkhead acquire/release, sync (vs BoundedSemaphore)"
+ASYNC = "bulkhead acquire/release, async (vs asyncio.Semaphore)"
+DECO = "isolation decorators, success path"
+
+
+async def _zero(*args: Any) -> int:
+    return 0
+
+
+def _peer(
+    suite: Suite,
+    section: str,
+    name: str,
+    make: Callable[[], Any],
+    stmt: str,
+    *,
+    is_async: bool,
+    baseline: str | None = None,
+) -> None:
+    """
+    Add a peer row; a peer whose import or API fails is skipped.
+    """
+    try:
+        # Built inside the loop: hyx binds to the running loop.
+        ns = suite._in_loop(make)
+    except Exception as e:  # a missing or changed peer must not kill the run
+        suite.skipped.append((name, f"{type(e).__name__}: {e}"))
+        return
+    suite.add(
+        section,
+        name,
+        stmt,
+        ns,
+        is_async=is_async,
+        baseline=baseline,
+        kind="peer",
+    )
+
+
+def _pr_bulkhead() -> dict[str, Any]:
+    from pyresilience import BulkheadConfig
+    from pyresilience._bulkhead import Bulkhead as PrBulkhead
+
+    b = PrBulkhead(BulkheadConfig(max_concurrent=10))
+    return {"a": b.acquire, "r": b.release}
+
+
+def _pr(fn: Any, **config: Any) -> Callable[[], dict[str, Any]]:
+    def make() -> dict[str, Any]:
+        import pyresilience
+
+        kwargs = {}
+        for key, value in config.items():
+            cls = {
+                "bulkhead": pyresilience.BulkheadConfig,
+                "fallback": pyresilience.FallbackConfig,
+                "timeout": pyresilience.TimeoutConfig,
+            }[key]
+            kwargs[key] = cls(**value)
+        return {"g": pyresilience.resilient(**kwargs)(fn), "x": 1}
+
+    return make
+
+
+def _hyx_bulkhead() -> dict[str, Any]:
+    from hyx.bulkhead import bulkhead
+
+    return {"b": bulkhead(max_concurrency=10, max_capacity=20)}
+
+
+def _hyx(kind: str) -> Callable[[], dict[str, Any]]:
+    def make() -> dict[str, Any]:
+        if kind == "bulkhead":
+            from hyx.bulkhead import bulkhead
+
+            g = bulkhead(max_concurrency=10, max_capacity=20)(af)
+        elif kind == "fallback":
+            from hyx.fallback import fallback
+
+            g = fallback(_zero)(af)
+        else:
+            from hyx.timeout import timeout
+
+            g = timeout(60)(af)
+        return {"g": g, "x": 1}
+
+    return make
+
+
+def rows(suite: Suite) -> None:
+    """
+    Add stalwart's rows, a hand-written floor and the peers' rows.
+    """
+    b = Bulkhead(max_concurrent=10)
+    with_b = "with b:\n    pass"
+    suite.add(
+        SYNC, "stalwart with bulkhead", with_b, {"b": b}, baseline="bsem"
+    )
+    steps = {"t": b.try_acquire, "r": b.release}
+    suite.add(
+        SYNC,
+        "stalwart try_acquire/release",
+        "t()\nr()",
+        steps,
+        baseline="bsem",
+    )
+    _peer(
+        suite,
+        SYNC,
+        "pyresilience Bulkhead acquire/release",
+        _pr_bulkhead,
+        "a()\nr()",
+        is_async=False,
+        baseline="bsem",
+    )
+
+    async_with = "async with b:\n    pass"
+    suite.add(
+        ASYNC,
+        "stalwart async with bulkhead",
+        async_with,
+        {"b": b},
+        is_async=True,
+        baseline="asem",
+    )
+    _peer(
+        suite,
+        ASYNC,
+        "hyx bulkhead async with",
+        _hyx_bulkhead,
+        async_with,
+        is_async=True,
+        baseline="asem",
+    )
+
+    call, acall = "g(x)", "await g(x)"
+    ours: list[tuple[str, Any, bool]] = [
+        ("stalwart bulkhead", Bulkhead(max_concurrent=10)(f), False),
+        ("stalwart bulkhead async", Bulkhead(max_concurrent=10)(af), True),
+        ("stalwart fallback", Fallback(value=0)(f), False),
+        ("stalwart fallback async", Fallback(value=0)(af), True),
+        ("stalwart timeout (worker thread)", Timeout(seconds=60)(f), False),
+        ("stalwart timeout async", Timeout(seconds=60)(af), True),
+    ]
+    for name, g, is_async in ours:
+        stmt = acall if is_async else call
+        suite.add(DECO, name, stmt, {"g": g, "x": 1}, is_async=is_async)
+    suite.add(
+        DECO,
+        "floor: async with asyncio.timeout",
+        "async with t(60):\n    await af(x)",
+        {"t": asyncio.timeout, "af": af, "x": 1},
+        is_async=True,
+        kind="floor",
+    )
+    peers: list[tuple[str, Callable[[], dict[str, Any]], bool]] = [
+        (
+            "pyresilience bulkhead",
+            _pr(f, bulkhead={"max_concurrent": 10}),
+            False,
+        ),
+        (
+            "pyresilience bulkhead async",
+            _pr(af, bulkhead={"max_concurrent": 10}),
+            True,
+        ),
+        ("pyresilience fallback", _pr(f, fallback={"handler": 0}), False),
+        (
+            "pyresilience fallback async",
+            _pr(af, fallback={"handler": 0}),
+            True,
+        ),
+        (
+            "pyresilience timeout (worker thread)",
+            _pr(f, timeout={"seconds": 60}),
+            False,
+        ),
+        ("pyresilience timeout async", _pr(af, timeout={"seconds": 60}), True),
+        ("hyx bulkhead async", _hyx("bulkhead"), True),
+        ("hyx fallback async", _hyx("fallback"), True),
+        ("hyx timeout async", _hyx("timeout"), True),
+    ]
+    for name, make, is_async in peers:
+        _peer(
+            suite,
+            DECO,
+            name,
+            make,
+            acall if is_async else call,
+            is_async=is_async,
+        )

@@ -1,0 +1,213 @@
+"""
+Retry rows for ``compare_peers.py``: stalwart, hand-written floors, and
+tenacity, stamina and backoff, on the success path and on one failure then
+success with a zero wait, sync and async.
+
+Success rows are ratios to a plain call (``plain`` / ``await``); failure
+rows to a hand-written inline retry measured in the same rounds
+(``inline retry`` / ``async inline retry``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from harness import Boom, Suite, af, f
+from stalwart import Retry
+
+
+SUCCESS = "retry, success on the first attempt"
+FAILURE = "retry, one failure then success, zero wait"
+INLINE = "inline retry"
+AINLINE = "async inline retry"
+
+
+def flaky() -> Callable[[int], int]:
+    """A function failing every other call."""
+    state = [0]
+
+    def fl(x: int) -> int:
+        state[0] += 1
+        if state[0] % 2:
+            raise Boom
+        return x
+
+    return fl
+
+
+def aflaky() -> Callable[[int], Awaitable[int]]:
+    """The async twin of :func:`flaky`."""
+    state = [0]
+
+    async def fl(x: int) -> int:
+        state[0] += 1
+        if state[0] % 2:
+            raise Boom
+        return x
+
+    return fl
+
+
+def floor_retry(fn: Callable[..., Any], attempts: int = 3) -> Any:
+    """A minimal hand-written retry decorator (no features)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        left = attempts
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Boom:
+                left -= 1
+                if left <= 0:
+                    raise
+
+    return wrapper
+
+
+def afloor_retry(fn: Callable[..., Any], attempts: int = 3) -> Any:
+    """The async twin of :func:`floor_retry`."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        left = attempts
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except Boom:
+                left -= 1
+                if left <= 0:
+                    raise
+
+    return wrapper
+
+
+def rows(suite: Suite) -> None:
+    """Add the retry rows (ours, floors, peers) to *suite*."""
+    suite.add(
+        FAILURE,
+        INLINE,
+        "try:\n    fl(x)\nexcept Boom:\n    fl(x)",
+        {"fl": flaky(), "Boom": Boom, "x": 1},
+        kind="base",
+    )
+    suite.add(
+        FAILURE,
+        AINLINE,
+        "try:\n    await fl(x)\nexcept Boom:\n    await fl(x)",
+        {"fl": aflaky(), "Boom": Boom, "x": 1},
+        is_async=True,
+        kind="base",
+    )
+
+    makers: list[tuple[str, Callable[[Callable[..., Any]], Any], str]] = []
+
+    def both(
+        name: str,
+        make: Callable[[Callable[..., Any]], Any],
+        kind: str = "ours",
+    ) -> None:
+        """Register one retry decorator factory for every row."""
+        makers.append((name, make, kind))
+
+    both(
+        "stalwart Retry(attempts=3, on=Boom, wait=0)",
+        Retry(attempts=3, on=Boom, wait=0),
+    )
+    both(
+        "stalwart Retry(..., timeout=None)",
+        Retry(attempts=3, on=Boom, wait=0, timeout=None),
+    )
+    both(
+        "floor: hand-written retry",
+        lambda fn: (
+            afloor_retry(fn)
+            if asyncio.iscoroutinefunction(fn)
+            else floor_retry(fn)
+        ),
+        kind="floor",
+    )
+
+    try:
+        import tenacity
+
+        both(
+            "tenacity retry(stop_after_attempt(3), wait_none())",
+            tenacity.retry(
+                stop=tenacity.stop_after_attempt(3),
+                wait=tenacity.wait_none(),
+                retry=tenacity.retry_if_exception_type(Boom),
+            ),
+            kind="peer",
+        )
+    except ImportError:
+        suite.skipped.append(("tenacity", "not installed"))
+
+    try:
+        import stamina
+
+        # Its default on-retry hook logs a WARNING per retry; switch hooks
+        # off so the figure is the retry bookkeeping itself.
+        stamina.instrumentation.set_on_retry_hooks([])
+        both(
+            "stamina retry(on=Boom, attempts=3, wait_*=0)",
+            stamina.retry(
+                on=Boom,
+                attempts=3,
+                wait_initial=0,
+                wait_max=0,
+                wait_jitter=0,
+            ),
+            kind="peer",
+        )
+    except ImportError:
+        suite.skipped.append(("stamina", "not installed"))
+
+    try:
+        import backoff
+
+        both(
+            "backoff on_exception(constant, interval=0)",
+            backoff.on_exception(
+                backoff.constant,
+                Boom,
+                max_tries=3,
+                interval=0,
+                jitter=None,
+                logger=None,
+            ),
+            kind="peer",
+        )
+    except ImportError:
+        suite.skipped.append(("backoff", "not installed"))
+
+    # Row names are unique across sections: ratios are keyed by name.
+    for name, make, kind in makers:
+        suite.add(SUCCESS, name, "g(x)", {"g": make(f), "x": 1}, kind=kind)
+        suite.add(
+            SUCCESS,
+            f"{name} async",
+            "await g(x)",
+            {"g": make(af), "x": 1},
+            is_async=True,
+            kind=kind,
+        )
+    for name, make, kind in makers:
+        suite.add(
+            FAILURE,
+            f"{name} [1 failure]",
+            "g(x)",
+            {"g": make(flaky()), "x": 1},
+            baseline=INLINE,
+            kind=kind,
+        )
+        suite.add(
+            FAILURE,
+            f"{name} [1 failure] async",
+            "await g(x)",
+            {"g": make(aflaky()), "x": 1},
+            is_async=True,
+            baseline=AINLINE,
+            kind=kind,
+        )

@@ -1,0 +1,87 @@
+"""
+Isolation hot paths: bulkhead acquire/release (sync and async) against
+``threading.BoundedSemaphore`` and ``asyncio.Semaphore`` from the same run,
+decorators against a plain call, and the fallback, timeout and thread-pool
+paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from harness import LOOP, abatch, af, batch, f
+from stalwart import Bulkhead, Fallback, ThreadPoolBulkhead, Timeout
+
+
+def test_bulkhead_with(benchmark):
+    """``with bulkhead: pass``, a free permit (vs BoundedSemaphore)."""
+    benchmark.extra_info["baseline"] = "test_bounded_semaphore"
+    benchmark(batch("with b:\n    pass", {"b": Bulkhead(max_concurrent=10)}))
+
+
+def test_bulkhead_try_acquire_release(benchmark):
+    """``try_acquire()`` then ``release()`` (vs BoundedSemaphore)."""
+    benchmark.extra_info["baseline"] = "test_bounded_semaphore"
+    b = Bulkhead(max_concurrent=10)
+    benchmark(batch("t()\nr()", {"t": b.try_acquire, "r": b.release}))
+
+
+def test_bulkhead_async_with(benchmark):
+    """``async with bulkhead: pass`` (vs asyncio.Semaphore)."""
+    benchmark.extra_info["baseline"] = "test_asyncio_semaphore"
+    benchmark(
+        abatch("async with b:\n    pass", {"b": Bulkhead(max_concurrent=10)})
+    )
+
+
+def test_bulkhead_decorator(benchmark):
+    """A decorated def (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": Bulkhead(max_concurrent=10)(f), "x": 1}))
+
+
+def test_bulkhead_async_decorator(benchmark):
+    """A decorated async def (vs a plain await)."""
+    benchmark.extra_info["baseline"] = "test_plain_await"
+    benchmark(
+        abatch("await g(x)", {"g": Bulkhead(max_concurrent=10)(af), "x": 1})
+    )
+
+
+def test_fallback_decorator_success(benchmark):
+    """A decorated def that succeeds (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": Fallback(value=0)(f), "x": 1}))
+
+
+def test_fallback_async_decorator_success(benchmark):
+    """A decorated async def that succeeds (vs a plain await)."""
+    benchmark.extra_info["baseline"] = "test_plain_await"
+    benchmark(abatch("await g(x)", {"g": Fallback(value=0)(af), "x": 1}))
+
+
+def test_timeout_async_decorator(benchmark):
+    """A decorated async def under a system-clock Timeout (vs await)."""
+    benchmark.extra_info["baseline"] = "test_plain_await"
+    benchmark(abatch("await g(x)", {"g": Timeout(seconds=60)(af), "x": 1}))
+
+
+def test_timeout_sync_call(benchmark):
+    """Timeout.call on a worker thread (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(
+        batch("c(f, x)", {"c": Timeout(seconds=60).call, "f": f, "x": 1})
+    )
+
+
+def test_thread_pool_call(benchmark):
+    """ThreadPoolBulkhead.call (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    pool = ThreadPoolBulkhead(max_workers=2)
+    benchmark(batch("c(f, x)", {"c": pool.call, "f": f, "x": 1}))
+    pool.shutdown()
+
+
+def _unused() -> None:
+    """Keep the LOOP and asyncio imports referenced for type checkers."""
+    _ = (LOOP, asyncio)

@@ -1,0 +1,408 @@
+"""
+The circuit breaker's decisions, as a pure state machine.
+
+:class:`BreakerCore` is driven by its shell under the shell's lock: it is
+told the time and the outcome of each call and keeps the state.  It never
+reads a clock, locks or calls user code.
+
+A few attributes are written so the shell may read them *without* the lock
+(each is one attribute, so a read is atomic):
+
+* ``gate``: the generation while calls are admitted without any check
+  (CLOSED, DISABLED, METRICS_ONLY), ``-1`` otherwise;
+* ``dirty``: whether a success admitted through the gate must be recorded
+  (``False`` only while nothing would change: CLOSED with no failure
+  streak under the consecutive policy, or DISABLED);
+* ``refuse_until``: calls made before this time are refused without
+  asking (the end of the open period, ``inf`` when forced open, ``-inf``
+  otherwise).
+
+Every transition bumps ``generation``.  A call is admitted with the
+generation of that moment (its *epoch*), and an outcome whose epoch is not
+the current generation is counted in the totals but never changes the
+state: a call admitted before the latest transition does not decide the
+new state.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+from typing import final
+
+from .windows import FAILURE, SLOW, BucketRing, CountRing
+
+
+class CircuitState(enum.Enum):
+    """
+    The state of a :class:`~stalwart.CircuitBreaker`.
+
+    * ``CLOSED``: calls run; outcomes are recorded and may open it.
+    * ``OPEN``: calls are refused until the recovery time has passed.
+    * ``HALF_OPEN``: a few trial calls run; their outcomes close or
+      re-open it.
+    * ``FORCED_OPEN``: every call is refused until :meth:`reset`.
+    * ``DISABLED``: every call runs and nothing is recorded.
+    * ``METRICS_ONLY``: every call runs and is recorded; it never opens.
+
+    .. versionadded:: 0.1.0
+    """
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    FORCED_OPEN = "forced_open"
+    DISABLED = "disabled"
+    METRICS_ONLY = "metrics_only"
+
+
+CLOSED = CircuitState.CLOSED
+OPEN = CircuitState.OPEN
+HALF_OPEN = CircuitState.HALF_OPEN
+FORCED_OPEN = CircuitState.FORCED_OPEN
+DISABLED = CircuitState.DISABLED
+METRICS_ONLY = CircuitState.METRICS_ONLY
+
+Transition = tuple[CircuitState, CircuitState, float, float]
+"""``(previous, state, at, recovery_time)``; recovery_time is the open
+period for a transition to OPEN, ``0.0`` otherwise."""
+
+Window = CountRing | BucketRing
+
+
+@final
+class BreakerCore:
+    """
+    The breaker's state machine.
+
+    Exactly one policy is active: *failure_threshold* without a window
+    (consecutive failures), *failure_threshold* with a window (failures in
+    the window), or a rate policy (*failure_rate* and/or *slow_call_rate*,
+    with a window and *minimum_calls*).
+    """
+
+    __slots__ = (
+        "_cap",
+        "_count_threshold",
+        "_half_open_deadline",
+        "_minimum_calls",
+        "_multiplier",
+        "_recovery_time",
+        "consecutive_failures",
+        "dirty",
+        "failure_rate",
+        "failure_threshold",
+        "failures",
+        "gate",
+        "generation",
+        "half_open_max_calls",
+        "half_open_max_wait",
+        "ignored",
+        "log",
+        "open_for",
+        "open_until",
+        "rate_policy",
+        "refuse_until",
+        "slow_call_rate",
+        "slow_calls",
+        "state",
+        "success_threshold",
+        "successes",
+        "track",
+        "trial_failures",
+        "trial_outcomes",
+        "trial_slow",
+        "trials_taken",
+        "trips",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int | None,
+        failure_rate: float | None = None,
+        slow_call_rate: float | None = None,
+        window: Window | None = None,
+        minimum_calls: int = 1,
+        recovery_time: float,
+        recovery_multiplier: float = 1.0,
+        recovery_max: float | None = None,
+        half_open_max_calls: int = 1,
+        success_threshold: int = 1,
+        half_open_max_wait: float | None = None,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.failure_rate = failure_rate
+        self.slow_call_rate = slow_call_rate
+        self.rate_policy = failure_threshold is None
+        self._count_threshold = failure_threshold or 0
+        self.window = window
+        self._minimum_calls = minimum_calls if self.rate_policy else 1
+        self._recovery_time = recovery_time
+        self._multiplier = recovery_multiplier
+        self._cap = recovery_time if recovery_max is None else recovery_max
+        self.half_open_max_calls = half_open_max_calls
+        self.success_threshold = success_threshold
+        self.half_open_max_wait = half_open_max_wait
+        self.track = False
+        self.log: list[Transition] = []
+        # Totals of every recorded outcome, whatever its epoch.
+        self.successes = 0
+        self.failures = 0
+        self.slow_calls = 0
+        self.ignored = 0
+        self.state = CLOSED
+        self.generation = 0
+        self.gate = 0
+        self.refuse_until = -math.inf
+        self.trips = 0
+        self.open_for = 0.0
+        self.open_until = -math.inf
+        self.consecutive_failures = 0
+        self.dirty = window is not None
+        self._half_open_deadline = math.inf
+        self.trials_taken = 0
+        self.trial_outcomes = 0
+        self.trial_failures = 0
+        self.trial_slow = 0
+
+    # --- transitions -------------------------------------------------------
+
+    def _enter(
+        self, state: CircuitState, at: float, recovery_time: float = 0.0
+    ) -> None:
+        previous = self.state
+        self.state = state
+        self.generation += 1
+        # Finite only while half-open: record() tests it alone.
+        self._half_open_deadline = math.inf
+        if self.track and previous is not state:
+            self.log.append((previous, state, at, recovery_time))
+
+    def _open(self, at: float) -> None:
+        # Lock-free readers check gate first, then refuse_until: close the
+        # gate before publishing the refusal time.
+        self.gate = -1
+        self.dirty = True
+        self.trips += 1
+        if self.trips == 1:
+            self.open_for = self._recovery_time
+        else:
+            self.open_for = min(self.open_for * self._multiplier, self._cap)
+        self.open_until = at + self.open_for
+        self._enter(OPEN, at, self.open_for)
+        self.refuse_until = self.open_until
+
+    def _half_open(self, at: float) -> None:
+        self.refuse_until = -math.inf
+        self.trials_taken = 0
+        self.trial_outcomes = 0
+        self.trial_failures = 0
+        self.trial_slow = 0
+        self._enter(HALF_OPEN, at)
+        if self.half_open_max_wait is not None:
+            self._half_open_deadline = at + self.half_open_max_wait
+
+    def _admitting(self, state: CircuitState, at: float) -> None:
+        """
+        Enter CLOSED, DISABLED or METRICS_ONLY with a fresh window.
+        """
+        self.refuse_until = -math.inf
+        self.consecutive_failures = 0
+        if self.window is not None:
+            self.window.clear()
+        if state is CLOSED:
+            self.trips = 0
+        self._enter(state, at)
+        self.dirty = state is not DISABLED and self.window is not None
+        self.gate = self.generation
+
+    def _expire(self, now: float) -> None:
+        """
+        Send a half-open breaker whose trials did not report in time back
+        to OPEN, as of the moment the wait ran out.
+        """
+        if now >= self._half_open_deadline:
+            self._open(self._half_open_deadline)
+
+    # --- calls -------------------------------------------------------------
+
+    def admit(self, now: float) -> int:
+        """
+        Admit a call at *now*: return its epoch, or ``-1`` to refuse it.
+        """
+        if self.gate >= 0:
+            return self.gate
+        self._expire(now)
+        if self.state is OPEN and now >= self.open_until:
+            self._half_open(now)
+        if (
+            self.state is HALF_OPEN
+            and self.trials_taken < self.half_open_max_calls
+        ):
+            self.trials_taken += 1
+            return self.generation
+        return -1
+
+    def retry_after(self, now: float) -> float | None:
+        """
+        Return the seconds until a refused call could be admitted.
+        """
+        if self.state is OPEN:
+            return max(0.0, self.open_until - now)
+        if self.state is HALF_OPEN:
+            return 0.0
+        return None
+
+    def record(self, now: float, epoch: int, flags: int) -> None:
+        """
+        Record the outcome *flags* of a call admitted at *epoch*.
+        """
+        if flags & FAILURE:
+            self.failures += 1
+        else:
+            self.successes += 1
+        if flags & SLOW:
+            self.slow_calls += 1
+        if now >= self._half_open_deadline:
+            self._open(self._half_open_deadline)
+        state = self.state
+        if epoch != self.generation or state is DISABLED:
+            return
+        if state is HALF_OPEN:
+            self._trial(now, flags)
+            return
+        # CLOSED or METRICS_ONLY: OPEN and FORCED_OPEN admit no call, so
+        # their generation never matches an epoch.
+        window = self.window
+        if window is None:
+            if not flags & FAILURE:
+                self.consecutive_failures = 0
+                self.dirty = False
+                return
+            self.consecutive_failures += 1
+            self.dirty = True
+            if (
+                state is CLOSED
+                and self.consecutive_failures >= self._count_threshold
+            ):
+                self._open(now)
+            return
+        window.record(flags, now)
+        if state is not CLOSED:
+            return
+        # record() moved the window to now: its totals are current.
+        if self.rate_policy:
+            calls = window.calls
+            if calls >= self._minimum_calls and self._rates_trip(
+                calls, window.failures, window.slow
+            ):
+                self._open(now)
+        elif window.failures >= self._count_threshold:
+            self._open(now)
+
+    def _rates_trip(self, calls: int, failures: int, slow: int) -> bool:
+        # Divide rather than multiply the threshold: 3 / 10 >= 0.3 holds,
+        # 3 >= 0.3 * 10 does not in floating point.
+        return (
+            self.failure_rate is not None
+            and failures / calls >= self.failure_rate
+        ) or (
+            self.slow_call_rate is not None
+            and slow / calls >= self.slow_call_rate
+        )
+
+    def _trial(self, now: float, flags: int) -> None:
+        self.trial_outcomes += 1
+        self.trial_failures += flags & FAILURE
+        self.trial_slow += (flags & SLOW) >> 1
+        if self.rate_policy:
+            if self.trial_outcomes >= self.half_open_max_calls:
+                if self._rates_trip(
+                    self.trial_outcomes, self.trial_failures, self.trial_slow
+                ):
+                    self._open(now)
+                else:
+                    self._admitting(CLOSED, now)
+        elif flags & FAILURE:
+            self._open(now)
+        elif self.trial_outcomes - self.trial_failures >= (
+            self.success_threshold
+        ):
+            self._admitting(CLOSED, now)
+
+    def release(self, epoch: int) -> None:
+        """
+        Forget a call admitted at *epoch* that was neither a success nor a
+        failure, giving back its trial slot if it held one.
+        """
+        self.ignored += 1
+        if epoch == self.generation and self.state is HALF_OPEN:
+            self.trials_taken -= 1
+
+    # --- manual control ----------------------------------------------------
+
+    def force_open(self, now: float) -> None:
+        """
+        Refuse every call until :meth:`reset`.
+        """
+        if self.state is not FORCED_OPEN:
+            self.gate = -1
+            self.dirty = True
+            self._enter(FORCED_OPEN, now)
+            self.refuse_until = math.inf
+
+    def disable(self, now: float) -> None:
+        """
+        Admit every call and record nothing.
+        """
+        if self.state is not DISABLED:
+            self._admitting(DISABLED, now)
+
+    def metrics_only(self, now: float) -> None:
+        """
+        Admit and record every call; never open.
+        """
+        if self.state is not METRICS_ONLY:
+            self._admitting(METRICS_ONLY, now)
+
+    def reset(self, now: float) -> None:
+        """
+        Close with an empty window and no trip history.
+        """
+        self._admitting(CLOSED, now)
+
+    # --- reading -----------------------------------------------------------
+
+    def drain(self) -> list[Transition]:
+        """
+        Return and forget the transitions logged since the last drain.
+        """
+        log, self.log = self.log, []
+        return log
+
+    def window_totals(self, now: float) -> tuple[int, int, int]:
+        """
+        Return ``(calls, failures, slow calls)`` in the window at *now*.
+        """
+        if self.window is None:
+            return 0, 0, 0
+        if self.state is HALF_OPEN:
+            return self.trial_outcomes, self.trial_failures, self.trial_slow
+        return self.window.totals(now)
+
+    def rates(self, now: float) -> tuple[float | None, float | None]:
+        """
+        Return the failure rate and the slow-call rate of the window, each
+        ``None`` while fewer than the minimum calls were recorded (or when
+        the policy has no such rate).
+        """
+        calls, failures, slow = self.window_totals(now)
+        # Trials have no minimum: their verdict comes after all of them.
+        minimum = 1 if self.state is HALF_OPEN else self._minimum_calls
+        if self.window is None or calls < minimum:
+            return None, None
+        slow_rate = None if self.slow_call_rate is None else slow / calls
+        return failures / calls, slow_rate

@@ -1,0 +1,1205 @@
+"""
+Retry: run a call again after a failure, waiting a backoff in between.
+
+The decisions (stop rules, backoff arithmetic, the retry budget) live in
+the pure cores under ``_core``; this shell owns the clock, randomness, user
+predicates, events and the faces.  A successful first attempt costs one
+``try`` around the call, one counter increment and, when a *timeout* is
+configured, one clock read; every other piece of per-call state is made
+only once an attempt fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import math
+import random
+import threading
+import warnings
+
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+)
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, ClassVar, Literal, TypeAlias, cast, final
+
+import attrs
+
+from ._clock import DEFAULT_CLOCK, Clock
+from ._core import backoff as _backoff
+from ._core.budget import BudgetCore
+from ._core.retry import GiveUp, RetryCore
+from ._deadline import _current as _current_deadline
+from ._errors import ConfigurationError, RetryExhaustedError
+from ._events import Hook, RetryBudgetExhausted, RetryGaveUp, RetryScheduled
+from ._events import emit as _emit
+from ._typing import P, T
+from ._validators import (
+    ExceptionFilter,
+    collect,
+    duration,
+    finite,
+    ge,
+    gt,
+    hooks,
+    integer,
+    is_callable,
+    non_empty_str,
+    non_negative,
+    optional_duration,
+    optional_seconds,
+    seconds,
+    to_exception_filter,
+    to_seconds,
+    valid_hooks,
+)
+
+
+Jitter: TypeAlias = Literal["none", "full", "equal"] | float
+"""A jitter kind: ``"none"``, ``"full"``, ``"equal"``, or a fraction in
+``(0, 1]`` meaning "+/- that fraction of the delay"."""
+
+WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
+"""A user backoff: ``(attempt, outcome) -> seconds``, where *outcome* is
+the exception that failed the attempt, or its rejected result."""
+
+_STOP = -1.0  # what _decide returns to end the loop with the last outcome
+_get_deadline = _current_deadline.get
+_NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
+
+
+def _check_jitter(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    if value in ("none", "full", "equal") and isinstance(value, str):
+        return
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0.0 < value <= 1.0
+    ):
+        return
+    msg = (
+        f"{attr.name!r} must be 'none', 'full', 'equal' or a fraction in "
+        f"(0, 1] (got {value!r})"
+    )
+    raise ConfigurationError(msg)
+
+
+_delay_validators = attrs.validators.and_(duration, non_negative, finite)
+
+
+def _check_result_exhausted(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    if value not in ("return", "raise") or not isinstance(value, str):
+        msg = f"{attr.name!r} must be 'return' or 'raise' (got {value!r})"
+        raise ConfigurationError(msg)
+
+
+def _check_bool(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        msg = f"{attr.name!r} must be a bool (got {value!r})"
+        raise ConfigurationError(msg)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ConstantBackoff:
+    """
+    Wait the same *delay* before every retry.
+
+    Args:
+        delay: The wait, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    delay: float = attrs.field(
+        default=1.0, converter=seconds, validator=_delay_validators
+    )
+    uses_random: ClassVar[bool] = False
+
+    def compute(self, attempt: int, previous: float, u: float) -> float:
+        """
+        Return the wait after attempt *attempt* failed.
+        """
+        return _backoff.constant(self.delay, self.delay)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class LinearBackoff:
+    """
+    Wait ``initial + increment * (n - 1)`` before retry *n*, at most *cap*,
+    then apply *jitter*.
+
+    Args:
+        initial: The first wait, in seconds.
+        increment: Added to the wait at every retry, in seconds.
+        cap: The longest wait, jitter included, in seconds.
+        jitter: ``"none"``, ``"full"``, ``"equal"`` or a fraction.
+
+    .. versionadded:: 0.1.0
+    """
+
+    initial: float = attrs.field(
+        default=0.1, converter=seconds, validator=_delay_validators
+    )
+    increment: float = attrs.field(
+        default=0.1, converter=seconds, validator=_delay_validators
+    )
+    cap: float = attrs.field(
+        default=5.0, converter=seconds, validator=_delay_validators
+    )
+    jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
+
+    @property
+    def uses_random(self) -> bool:
+        """
+        Whether a uniform draw is needed (any jitter but ``"none"``).
+        """
+        return self.jitter != "none"
+
+    def compute(self, attempt: int, previous: float, u: float) -> float:
+        """
+        Return the wait after attempt *attempt* failed.
+        """
+        delay = _backoff.linear(
+            attempt, self.initial, self.increment, self.cap
+        )
+        return _backoff.jitter(delay, self.jitter, self.cap, u)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ExponentialBackoff:
+    """
+    Wait ``initial * multiplier ** (n - 1)`` before retry *n*, at most
+    *cap*, then apply *jitter*.
+
+    Args:
+        initial: The first wait, in seconds.
+        multiplier: The growth factor, at least ``1``.
+        cap: The longest wait, jitter included, in seconds.
+        jitter: ``"none"``, ``"full"``, ``"equal"`` or a fraction.
+
+    .. versionadded:: 0.1.0
+    """
+
+    initial: float = attrs.field(
+        default=0.1, converter=seconds, validator=_delay_validators
+    )
+    multiplier: float = attrs.field(
+        default=2.0, validator=attrs.validators.and_(ge(1), finite)
+    )
+    cap: float = attrs.field(
+        default=5.0, converter=seconds, validator=_delay_validators
+    )
+    jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
+
+    @property
+    def uses_random(self) -> bool:
+        """
+        Whether a uniform draw is needed (any jitter but ``"none"``).
+        """
+        return self.jitter != "none"
+
+    def compute(self, attempt: int, previous: float, u: float) -> float:
+        """
+        Return the wait after attempt *attempt* failed.
+        """
+        delay = _backoff.exponential(
+            attempt, self.initial, self.multiplier, self.cap
+        )
+        return _backoff.jitter(delay, self.jitter, self.cap, u)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class DecorrelatedJitterBackoff:
+    """
+    Decorrelated jitter: each wait is drawn from ``[initial, previous *
+    multiplier]``, at most *cap*; the waits grow on average but not
+    monotonically, and concurrent callers spread out.
+
+    Args:
+        initial: The shortest wait, in seconds.
+        multiplier: How far the next wait may grow past the previous one.
+        cap: The longest wait, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    initial: float = attrs.field(
+        default=0.1, converter=seconds, validator=_delay_validators
+    )
+    multiplier: float = attrs.field(
+        default=3.0, validator=attrs.validators.and_(ge(1), finite)
+    )
+    cap: float = attrs.field(
+        default=5.0, converter=seconds, validator=_delay_validators
+    )
+    uses_random: ClassVar[bool] = True
+
+    def compute(self, attempt: int, previous: float, u: float) -> float:
+        """
+        Return the wait after attempt *attempt* failed, given the
+        *previous* wait.
+        """
+        return _backoff.decorrelated(
+            previous, self.initial, self.multiplier, self.cap, u
+        )
+
+
+Backoff: TypeAlias = (
+    ConstantBackoff
+    | LinearBackoff
+    | ExponentialBackoff
+    | DecorrelatedJitterBackoff
+)
+"""One of the backoff strategies."""
+
+_BACKOFFS = (
+    ConstantBackoff,
+    LinearBackoff,
+    ExponentialBackoff,
+    DecorrelatedJitterBackoff,
+)
+
+
+def _to_jitter_source(
+    value: random.Random | Callable[[], float],
+) -> Callable[[], float]:
+    if isinstance(value, random.Random):
+        return value.random
+    if callable(value):
+        return value
+    msg = (
+        "'jitter_source' must be a random.Random or a callable "
+        f"(got {value!r})"
+    )
+    raise ConfigurationError(msg)
+
+
+def _private_random() -> Callable[[], float]:
+    # Each Retry gets its own generator: jitter never touches, nor depends
+    # on, the global ``random`` state of the user's program.
+    return random.Random().random  # jitter is not crypto
+
+
+RetryOn: TypeAlias = (
+    type[Exception]
+    | tuple[type[Exception], ...]
+    | Callable[[Exception], object]
+    | ExceptionFilter
+)
+"""What ``on=`` accepts: exception types, or a predicate that returns
+whether to retry, or the delay to retry after."""
+
+
+def _to_on(value: RetryOn) -> ExceptionFilter:
+    spec = to_exception_filter(value, "on")
+    for kind in spec.types:
+        if not issubclass(kind, Exception):
+            msg = (
+                "'on' must name Exception subclasses; "
+                f"{kind.__name__} is never retried (got {value!r})"
+            )
+            raise ConfigurationError(msg)
+    return spec
+
+
+def _verdict(value: object) -> tuple[bool, float | None]:
+    """
+    Read what a predicate returned: retry or not, and a dictated delay.
+
+    ``True``/``False`` (or any truthy/falsy value) say whether to retry; a
+    number or a ``timedelta`` says "retry after that many seconds".
+    """
+    if value is True:
+        return True, None
+    if value is None or value is False:
+        return False, None
+    if isinstance(value, (int, float)):  # a tuple is faster
+        return True, float(value)
+    if isinstance(value, timedelta):
+        return True, value.total_seconds()
+    return bool(value), None
+
+
+@final
+class _Counter:
+    """
+    A counter incremented without a lock: ``itertools.count.__next__`` is
+    one atomic C call under the GIL.  Reads consume one step, which
+    :meth:`value` subtracts; call it under a lock.
+    """
+
+    __slots__ = ("_reads", "incr")
+
+    def __init__(self) -> None:
+        self.incr = itertools.count().__next__
+        self._reads = 0
+
+    def value(self) -> int:
+        n = self.incr() - self._reads
+        self._reads += 1
+        return n
+
+
+@final
+@attrs.frozen(kw_only=True)
+class _TestingMode:
+    attempts: int | None
+
+
+# The documented testing seam (stalwart.testing.set_retry_testing).  Read
+# without a lock on the failure path: rebinding a global is atomic.
+_testing: _TestingMode | None = None
+
+
+def _set_testing(mode: _TestingMode | None) -> _TestingMode | None:
+    global _testing
+    previous, _testing = _testing, mode
+    return previous
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RetryBudgetStatistics:
+    """
+    A snapshot of a :class:`RetryBudget`'s counters.
+
+    Attributes:
+        calls: Calls counted in the current window.
+        retries: Retries granted in the current window.
+        refused: Retries refused since the budget was built.
+        available: Retries the budget would grant now.
+
+    .. versionadded:: 0.1.0
+    """
+
+    calls: int
+    retries: int
+    refused: int
+    available: float
+
+
+@final
+@attrs.frozen(kw_only=True, eq=False)
+class RetryBudget:
+    """
+    A budget of retries shared by several :class:`Retry` objects, to
+    prevent retry storms.
+
+    Over the last *window* seconds, retries are allowed up to
+    ``ratio * calls + min_per_second * window``, where *calls* counts the
+    first attempts of every call made through the retries that share it.
+    When it is spent, a call that would retry fails with its last error
+    instead, and the retry emits :class:`~stalwart.RetryBudgetExhausted`.
+
+    Args:
+        name: Names the budget in events.
+        ratio: Retries allowed per call, e.g. ``0.2`` for 20% extra load.
+        min_per_second: Retries always allowed per second, so that a
+            service with little traffic can still retry.
+        window: How far back calls and retries are counted, in seconds.
+            The window slides in tenths of itself.
+        clock: The clock the window is measured on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    ratio: float = attrs.field(
+        default=0.2, validator=attrs.validators.and_(non_negative, finite)
+    )
+    min_per_second: float = attrs.field(
+        default=1.0, validator=attrs.validators.and_(non_negative, finite)
+    )
+    window: float = attrs.field(
+        default=10.0,
+        converter=seconds,
+        validator=attrs.validators.and_(duration, gt(0), finite),
+    )
+    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    _core: BudgetCore = attrs.field(init=False, repr=False)
+    _lock: threading.Lock = attrs.field(
+        init=False, repr=False, factory=threading.Lock
+    )
+    _refused: list[int] = attrs.field(
+        init=False, repr=False, factory=lambda: [0]
+    )
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_core",
+            BudgetCore(self.ratio, self.min_per_second, self.window),
+        )
+        if self.ratio == 0 and self.min_per_second == 0:
+            warnings.warn(
+                "RetryBudget(ratio=0, min_per_second=0) never allows a retry",
+                stacklevel=3,
+            )
+
+    def _deposit(self) -> None:
+        now = self.clock.now()
+        with self._lock:
+            self._core.deposit(now)
+
+    def _withdraw(self) -> bool:
+        now = self.clock.now()
+        with self._lock:
+            granted = self._core.withdraw(now)
+            if not granted:
+                self._refused[0] += 1
+        return granted
+
+    def statistics(self) -> RetryBudgetStatistics:
+        """
+        Return a snapshot of the budget's counters.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self.clock.now()
+        with self._lock:
+            available = self._core.allowance(now)
+            return RetryBudgetStatistics(
+                calls=self._core.calls,
+                retries=self._core.retries,
+                refused=self._refused[0],
+                available=available,
+            )
+
+
+def _check_budget(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    if value is not None and not isinstance(value, RetryBudget):
+        msg = f"{attr.name!r} must be a RetryBudget or None (got {value!r})"
+        raise ConfigurationError(msg)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RetryStatistics:
+    """
+    A snapshot of a :class:`Retry`'s counters since it was built.
+
+    Attributes:
+        calls: Calls started (through any face).
+        retries: Retries scheduled.
+        give_ups: Calls that ended because retrying stopped (attempts,
+            time, deadline or budget) while the outcome was still bad.
+
+    .. versionadded:: 0.1.0
+    """
+
+    calls: int
+    retries: int
+    give_ups: int
+
+
+@final
+class Attempt:
+    """
+    One attempt of a retry loop: ``for attempt in retry: with attempt:``.
+
+    Entering it does nothing; leaving it with an exception that is to be
+    retried swallows the exception and schedules the next attempt, which
+    the loop waits for.  An exception that is not retried, or the last one
+    when the retry gives up, leaves the ``with`` block unchanged.
+
+    Attributes:
+        number: The attempt's number, ``1`` for the first.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_delay", "_previous", "_retry", "_start", "number")
+
+    def __init__(
+        self, retry: Retry, number: int, start: float, previous: float
+    ) -> None:
+        self._retry = retry
+        self.number = number
+        self._start = start
+        self._previous = previous
+        self._delay = _STOP
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number} of {self._retry.name!r}>"
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        # BaseExceptions that are not Exceptions are never retried.
+        if not isinstance(exc, Exception):
+            return False
+        self._delay = self._retry._decide(
+            self.number, exc, None, self._start, self._previous
+        )
+        return self._delay >= 0.0
+
+
+@final
+@attrs.frozen(kw_only=True, eq=False)
+class Retry:
+    """
+    Call again after a failure, waiting a backoff between attempts.
+
+    Use it as a decorator on a ``def`` or an ``async def`` (each call has
+    its own attempt count), with :meth:`call`/:meth:`acall`, or as an
+    attempt loop for a block of code::
+
+        for attempt in retry:
+            with attempt:
+                ...
+
+    (``async for`` in coroutines).  A ``with retry:`` form cannot exist: a
+    ``with`` block cannot be run again.
+
+    Retrying stops at *attempts*, at the *timeout* (never waiting up to or
+    past it: when the next wait would reach it, the retry gives up at
+    once), at the deadline of an enclosing :class:`~stalwart.Timeout`
+    (same rule), or when a shared *budget* is spent.  On giving up after an
+    exception, that exception is re-raised unchanged.  ``KeyboardInterrupt``,
+    ``SystemExit``, ``GeneratorExit`` and ``asyncio.CancelledError`` are
+    never retried, and cancelling an async wait ends the call at once.
+
+    All durations are in seconds (``float`` or ``timedelta``).
+
+    Args:
+        name: Names the retry in events and errors.
+        attempts: The most attempts, counting the first call; ``None`` for
+            no limit (then set a *timeout*).
+        timeout: The total time budget, waits included, from the start of
+            the first attempt; ``None`` for no limit.
+        on: Which exceptions to retry: a type, a tuple of types, or a
+            predicate receiving the exception and returning ``True`` or
+            ``False``, or a delay (seconds or ``timedelta``) to retry after,
+            overriding the backoff (a ``Retry-After`` header, say).
+        on_result: A predicate on a successful result with the same
+            returns as *on*: truthy means the result is bad, retry.
+        result_exhausted: When attempts run out on a result *on_result*
+            still rejects: ``"return"`` it (the default) or ``"raise"``
+            :class:`~stalwart.RetryExhaustedError`.
+        wait: The backoff: a :class:`ConstantBackoff`,
+            :class:`LinearBackoff`, :class:`ExponentialBackoff` or
+            :class:`DecorrelatedJitterBackoff`, a number of seconds (a
+            constant wait), or a callable ``(attempt, outcome) -> seconds``
+            whose result is kept within ``[0, wait_max]``.  ``None`` (the
+            default) builds an exponential backoff from the ``wait_*``
+            fields and *jitter*; when *wait* is given, those keep their
+            defaults (a callable may set *wait_max*, its cap).
+        wait_initial: The first wait of the default exponential backoff.
+        wait_max: The longest wait of the default backoff (jitter
+            included), and the cap of a callable *wait*.
+        wait_multiplier: The growth factor of the default backoff.
+        jitter: The jitter of the default backoff: ``"none"``, ``"full"``
+            (uniform in ``[0, wait]``), ``"equal"`` (in ``[wait/2, wait]``)
+            or a fraction *f* (in ``wait * [1 - f, 1 + f]``).
+        use_retry_after: Wait exactly what an exception's ``retry_after``
+            attribute says (stalwart's own :class:`~stalwart.RejectedError`
+            carry one), instead of the backoff.
+        retry_after_max: The longest server-dictated wait honoured (from
+            ``retry_after`` or a predicate); longer ones are cut to it.
+        jitter_source: Where jitter draws from: a :class:`random.Random`
+            or a callable returning a float in ``[0, 1)``.  By default
+            each retry has its own private generator.
+        budget: A :class:`RetryBudget` shared with other retries.
+        hooks: Receive :class:`~stalwart.RetryScheduled`,
+            :class:`~stalwart.RetryGaveUp` and
+            :class:`~stalwart.RetryBudgetExhausted` events.
+        clock: The clock used to wait and to measure *timeout*.
+
+    Raises:
+        ConfigurationError: On an invalid setting.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    attempts: int | None = attrs.field(
+        default=10, validator=attrs.validators.and_(integer, ge(1))
+    )
+    timeout: float | None = attrs.field(
+        default=45.0,
+        converter=optional_seconds,
+        validator=attrs.validators.and_(optional_duration, ge(0), finite),
+    )
+    on: ExceptionFilter = attrs.field(
+        default=ExceptionFilter(types=(Exception,)), converter=_to_on
+    )
+    on_result: Callable[[Any], object] | None = attrs.field(
+        default=None, validator=is_callable
+    )
+    result_exhausted: Literal["return", "raise"] = attrs.field(
+        default="return", validator=_check_result_exhausted
+    )
+    wait: Backoff | WaitFunction | float | timedelta | None = None
+    wait_initial: float = attrs.field(
+        default=0.1, converter=seconds, validator=_delay_validators
+    )
+    wait_max: float = attrs.field(
+        default=5.0, converter=seconds, validator=_delay_validators
+    )
+    wait_multiplier: float = attrs.field(
+        default=2.0, validator=attrs.validators.and_(ge(1), finite)
+    )
+    jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
+    use_retry_after: bool = attrs.field(default=True, validator=_check_bool)
+    retry_after_max: float = attrs.field(
+        default=60.0, converter=seconds, validator=_delay_validators
+    )
+    jitter_source: Callable[[], float] = attrs.field(
+        factory=_private_random,
+        converter=_to_jitter_source,
+        repr=False,
+    )
+    budget: RetryBudget | None = attrs.field(
+        default=None, validator=_check_budget
+    )
+    hooks: tuple[Hook, ...] = attrs.field(
+        default=(), converter=hooks, validator=valid_hooks
+    )
+    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+
+    _core: RetryCore = attrs.field(init=False, repr=False)
+    _strategy: Backoff | None = attrs.field(init=False, repr=False)
+    _wait_fn: WaitFunction | None = attrs.field(init=False, repr=False)
+    _hot: tuple[
+        tuple[type[BaseException], ...],
+        bool,
+        RetryCore,
+        float,
+        bool,
+        RetryBudget | None,
+    ] = attrs.field(init=False, repr=False)
+    _count_retry: Callable[[], int] = attrs.field(init=False, repr=False)
+    _calls: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    _give_ups: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    _lock: threading.Lock = attrs.field(
+        init=False, repr=False, factory=threading.Lock
+    )
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
+        strategy: Backoff | None = None
+        wait_fn: WaitFunction | None = None
+        wait = self.wait
+        if wait is None:
+            if self.wait_max < self.wait_initial:
+                problems.append(
+                    f"'wait_max' must be >= 'wait_initial' "
+                    f"(got {self.wait_max!r} < {self.wait_initial!r})"
+                )
+            else:
+                strategy = ExponentialBackoff(
+                    initial=self.wait_initial,
+                    multiplier=self.wait_multiplier,
+                    cap=self.wait_max,
+                    jitter=self.jitter,
+                )
+        else:
+            # A callable's waits are capped by wait_max; a backoff object
+            # (or a number) carries its own.
+            fields = ["wait_initial", "wait_multiplier", "jitter"]
+            if not callable(wait):
+                fields.append("wait_max")
+            defaults = attrs.fields_dict(type(self))
+            problems.extend(
+                f"{field!r} cannot be set together with 'wait' "
+                f"(got {getattr(self, field)!r})"
+                for field in fields
+                if getattr(self, field) != defaults[field].default
+            )
+            if isinstance(wait, _BACKOFFS):
+                strategy = wait
+            elif isinstance(wait, int | float | timedelta) and not isinstance(
+                wait, bool
+            ):
+                delay = to_seconds(wait, "wait")
+                if 0.0 <= delay < math.inf:
+                    strategy = ConstantBackoff(delay=delay)
+                else:
+                    problems.append(
+                        f"'wait' must be a finite number >= 0 (got {wait!r})"
+                    )
+            elif callable(wait):
+                wait_fn = wait
+            else:
+                problems.append(
+                    "'wait' must be a backoff, a number of seconds or a "
+                    f"callable (got {wait!r})"
+                )
+        collect(problems)
+        core = RetryCore(
+            attempts=self.attempts,
+            timeout=self.timeout,
+            retry_after_max=self.retry_after_max,
+        )
+        object.__setattr__(self, "_core", core)
+        object.__setattr__(self, "_strategy", strategy)
+        object.__setattr__(self, "_wait_fn", wait_fn)
+        fixed = (
+            strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
+        )
+        # The clock is read on failure only for the time budget or events.
+        clocked = self.timeout is not None or bool(self.hooks)
+        hot = (self.on.types, self.use_retry_after, core, fixed, clocked)
+        object.__setattr__(self, "_hot", (*hot, self.budget))
+        object.__setattr__(self, "_count_retry", self._retries.incr)
+        if self.attempts is None and self.timeout is None:
+            warnings.warn(
+                "Retry(attempts=None, timeout=None) retries forever",
+                stacklevel=3,
+            )
+        elif self.timeout == 0:
+            warnings.warn(
+                "Retry(timeout=0) never retries: no time is left after the "
+                "first attempt",
+                stacklevel=3,
+            )
+
+    # -- the decision shared by every face -------------------------------
+
+    def _decide(
+        self,
+        attempt: int,
+        error: Exception | None,
+        result: object,
+        start: float,
+        previous: float,
+    ) -> float:
+        """
+        Classify the outcome of attempt *attempt*; return the wait before
+        the next attempt, or ``_STOP`` to end with this outcome.
+
+        This is the failure path of every face.  It is written flat, with
+        each optional feature behind one test, because it runs once per
+        retry and a retry around a zero wait must stay cheap.
+        """
+        # One attribute load for the settings this path reads every time.
+        types, use_retry_after, core, fixed, clocked, budget = self._hot
+        hint: object = None
+        if error is not None:
+            if not isinstance(error, types):
+                predicate = self.on.predicate
+                if predicate is None:
+                    return _STOP
+                retry, hint = _verdict(predicate(error))
+                if not retry:
+                    return _STOP
+            if hint is None and use_retry_after:
+                hint = getattr(error, "retry_after", None)
+                if hint is not None and hint.__class__ not in _NUMBERS:
+                    hint = None  # not a delay: ignore it
+        else:
+            # Faces only pass results here when on_result is set.
+            on_result = cast("Callable[[Any], object]", self.on_result)
+            retry, hint = _verdict(on_result(result))
+            if not retry:
+                return _STOP
+        testing = _testing  # read once: another thread may flip it
+        if testing is not None:
+            core = core.capped(testing.attempts)
+            delay = 0.0
+        elif hint is not None:
+            delay = core.server_delay(cast("float", hint))
+        elif (delay := fixed) < 0.0:
+            delay = self._variable_delay(attempt, error, result, previous)
+        now = self.clock.now() if clocked else start
+        deadline = _get_deadline()
+        decision = core.decide(
+            attempt,
+            now - start,
+            delay,
+            None if deadline is None else deadline.remaining(),
+        )
+        if decision.__class__ is GiveUp:
+            return self._give_up(decision, attempt, error, result, now)
+        if budget is not None and not budget._withdraw():
+            return self._give_up(GiveUp.BUDGET, attempt, error, result, now)
+        hooks = self.hooks
+        self._count_retry()
+        if hooks:
+            _emit(
+                hooks,
+                RetryScheduled(
+                    primitive_name=self.name,
+                    at=now,
+                    attempt=attempt,
+                    wait=delay,
+                    caused_by=error,
+                    result=result,
+                ),
+            )
+        return delay
+
+    def _variable_delay(
+        self,
+        attempt: int,
+        error: Exception | None,
+        result: object,
+        previous: float,
+    ) -> float:
+        """
+        Ask the backoff (or the user's wait function) for the next delay.
+        """
+        strategy = self._strategy
+        if strategy is not None:
+            u = self.jitter_source() if strategy.uses_random else 0.0
+            return strategy.compute(attempt, previous, u)
+        wait_fn = cast("WaitFunction", self._wait_fn)
+        chosen = wait_fn(attempt, result if error is None else error)
+        if isinstance(chosen, timedelta):
+            chosen = chosen.total_seconds()
+        return _backoff.clamp(chosen, self.wait_max)
+
+    def _give_up(
+        self,
+        reason: GiveUp,
+        attempt: int,
+        error: Exception | None,
+        result: object,
+        now: float,
+    ) -> float:
+        self._give_ups.incr()
+        if self.hooks:
+            if reason is GiveUp.BUDGET:
+                event: RetryGaveUp = RetryBudgetExhausted(
+                    primitive_name=self.name,
+                    at=now,
+                    attempt=attempt,
+                    reason=reason.value,
+                    caused_by=error,
+                    result=result,
+                    budget_name=cast("RetryBudget", self.budget).name,
+                )
+            else:
+                event = RetryGaveUp(
+                    primitive_name=self.name,
+                    at=now,
+                    attempt=attempt,
+                    reason=reason.value,
+                    caused_by=error,
+                    result=result,
+                )
+            _emit(self.hooks, event)
+        if error is None and self.result_exhausted == "raise":
+            raise RetryExhaustedError(self.name, result, attempt)
+        return _STOP
+
+    def _begin(self) -> float:
+        """
+        Count a call and return its start time (``0.0`` when untimed).
+        """
+        self._calls.incr()
+        if self.budget is not None:
+            self.budget._deposit()
+        return self.clock.now() if self.timeout is not None else 0.0
+
+    # -- sync and async drivers: twins over _decide ----------------------
+
+    def _run(  # noqa: PLR0917  # positional: the cheapest call
+        self,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        start: float,
+        error: Exception | None,
+        result: Any,
+    ) -> Any:
+        decide, attempt, delay = self._decide, 1, 0.0
+        while True:
+            delay = decide(attempt, error, result, start, delay)
+            if delay < 0.0:
+                if error is None:
+                    return result
+                try:
+                    raise error
+                finally:  # break the frame <-> traceback cycle
+                    error = None
+            if delay > 0.0:
+                self.clock.sleep(delay)
+            attempt += 1
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            else:
+                error = None  # before returning: no frame <-> traceback cycle
+                if self.on_result is None:
+                    return result
+
+    async def _arun(  # noqa: PLR0917  # positional: the cheapest call
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: Any,
+        kwargs: Any,
+        start: float,
+        error: Exception | None,
+        result: Any,
+    ) -> Any:
+        decide, attempt, delay = self._decide, 1, 0.0
+        while True:
+            delay = decide(attempt, error, result, start, delay)
+            if delay < 0.0:
+                if error is None:
+                    return result
+                try:
+                    raise error
+                finally:  # break the frame <-> traceback cycle
+                    error = None
+            if delay > 0.0:
+                await self.clock.asleep(delay)
+            attempt += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            else:
+                error = None  # before returning: no frame <-> traceback cycle
+                if self.on_result is None:
+                    return result
+
+    # -- faces ------------------------------------------------------------
+
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
+        """
+        Decorate *fn* (a ``def`` or an ``async def``) to retry it.
+
+        .. versionadded:: 0.1.0
+        """
+        if inspect.iscoroutinefunction(fn):
+            return cast("Callable[P, T]", self._decorate_async(fn))
+        return self._decorate(fn)
+
+    def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
+        if self.on_result is not None:
+            call = self.call
+
+            @functools.wraps(fn)
+            def checking(*args: P.args, **kwargs: P.kwargs) -> T:
+                return call(fn, *args, **kwargs)
+
+            return checking
+
+        # The loop is inlined and everything is bound to locals: success
+        # costs one try around the call, a counter and, with a timeout, a
+        # clock read; each failure one call of _decide.
+        count, decide, clock = self._calls.incr, self._decide, self.clock
+        budget = self.budget
+        timed = self.timeout is not None or budget is not None
+
+        @functools.wraps(fn)
+        def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            count()
+            if timed:  # one test on the untimed, budget-free path
+                if budget is not None:
+                    budget._deposit()
+                start = clock.now()
+            else:
+                start = 0.0
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            # Outside the except block, so later errors get no __context__.
+            attempt, delay = 1, 0.0
+            try:
+                while (
+                    delay := decide(attempt, error, None, start, delay)
+                ) >= 0:
+                    if delay > 0.0:
+                        clock.sleep(delay)
+                    attempt += 1
+                    try:
+                        return fn(*args, **kwargs)
+                    except Exception as e:
+                        error = e
+                raise error
+            finally:
+                del error  # no frame <-> traceback cycle left to the GC
+
+        return retrying
+
+    def _decorate_async(
+        self, fn: Callable[P, Awaitable[T]]
+    ) -> Callable[P, Awaitable[T]]:
+        if self.on_result is not None:
+            acall = self.acall
+
+            @functools.wraps(fn)
+            async def checking(*args: P.args, **kwargs: P.kwargs) -> T:
+                return await acall(fn, *args, **kwargs)
+
+            return checking
+
+        count, decide, clock = self._calls.incr, self._decide, self.clock
+        budget = self.budget
+        timed = self.timeout is not None or budget is not None
+
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            count()
+            if timed:  # one test on the untimed, budget-free path
+                if budget is not None:
+                    budget._deposit()
+                start = clock.now()
+            else:
+                start = 0.0
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            attempt, delay = 1, 0.0
+            try:
+                while (
+                    delay := decide(attempt, error, None, start, delay)
+                ) >= 0:
+                    if delay > 0.0:
+                        await clock.asleep(delay)
+                    attempt += 1
+                    try:
+                        return await fn(*args, **kwargs)
+                    except Exception as e:
+                        error = e
+                raise error
+            finally:
+                del error  # no frame <-> traceback cycle left to the GC
+
+        return retrying
+
+    def call(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """
+        Call ``fn(*args, **kwargs)``, retrying as configured.
+
+        Returns:
+            What *fn* returned.
+
+        Raises:
+            Exception: The last exception, unchanged, once retrying stops.
+
+        .. versionadded:: 0.1.0
+        """
+        start = self._begin()
+        try:
+            result: Any = fn(*args, **kwargs)
+        except Exception as e:
+            error: Exception | None = e
+            result = None
+        else:
+            if self.on_result is None:
+                return cast("T", result)
+            error = None
+        try:
+            return cast("T", self._run(fn, args, kwargs, start, error, result))
+        finally:
+            error = None
+
+    async def acall(
+        self,
+        fn: Callable[P, Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """
+        Await ``fn(*args, **kwargs)``, retrying as configured.
+
+        Returns:
+            What *fn* returned.
+
+        Raises:
+            Exception: The last exception, unchanged, once retrying stops.
+
+        .. versionadded:: 0.1.0
+        """
+        start = self._begin()
+        try:
+            result: Any = await fn(*args, **kwargs)
+        except Exception as e:
+            error: Exception | None = e
+            result = None
+        else:
+            if self.on_result is None:
+                return cast("T", result)
+            error = None
+        try:
+            return cast(
+                "T", await self._arun(fn, args, kwargs, start, error, result)
+            )
+        finally:
+            error = None
+
+    def __iter__(self) -> Iterator[Attempt]:
+        """
+        Iterate over attempts: ``for attempt in retry: with attempt: ...``.
+
+        *on_result* does not apply here: the loop sees no result.
+
+        .. versionadded:: 0.1.0
+        """
+        start = self._begin()
+        attempt = Attempt(self, 1, start, 0.0)
+        while True:
+            yield attempt
+            delay = attempt._delay
+            if delay < 0.0:
+                return
+            if delay > 0.0:
+                self.clock.sleep(delay)
+            attempt = Attempt(self, attempt.number + 1, start, delay)
+
+    async def _aiter(self) -> AsyncIterator[Attempt]:
+        start = self._begin()
+        attempt = Attempt(self, 1, start, 0.0)
+        while True:
+            yield attempt
+            delay = attempt._delay
+            if delay < 0.0:
+                return
+            if delay > 0.0:
+                await self.clock.asleep(delay)
+            attempt = Attempt(self, attempt.number + 1, start, delay)
+
+    def __aiter__(self) -> AsyncIterator[Attempt]:
+        """
+        Iterate over attempts in a coroutine: ``async for attempt in
+        retry: with attempt: ...``.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._aiter()
+
+    def statistics(self) -> RetryStatistics:
+        """
+        Return a snapshot of the counters.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            return RetryStatistics(
+                calls=self._calls.value(),
+                retries=self._retries.value(),
+                give_ups=self._give_ups.value(),
+            )

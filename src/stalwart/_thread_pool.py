@@ -1,0 +1,289 @@
+"""
+Thread-pool isolation: a bulkhead that runs sync callables on its own
+bounded pool of threads, with a bounded queue.
+
+Give each dependency its own pool, and a slow dependency can only exhaust
+its own threads, never those of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import threading
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Self, final
+
+import attrs
+
+from ._clock import DEFAULT_CLOCK, Clock
+from ._core.bulkhead import BulkheadCore
+from ._errors import BulkheadFullError
+from ._events import CallRejected, Hook, emit
+from ._typing import P, T
+from ._validators import (
+    hooks,
+    integer,
+    non_negative,
+    positive,
+    valid_hooks,
+)
+
+
+@final
+@attrs.frozen
+class ThreadPoolBulkheadStatistics:
+    """
+    A snapshot of a :class:`ThreadPoolBulkhead`'s counters.
+
+    Attributes:
+        running: Calls running on a worker thread now.
+        queued: Calls accepted and waiting for a worker now.
+        refused: Calls refused so far because the pool and its queue were
+            full.
+        high_water: The most calls ever accepted at once (running plus
+            queued).
+
+    .. versionadded:: 0.1.0
+    """
+
+    running: int
+    queued: int
+    refused: int
+    high_water: int
+
+
+@final
+@attrs.frozen(kw_only=True, eq=False)
+class ThreadPoolBulkhead:
+    """
+    Run sync callables on a dedicated pool of *max_workers* threads.
+
+    Up to *max_queue* more calls wait for a free thread; a call beyond that
+    is refused at once with :class:`~stalwart.BulkheadFullError`.
+    :meth:`call` submits and waits for the result; :meth:`acall` lets
+    async code run a blocking function there without blocking its event
+    loop.  The callable runs in a copy of the caller's context, so it sees
+    the current deadline (:func:`~stalwart.remaining_time`).
+
+    The pool's threads start on demand.  Shut it down with
+    :meth:`shutdown`, or use the pool as a context manager; after that,
+    calls raise :class:`RuntimeError`.  Abandoning an :meth:`acall`
+    (cancellation) withdraws a call that has not started; one that is
+    running cannot be stopped and keeps its thread until it returns.
+
+    Args:
+        max_workers: How many threads run calls at once.
+        max_queue: How many accepted calls may wait for a thread.
+        name: Used in errors, events and the threads' names.
+        clock: Where event times are read.
+        hooks: Receive a :class:`~stalwart.CallRejected` per refusal.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_workers: int = attrs.field(validator=(integer, positive))
+    max_queue: int = attrs.field(default=0, validator=(integer, non_negative))
+    name: str = "<unnamed>"
+    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    hooks: tuple[Hook, ...] = attrs.field(
+        default=(),
+        converter=hooks,
+        validator=valid_hooks,
+        repr=False,
+    )
+    # Permits cover running and queued calls alike; nobody waits for one.
+    _core: BulkheadCore[None] = attrs.field(
+        init=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: BulkheadCore(self.max_workers + self.max_queue, 0),
+            takes_self=True,
+        ),
+    )
+    # Built in __attrs_post_init__, once the settings are validated.
+    _executor: ThreadPoolExecutor = attrs.field(init=False, repr=False)
+    _running: list[int] = attrs.field(
+        init=False, repr=False, factory=lambda: [0]
+    )
+    # Held for O(1) bookkeeping only; never across user code.
+    _lock: threading.Lock = attrs.field(
+        init=False, repr=False, factory=threading.Lock
+    )
+
+    def __attrs_post_init__(self) -> None:
+        executor = ThreadPoolExecutor(
+            self.max_workers, thread_name_prefix=f"stalwart-{self.name}"
+        )
+        object.__setattr__(self, "_executor", executor)
+
+    def submit(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[T]:
+        """
+        Hand ``fn(*args, **kwargs)`` to the pool without waiting.
+
+        Returns:
+            A :class:`concurrent.futures.Future` for the result.
+
+        Raises:
+            BulkheadFullError: If every thread is busy and the queue full.
+            RuntimeError: If the pool is shut down.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            admitted = self._core.try_enter()
+            if not admitted:
+                self._core.refuse()
+        if not admitted:
+            raise self._refusal()
+        context = contextvars.copy_context()
+        try:
+            future = self._executor.submit(
+                self._run, context, functools.partial(fn, *args, **kwargs)
+            )
+        except RuntimeError:
+            self._release()
+            msg = f"ThreadPoolBulkhead {self.name!r} is shut down"
+            raise RuntimeError(msg) from None
+        # _run gives the permit back before the result is visible, so a
+        # caller that saw its result can call again at once; a call
+        # withdrawn before it started never runs _run.
+        future.add_done_callback(self._release_if_cancelled)
+        return future
+
+    def call(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """
+        Run ``fn(*args, **kwargs)`` on the pool and wait for its result.
+
+        Raises:
+            BulkheadFullError: If every thread is busy and the queue full.
+
+        .. versionadded:: 0.1.0
+        """
+        future = self.submit(fn, *args, **kwargs)
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted while waiting: withdraw the call if it has not
+            # started (it has finished if the exception is its own).
+            future.cancel()
+            raise
+
+    async def acall(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """
+        Run the blocking ``fn(*args, **kwargs)`` on the pool and await its
+        result without blocking the event loop.
+
+        Cancelling the awaiting task withdraws the call if it has not
+        started.
+
+        Raises:
+            BulkheadFullError: If every thread is busy and the queue full.
+
+        .. versionadded:: 0.1.0
+        """
+        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
+        """
+        Decorate a ``def`` so that each call runs on the pool.
+
+        Raises:
+            TypeError: If *fn* is an ``async def``: coroutines belong on an
+                event loop, not on a thread pool.
+
+        .. versionadded:: 0.1.0
+        """
+        if inspect.iscoroutinefunction(fn):
+            msg = (
+                f"ThreadPoolBulkhead {self.name!r} runs blocking functions; "
+                "use a Bulkhead for an async def"
+            )
+            raise TypeError(msg)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            return self.call(fn, *args, **kwargs)
+
+        return wrapper
+
+    def statistics(self) -> ThreadPoolBulkheadStatistics:
+        """
+        Return a snapshot of the counters.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            snap = self._core.snapshot()
+            running = self._running[0]
+        return ThreadPoolBulkheadStatistics(
+            running=running,
+            queued=snap.in_flight - running,
+            refused=snap.refused,
+            high_water=snap.high_water,
+        )
+
+    def shutdown(
+        self, *, wait: bool = True, cancel_pending: bool = False
+    ) -> None:
+        """
+        Stop accepting calls and let the threads exit.
+
+        Args:
+            wait: Block until the running and queued calls are done.
+            cancel_pending: Withdraw the queued calls that have not started.
+
+        .. versionadded:: 0.1.0
+        """
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_pending)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def _run(self, context: contextvars.Context, job: Callable[[], T]) -> T:
+        with self._lock:
+            self._running[0] += 1
+        try:
+            return context.run(job)
+        finally:
+            with self._lock:
+                self._running[0] -= 1
+                self._core.exit()
+
+    def _release_if_cancelled(self, future: Future[Any]) -> None:
+        if future.cancelled():
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._core.exit()
+
+    def _refusal(self) -> BulkheadFullError:
+        error = BulkheadFullError(self.name, self.max_workers)
+        if self.hooks:
+            emit(
+                self.hooks,
+                CallRejected(
+                    primitive_name=self.name, at=self.clock.now(), error=error
+                ),
+            )
+        return error

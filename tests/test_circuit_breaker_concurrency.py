@@ -1,0 +1,213 @@
+"""
+The circuit breaker under many threads and many tasks: exact counts, no
+serialisation of the guarded calls, no real sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from helpers import Boom, boom, ok
+from stalwart import CircuitBreaker, CircuitOpenError, CircuitState
+from stalwart.testing import FakeClock
+
+
+# Only a guard against a hung test; no result depends on it.
+GUARD = 10.0
+
+
+def half_open(clock: FakeClock, **kwargs: object) -> CircuitBreaker:
+    """
+    A breaker that admits trial calls at the next call.
+    """
+    cb = CircuitBreaker(
+        failure_threshold=1, recovery_time=1, clock=clock, **kwargs
+    )
+    with pytest.raises(Boom):
+        cb.call(boom)
+    clock.advance(1)
+    return cb
+
+
+class TestThreads:
+    @pytest.mark.parametrize("slots", [1, 3])
+    def test_half_open_admits_exactly_the_trial_slots(self, clock, slots):
+        """
+        32 threads released at once against a half-open breaker: exactly
+        half_open_max_calls run, every other one is refused at once.
+        """
+        cb = half_open(
+            clock, half_open_max_calls=slots, success_threshold=slots
+        )
+        threads = 32
+        start = threading.Barrier(threads)
+        all_refused = threading.Event()
+        ran: list[int] = []
+        refused: list[int] = []
+        lock = threading.Lock()
+
+        def trial(i: int) -> str:
+            ran.append(i)
+            # Hold the slot until every refusal happened.
+            assert all_refused.wait(GUARD)
+            return "ok"
+
+        def worker(i: int) -> None:
+            start.wait(GUARD)
+            try:
+                cb.call(trial, i)
+            except CircuitOpenError as e:
+                assert 0.0 == e.retry_after
+                with lock:
+                    refused.append(i)
+                    if len(refused) == threads - slots:
+                        all_refused.set()
+
+        pool = [
+            threading.Thread(target=worker, args=(i,)) for i in range(threads)
+        ]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(GUARD)
+
+        assert slots == len(ran)
+        assert threads - slots == len(refused)
+        assert CircuitState.CLOSED == cb.state
+        assert threads - slots == cb.statistics().rejected
+
+    @pytest.mark.parametrize("state", ["closed", "half_open"])
+    def test_two_blocking_calls_are_not_serialised(self, clock, state):
+        """
+        Two threads both get inside the guarded call at once: the lock is
+        never held across it.
+        """
+        if state == "closed":
+            cb = CircuitBreaker(clock=clock)
+        else:
+            cb = half_open(clock, half_open_max_calls=2, success_threshold=2)
+        inside = threading.Barrier(2)
+        met: list[bool] = []
+
+        def blocking() -> None:
+            # Both threads must be in here together to pass the barrier.
+            inside.wait(GUARD)
+            met.append(True)
+
+        pool = [
+            threading.Thread(target=cb.call, args=(blocking,)) for _ in "ab"
+        ]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(GUARD)
+
+        assert [True, True] == met
+        assert CircuitState.CLOSED == cb.state
+
+    def test_concurrent_failures_open_exactly_once(self, clock):
+        """
+        64 threads failing at once open the breaker exactly once and the
+        failure count is exact.
+        """
+        opened: list[object] = []
+        cb = CircuitBreaker(
+            failure_threshold=5,
+            clock=clock,
+            hooks=lambda e: (
+                opened.append(e)
+                if type(e).__name__ == "CircuitOpened"
+                else None
+            ),
+        )
+        threads = 64
+        start = threading.Barrier(threads)
+        outcomes: list[str] = []
+
+        def worker() -> None:
+            start.wait(GUARD)
+            try:
+                cb.call(boom)
+            except Boom:
+                outcomes.append("failed")
+            except CircuitOpenError:
+                outcomes.append("refused")
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(GUARD)
+        stats = cb.statistics()
+
+        assert 1 == len(opened)
+        assert threads == len(outcomes)
+        assert outcomes.count("failed") == stats.failures
+        assert outcomes.count("refused") == stats.rejected
+
+    def test_concurrent_successes_are_all_counted(self, clock):
+        """
+        The lock-free success count loses nothing under threads.
+        """
+        cb = CircuitBreaker(clock=clock)
+        guarded = cb(ok)
+        threads, calls = 8, 2000
+        start = threading.Barrier(threads)
+
+        def worker() -> None:
+            start.wait(GUARD)
+            for _ in range(calls):
+                guarded()
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(GUARD)
+
+        assert threads * calls == cb.statistics().successes
+
+
+class TestTasks:
+    @pytest.mark.parametrize("slots", [1, 4])
+    def test_half_open_admits_exactly_the_trial_slots(self, clock, slots):
+        """
+        200 tasks against a half-open breaker: exactly half_open_max_calls
+        run; the others are refused at once, never queued.
+        """
+        cb = half_open(
+            clock, half_open_max_calls=slots, success_threshold=slots
+        )
+        tasks = 200
+
+        async def main() -> tuple[int, int]:
+            all_refused = asyncio.Event()
+            ran = refused = 0
+
+            async def trial() -> str:
+                nonlocal ran
+                ran += 1
+                # Hold the slot until every other task was refused.
+                await all_refused.wait()
+                return "ok"
+
+            async def worker() -> None:
+                nonlocal refused
+                try:
+                    await cb.acall(trial)
+                except CircuitOpenError:
+                    refused += 1
+                    if refused == tasks - slots:
+                        all_refused.set()
+
+            await asyncio.gather(*(worker() for _ in range(tasks)))
+            return ran, refused
+
+        started, refused = asyncio.run(main())
+
+        assert slots == started
+        assert tasks - slots == refused
+        assert CircuitState.CLOSED == cb.state
