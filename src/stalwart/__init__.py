@@ -58,6 +58,20 @@ from ._retry import (
 
 # --- retry (end) ---
 # --- rate limiters (begin) ---
+# isort: split
+from ._limiters import (
+    GCRA,
+    FixedWindow,
+    LeakyBucket,
+    RateLimitDecision,
+    RateLimiterStatistics,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    TokenBucket,
+)
+from ._rates import Rate
+
+
 # --- rate limiters (end) ---
 # --- bulkhead, timeout, fallback (begin) ---
 # isort: split
@@ -71,7 +85,7 @@ from ._timeout import Timeout, TimeoutStatistics
 # --- bulkhead, timeout, fallback (end) ---
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022  # plain sorted(), as tests/test_exports.py checks
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
@@ -97,10 +111,16 @@ __all__ = [
     "Fallback",
     "FallbackStatistics",
     "FallbackUsed",
+    "FixedWindow",
+    "GCRA",
     "Hook",
+    "LeakyBucket",
     "LinearBackoff",
     "LoggingHook",
+    "Rate",
+    "RateLimitDecision",
     "RateLimitExceededError",
+    "RateLimiterStatistics",
     "RejectedError",
     "ResilienceError",
     "Retry",
@@ -111,6 +131,8 @@ __all__ = [
     "RetryGaveUp",
     "RetryScheduled",
     "RetryStatistics",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",
@@ -119,6 +141,7 @@ __all__ = [
     "TimeoutExceeded",
     "TimeoutExceededError",
     "TimeoutStatistics",
+    "TokenBucket",
     "current_deadline",
     "remaining_time",
 ]

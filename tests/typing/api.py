@@ -223,3 +223,40 @@ def isolation_api() -> None:
     assert_type(timeout.statistics().timeouts, int)
     assert_type(fallback.statistics().on_error, int)
     pool.shutdown(wait=True, cancel_pending=False)
+
+
+def rate_limiters() -> None:
+    limiter = stalwart.TokenBucket(rate="100/minute", capacity=10)
+    decision = limiter.try_acquire(2, key="alice")
+    assert_type(decision, stalwart.RateLimitDecision)
+    assert_type(decision.retry_after, float)
+    assert_type(decision.headers(), dict[str, str])
+    limiter.acquire(timeout=0.5)
+    stalwart.SlidingWindowLog(rate=(10, timedelta(seconds=1))).acquire()
+    stalwart.LeakyBucket(rate=5.0, mode="shaper").try_acquire()
+    assert_type(limiter.statistics(), stalwart.RateLimiterStatistics)
+    assert_type(stalwart.Rate.parse("10/s").per_second, float)
+
+    per_user = stalwart.FixedWindow(rate="5/s", key_func=lambda user: user)
+
+    @per_user
+    def fetch(user: str, *, page: int = 1) -> bytes:
+        return b""
+
+    assert_type(fetch("ann", page=2), bytes)
+
+    @stalwart.GCRA(rate=3)
+    async def afetch(user: str) -> int:
+        return 1
+
+    async def use() -> None:
+        assert_type(await afetch("ann"), int)
+        await limiter.aacquire()
+        async with limiter:
+            pass
+        assert_type(await limiter.acall(afetch, "bob"), int)
+
+    with limiter:
+        pass
+    assert_type(limiter.call(fetch, "ann"), bytes)
+    _ = use
