@@ -6,7 +6,7 @@ fallback.
 
 from __future__ import annotations
 
-# --- circuit breaker (begin) ---
+from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._circuit_breaker import (
     CircuitBreaker,
     CircuitBreakerStatistics,
@@ -14,13 +14,9 @@ from ._circuit_breaker import (
     CountWindow,
     TimeWindow,
 )
-
-# --- circuit breaker (end) ---
 from ._clock import Clock, DefaultClock, SystemClock
-from ._core.circuit import CircuitState  # circuit breaker
+from ._core.circuit import CircuitState
 from ._deadline import Deadline, current_deadline, remaining_time
-
-# --- retry (begin) ---
 from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -33,32 +29,21 @@ from ._errors import (
 )
 from ._events import (
     CallRejected,
-    CircuitClosed,  # circuit breaker
-    CircuitHalfOpened,  # circuit breaker
-    CircuitOpened,  # circuit breaker
-    CircuitStateChanged,  # circuit breaker
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
+    CircuitStateChanged,
     Event,
+    FallbackUsed,
     Hook,
     LoggingHook,
     RetryBudgetExhausted,
     RetryGaveUp,
     RetryScheduled,
+    TimeoutExceeded,
 )
-from ._retry import (
-    ConstantBackoff,
-    DecorrelatedJitterBackoff,
-    ExponentialBackoff,
-    LinearBackoff,
-    Retry,
-    RetryBudget,
-    RetryBudgetStatistics,
-    RetryStatistics,
-)
+from ._fallback import Fallback, FallbackStatistics
 
-
-# --- retry (end) ---
-# --- rate limiters (begin) ---
-# isort: split
 from ._limiters import (
     GCRA,
     FixedWindow,
@@ -70,22 +55,22 @@ from ._limiters import (
     TokenBucket,
 )
 from ._rates import Rate
-
-
-# --- rate limiters (end) ---
-# --- bulkhead, timeout, fallback (begin) ---
-# isort: split
-from ._bulkhead import Bulkhead, BulkheadStatistics
-from ._events import FallbackUsed, TimeoutExceeded
-from ._fallback import Fallback, FallbackStatistics
+from ._retry import (
+    ConstantBackoff,
+    DecorrelatedJitterBackoff,
+    ExponentialBackoff,
+    LinearBackoff,
+    Retry,
+    RetryBudget,
+    RetryBudgetStatistics,
+    RetryStatistics,
+)
 from ._thread_pool import ThreadPoolBulkhead, ThreadPoolBulkheadStatistics
 from ._timeout import Timeout, TimeoutStatistics
 
 
-# --- bulkhead, timeout, fallback (end) ---
-
-
-__all__ = [  # noqa: RUF022  # plain sorted(), as tests/test_exports.py checks
+__all__ = [
+    "GCRA",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
@@ -112,7 +97,6 @@ __all__ = [  # noqa: RUF022  # plain sorted(), as tests/test_exports.py checks
     "FallbackStatistics",
     "FallbackUsed",
     "FixedWindow",
-    "GCRA",
     "Hook",
     "LeakyBucket",
     "LinearBackoff",
