@@ -43,7 +43,6 @@ from ._events import (
     TimeoutExceeded,
 )
 from ._fallback import Fallback, FallbackStatistics
-
 from ._limiters import (
     GCRA,
     FixedWindow,
