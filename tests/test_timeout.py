@@ -260,6 +260,114 @@ class TestAsync:
         ] == events
 
 
+class TestAsyncWith:
+    @pytest.mark.parametrize("use_fake", [True, False], ids=["fake", "system"])
+    def test_block_within_the_limit(self, clock, use_fake):
+        """
+        A block that finishes in time runs to its end and sees the deadline.
+        """
+        timeout = (
+            Timeout(seconds=2, clock=clock)
+            if use_fake
+            else Timeout(seconds=60)
+        )
+
+        async def main() -> float | None:
+            async with timeout:
+                left = remaining_time()
+            assert remaining_time() is None
+            return left
+
+        left = asyncio.run(main())
+
+        assert left is not None
+        assert 0 < left <= (2 if use_fake else 60)
+
+    def test_block_past_the_deadline_is_cancelled(self, clock):
+        """
+        The block is cancelled at the deadline, on the timeout's clock,
+        and TimeoutExceededError is raised from the `async with`.
+        """
+        reached: list[str] = []
+
+        async def main() -> None:
+            async with Timeout(seconds=1.5, clock=clock, name="db"):
+                await clock.asleep(10)
+                reached.append("after the sleep")
+
+        with pytest.raises(TimeoutExceededError) as info:
+            asyncio.run(main())
+
+        assert 1.5 == clock.now()
+        assert [] == reached
+        assert "db" == info.value.name
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+
+    def test_concurrent_blocks_on_one_timeout(self, clock):
+        """
+        One Timeout serves concurrent blocks: each has its own deadline.
+        """
+        timeout = Timeout(seconds=2, clock=clock)
+
+        async def block(seconds: float) -> str:
+            try:
+                async with timeout:
+                    await clock.asleep(seconds)
+            except TimeoutExceededError:
+                return f"{seconds}: timed out at {clock.now()}"
+            return f"{seconds}: done at {clock.now()}"
+
+        async def main() -> list[str]:
+            return await asyncio.gather(block(1), block(3), block(1.5))
+
+        assert [
+            "1: done at 1.0",
+            "3: timed out at 2.0",
+            "1.5: done at 1.5",
+        ] == asyncio.run(main())
+        assert TimeoutStatistics(timeouts=1) == timeout.statistics()
+
+    @pytest.mark.parametrize("use_fake", [True, False], ids=["fake", "system"])
+    def test_outside_a_task_restores_the_deadline(self, clock, use_fake):
+        """
+        Entering outside an event loop raises RuntimeError and leaves no
+        deadline behind.
+        """
+        timeout = (
+            Timeout(seconds=2, clock=clock) if use_fake else Timeout(seconds=2)
+        )
+        coro = timeout.__aenter__()
+
+        with pytest.raises(RuntimeError):
+            coro.send(None)
+
+        assert remaining_time() is None
+
+    def test_in_a_loop_callback_is_refused(self, clock):
+        """
+        With a fake clock, entering from a plain loop callback (no task)
+        raises RuntimeError.
+        """
+        timeout = Timeout(seconds=2, clock=clock)
+        errors: list[BaseException] = []
+
+        def callback() -> None:
+            coro = timeout.__aenter__()
+            try:
+                coro.send(None)
+            except RuntimeError as e:
+                errors.append(e)
+
+        async def main() -> None:
+            asyncio.get_running_loop().call_soon(callback)
+            await asyncio.sleep(0)
+
+        asyncio.run(main())
+
+        assert "must run in an asyncio task" in str(errors[0])
+        assert remaining_time() is None
+
+
 class TestSyncCall:
     def test_returns_and_raises(self):
         """

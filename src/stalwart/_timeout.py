@@ -3,8 +3,8 @@ Timeout: give up on a call at its deadline, and tell nested code about it.
 
 Each face does what Python allows, and no more:
 
-* async (:meth:`Timeout.acall`, the decorator on ``async def``): the
-  awaited work is cancelled at the deadline;
+* async (``async with``, :meth:`Timeout.acall`, the decorator on
+  ``async def``): the awaited work is cancelled at the deadline;
 * sync (:meth:`Timeout.call`, the decorator on ``def``): the function runs
   on a worker thread and the caller stops waiting at the deadline; the
   thread cannot be killed, so the function should watch the deadline;
@@ -134,6 +134,38 @@ class TimeoutStatistics:
     timeouts: int
 
 
+class _AsyncScope:
+    """
+    The state of one ``async with timeout:`` block, kept in a context
+    variable, so that one Timeout serves any number of concurrent blocks.
+    """
+
+    __slots__ = (
+        "base",
+        "deadline",
+        "fired",
+        "limit",
+        "task",
+        "token",
+        "watcher",
+    )
+
+    deadline: contextvars.Token[Deadline | None]
+    token: contextvars.Token[_AsyncScope]
+    task: asyncio.Task[Any]
+    base: int
+    watcher: asyncio.Future[None]
+
+    def __init__(self) -> None:
+        self.limit: asyncio.Timeout | None = None
+        self.fired = False
+
+
+_scopes: contextvars.ContextVar[_AsyncScope] = contextvars.ContextVar(
+    "stalwart_timeout_scope"
+)
+
+
 @final
 @attrs.frozen(kw_only=True, eq=False)
 class Timeout:
@@ -145,8 +177,8 @@ class Timeout:
     waits inside stalwart never go past it, and the call's own code can
     read it to stop in time.  Nested timeouts can only shorten it.
 
-    * ``await timeout.acall(fn)`` and the decorator on ``async def``
-      cancel the awaited work at the deadline and raise
+    * ``async with timeout:``, ``await timeout.acall(fn)`` and the
+      decorator on ``async def`` cancel the awaited work at the deadline and raise
       :class:`~stalwart.TimeoutExceededError` (also a
       :class:`TimeoutError`).  The caller's own cancellation stays a
       cancellation.
@@ -252,6 +284,71 @@ class Timeout:
 
     # -- async ---------------------------------------------------------------
 
+    async def __aenter__(self) -> None:
+        """
+        Cancel the block at the deadline (then raise
+        :class:`~stalwart.TimeoutExceededError` from ``__aexit__``).
+
+        With the system clock this is :func:`asyncio.timeout`.  With any
+        other clock, which :func:`asyncio.timeout` cannot follow, a watcher
+        task sleeps on the clock and cancels this task; counting
+        cancellations, as :func:`asyncio.timeout` does, tells its cancel
+        from the caller's.
+        """
+        scope = _AsyncScope()
+        scope.deadline = enter_deadline(self.seconds, self.clock)[1]
+        try:
+            if isinstance(_target(self.clock), SystemClock):
+                scope.limit = asyncio.timeout(self.seconds)
+                await scope.limit.__aenter__()
+            else:
+                self._start_watch(scope)
+        except BaseException:
+            exit_deadline(scope.deadline)
+            raise
+        scope.token = _scopes.set(scope)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        scope = _scopes.get()
+        _scopes.reset(scope.token)
+        try:
+            if scope.limit is not None:
+                try:
+                    await scope.limit.__aexit__(exc_type, exc, tb)
+                except TimeoutError as expired:
+                    # asyncio.timeout raises only on its own expiry.
+                    raise self._exceeded() from expired
+            else:
+                scope.watcher.cancel()
+                # If the block swallowed our cancel, withdraw it all the same.
+                if (
+                    scope.fired
+                    and scope.task.uncancel() <= scope.base
+                    and exc_type is asyncio.CancelledError
+                ):
+                    raise self._exceeded() from exc
+        finally:
+            exit_deadline(scope.deadline)
+
+    def _start_watch(self, scope: _AsyncScope) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            msg = "async with Timeout(...) must run in an asyncio task"
+            raise RuntimeError(msg)
+        scope.task = task
+        scope.base = task.cancelling()
+        scope.watcher = asyncio.ensure_future(self._watch(scope))
+
+    async def _watch(self, scope: _AsyncScope) -> None:
+        await self.clock.asleep(self.seconds)
+        scope.fired = True
+        scope.task.cancel()
+
     async def acall(
         self,
         fn: Callable[P, Awaitable[T]],
@@ -267,56 +364,8 @@ class Timeout:
 
         .. versionadded:: 0.1.0
         """
-        token = enter_deadline(self.seconds, self.clock)[1]
-        try:
-            if isinstance(_target(self.clock), SystemClock):
-                limit = asyncio.timeout(self.seconds)
-                try:
-                    async with limit:
-                        return await fn(*args, **kwargs)
-                except TimeoutError as exc:
-                    if limit.expired():
-                        raise self._exceeded() from exc
-                    raise
-            return await self._watched(fn(*args, **kwargs))
-        finally:
-            exit_deadline(token)
-
-    async def _watched(self, work: Awaitable[T]) -> T:
-        """
-        Await *work*, cancelling it once the clock reaches the deadline.
-
-        Used for clocks other than the system clock, which
-        :func:`asyncio.timeout` cannot follow: a watcher task sleeps on the
-        clock and cancels this task, and counting cancellations (as
-        :func:`asyncio.timeout` does) tells its cancel from the caller's.
-        """
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover  # only outside asyncio tasks
-            raise RuntimeError("Timeout.acall() must run in an asyncio task")
-        base = task.cancelling()
-        fired: list[bool] = []
-
-        async def watch() -> None:
-            await self.clock.asleep(self.seconds)
-            fired.append(True)
-            task.cancel()
-
-        watcher = asyncio.ensure_future(watch())
-        try:
-            result = await work
-        except asyncio.CancelledError as exc:
-            if fired and task.uncancel() <= base:
-                raise self._exceeded() from exc
-            raise
-        finally:
-            watcher.cancel()
-        if fired:  # pragma: no branch  # see the pragma below
-            # The work swallowed our cancellation: withdraw it.  Run by
-            # test_swallowed_cancellation, but CPython 3.11 does not trace
-            # frames resumed through coroutine.throw(), so coverage misses it.
-            task.uncancel()  # pragma: no cover
-        return result
+        async with self:
+            return await fn(*args, **kwargs)
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
