@@ -74,6 +74,7 @@ from ._validators import (
 
 
 _new_refusal = CircuitOpenError.__new__
+_INF = math.inf
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
 
 _IGNORED = -1
@@ -690,6 +691,7 @@ class CircuitBreaker:
             self._finish,
             self._fast_successes,
         )
+        name, hooks, rejected = self.name, self.hooks, self._rejected
 
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -698,7 +700,10 @@ class CircuitBreaker:
                 now = self.clock.now()
                 until = core.refuse_until
                 if now < until:
-                    raise refuse(now, until - now)
+                    if hooks or until == _INF:  # events, or forced open
+                        raise refuse(now, until - now)
+                    next(rejected)  # _refuse, inlined: a frame less
+                    raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = admit(now)
             try:
                 result = fn(*args, **kwargs)
@@ -733,6 +738,7 @@ class CircuitBreaker:
             self._finish,
             self._fast_successes,
         )
+        name, hooks, rejected = self.name, self.hooks, self._rejected
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -741,7 +747,10 @@ class CircuitBreaker:
                 now = self.clock.now()
                 until = core.refuse_until
                 if now < until:
-                    raise refuse(now, until - now)
+                    if hooks or until == _INF:  # events, or forced open
+                        raise refuse(now, until - now)
+                    next(rejected)  # _refuse, inlined: a frame less
+                    raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = admit(now)
             try:
                 result = await fn(*args, **kwargs)
