@@ -268,14 +268,41 @@ class TestTimeBudget:
         assert 2.0 == clock.now()
         assert 2 == fn.calls
 
-    def test_first_attempt_counts(self, face, clock):
+    def test_starts_at_the_first_failure(self, face, clock):
         """
-        The time budget starts before the first attempt, not at its failure.
+        The time budget covers the retrying: it starts when the first
+        attempt fails, so a slow first attempt does not use it up.
         """
         retry = Retry(on=Boom, wait=0.1, timeout=2.0, clock=clock)
         fn = Flaky(Boom(), clock=clock, takes=3.0)
 
+        assert "ok" == face(retry, fn)
+        assert [0.1] == clock.sleeps
+        assert 2 == fn.calls
+
+    def test_later_attempts_count(self, face, clock):
+        """
+        Every wait and every attempt after the first failure is charged.
+        """
+        retry = Retry(on=Boom, wait=0.1, timeout=2.0, clock=clock)
+        fn = Flaky(Boom(), Boom(), Boom(), clock=clock, takes=1.5)
+
         with pytest.raises(Boom):
+            face(retry, fn)
+
+        # Failures at t=1.5 (the start), 3.1 (1.6 s in) and 4.7 (3.2 s in).
+        assert [0.1, 0.1] == clock.sleeps
+        assert 3 == fn.calls
+
+    def test_whole_call_bounded_by_an_enclosing_deadline(self, face, clock):
+        """
+        To bound the whole call, first attempt included, a Timeout's
+        deadline does it: the retry does not retry past it.
+        """
+        retry = Retry(on=Boom, wait=0.1, timeout=2.0, clock=clock)
+        fn = Flaky(Boom(), clock=clock, takes=3.0)
+
+        with deadline_scope(2.0, clock), pytest.raises(Boom):
             face(retry, fn)
 
         assert 1 == fn.calls
@@ -704,6 +731,26 @@ class TestDecorator:
                 return f"{self.flaky()}:{path}"
 
         assert "ok:/x" == Client().get("/x")
+
+    def test_calls_counted_across_functions_and_faces(self, clock):
+        """
+        statistics() counts the calls of every function a retry decorates,
+        sync and async, together with its other faces.
+        """
+        retry = exp(clock)
+        sync_fn, async_fn = retry(Flaky(Boom())), retry(as_async(Flaky()))
+
+        assert "ok" == sync_fn()
+        assert "ok" == sync_fn()
+        assert "ok" == asyncio.run(async_fn())
+        assert "ok" == retry.call(Flaky())
+        for attempt in retry:
+            with attempt:
+                pass
+
+        assert RetryStatistics(calls=5, retries=1, give_ups=0) == (
+            retry.statistics()
+        )
 
     def test_evolve(self, clock):
         """

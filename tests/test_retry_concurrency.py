@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import threading
 
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from helpers import Boom, as_async
 from retry_support import Flaky
-from stalwart import Retry
+from stalwart import Retry, _retry
 
 
 class TestConcurrency:
@@ -90,10 +91,18 @@ class TestConcurrency:
 
 
 class TestStatisticsUnderThreads:
-    def test_counts_are_exact(self):
+    @pytest.mark.parametrize(
+        "cell_counting",
+        [True, False],
+        ids=["closure-cell", "free-threaded-route"],
+    )
+    def test_counts_are_exact(self, monkeypatch, cell_counting):
         """
-        Calls and retries counted from many threads at once are exact.
+        Calls and retries counted from many threads at once are exact, both
+        with the decorator's counter (GIL builds) and through the atomic
+        counters that free-threaded builds use.
         """
+        monkeypatch.setattr(_retry, "_CELL_COUNTING", cell_counting)
         retry = Retry(on=Boom, wait=0, timeout=None)
         barrier = threading.Barrier(4)
         toggles: dict[int, Any] = {}
@@ -111,10 +120,15 @@ class TestStatisticsUnderThreads:
                 work()
 
         threads = [threading.Thread(target=worker) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # many more thread switches
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
         stats = retry.statistics()
 
         assert (8_000, 8_000, 0) == (

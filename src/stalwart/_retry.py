@@ -3,10 +3,10 @@ Retry: run a call again after a failure, waiting a backoff in between.
 
 The decisions (stop rules, backoff arithmetic, the retry budget) live in
 the pure cores under ``_core``; this shell owns the clock, randomness, user
-predicates, events and the faces.  A successful first attempt costs one
-``try`` around the call, one counter increment and, when a *timeout* is
-configured, one clock read; every other piece of per-call state is made
-only once an attempt fails.
+predicates, events and the faces.  A successful first attempt through the
+decorator costs one ``try`` around the call and one counter increment; the
+time budget starts at the first failure, and every other piece of per-call
+state is made only once an attempt fails.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import inspect
 import itertools
 import math
 import random
+import sys
 import threading
 import warnings
 
@@ -27,7 +28,7 @@ from collections.abc import (
 )
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Literal, TypeAlias, cast, final
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias, cast, final
 
 import attrs
 
@@ -72,6 +73,12 @@ the exception that failed the attempt, or its rejected result."""
 _STOP = -1.0  # what _decide returns to end the loop with the last outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
+
+# Under the GIL, ``n += 1`` on a closure cell is not interrupted by another
+# thread: the interpreter only switches threads at calls and backward jumps.
+# Decorated functions count their calls that way; free-threaded builds
+# count through the atomic counters of the call() faces instead.
+_CELL_COUNTING: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _check_jitter(
@@ -550,7 +557,10 @@ class Attempt:
         # BaseExceptions that are not Exceptions are never retried.
         if not isinstance(exc, Exception):
             return False
-        self._delay = self._retry._decide(
+        retry = self._retry
+        if self.number == 1:  # the first failure starts the time budget
+            self._start = retry._mark()
+        self._delay = retry._decide(
             self.number, exc, None, self._start, self._previous
         )
         return self._delay >= 0.0
@@ -587,8 +597,12 @@ class Retry:
         name: Names the retry in events and errors.
         attempts: The most attempts, counting the first call; ``None`` for
             no limit (then set a *timeout*).
-        timeout: The total time budget, waits included, from the start of
-            the first attempt; ``None`` for no limit.
+        timeout: The time budget of the retrying, in seconds: it starts
+            when the first attempt fails and covers every wait and every
+            later attempt; ``None`` for no limit.  To bound the whole call,
+            first attempt included, run it inside a
+            :class:`~stalwart.Timeout`, whose deadline the retry never
+            waits past.
         on: Which exceptions to retry: a type, a tuple of types, or a
             predicate receiving the exception and returning ``True`` or
             ``False``, or a delay (seconds or ``timedelta``) to retry after,
@@ -692,6 +706,7 @@ class Retry:
     ] = attrs.field(init=False, repr=False)
     _count_retry: Callable[[], int] = attrs.field(init=False, repr=False)
     _calls: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    _fast: _FastDecorators = attrs.field(init=False, repr=False)
     _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _give_ups: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _lock: threading.Lock = attrs.field(
@@ -765,6 +780,7 @@ class Retry:
         hot = (self.on.types, self.use_retry_after, core, fixed, clocked)
         object.__setattr__(self, "_hot", (*hot, self.budget))
         object.__setattr__(self, "_count_retry", self._retries.incr)
+        object.__setattr__(self, "_fast", _fast_decorators(self))
         if self.attempts is None and self.timeout is None:
             warnings.warn(
                 "Retry(attempts=None, timeout=None) retries forever",
@@ -772,8 +788,8 @@ class Retry:
             )
         elif self.timeout == 0:
             warnings.warn(
-                "Retry(timeout=0) never retries: no time is left after the "
-                "first attempt",
+                "Retry(timeout=0) never retries: its time budget is spent "
+                "as soon as the first attempt fails",
                 stacklevel=3,
             )
 
@@ -824,7 +840,8 @@ class Retry:
             delay = core.server_delay(cast("float", hint))
         elif (delay := fixed) < 0.0:
             delay = self._variable_delay(attempt, error, result, previous)
-        now = self.clock.now() if clocked else start
+        # The first failure's time is *start* itself, read by the caller.
+        now = self.clock.now() if clocked and attempt > 1 else start
         deadline = _get_deadline()
         decision = core.decide(
             attempt,
@@ -906,27 +923,33 @@ class Retry:
             raise RetryExhaustedError(self.name, result, attempt)
         return _STOP
 
-    def _begin(self) -> float:
+    def _begin(self) -> None:
         """
-        Count a call and return its start time (``0.0`` when untimed).
+        Count a call (and deposit it in the budget).
         """
         self._calls.incr()
         if self.budget is not None:
             self.budget._deposit()
-        return self.clock.now() if self.timeout is not None else 0.0
+
+    def _mark(self) -> float:
+        """
+        Return the time of a first failure, which starts the time budget
+        (``0.0`` when neither the budget nor an event reads it).
+        """
+        return self.clock.now() if self._hot[4] else 0.0
 
     # -- sync and async drivers: twins over _decide ----------------------
 
-    def _run(  # noqa: PLR0917  # positional: the cheapest call
+    def _run(
         self,
         fn: Callable[..., Any],
         args: Any,
         kwargs: Any,
-        start: float,
         error: Exception | None,
         result: Any,
     ) -> Any:
         decide, attempt, delay = self._decide, 1, 0.0
+        start = self._mark()
         while True:
             delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
@@ -948,16 +971,16 @@ class Retry:
                 if self.on_result is None:
                     return result
 
-    async def _arun(  # noqa: PLR0917  # positional: the cheapest call
+    async def _arun(
         self,
         fn: Callable[..., Awaitable[Any]],
         args: Any,
         kwargs: Any,
-        start: float,
         error: Exception | None,
         result: Any,
     ) -> Any:
         decide, attempt, delay = self._decide, 1, 0.0
+        start = self._mark()
         while True:
             delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
@@ -992,7 +1015,7 @@ class Retry:
         return self._decorate(fn)
 
     def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
-        if self.on_result is not None:
+        if self.on_result is not None or not _CELL_COUNTING:
             call = self.call
 
             @functools.wraps(fn)
@@ -1000,50 +1023,12 @@ class Retry:
                 return call(fn, *args, **kwargs)
 
             return checking
-
-        # The loop is inlined and everything is bound to locals: success
-        # costs one try around the call, a counter and, with a timeout, a
-        # clock read; each failure one call of _decide.
-        count, decide, clock = self._calls.incr, self._decide, self.clock
-        budget = self.budget
-        timed = self.timeout is not None or budget is not None
-
-        @functools.wraps(fn)
-        def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
-            count()
-            if timed:  # one test on the untimed, budget-free path
-                if budget is not None:
-                    budget._deposit()
-                start = clock.now()
-            else:
-                start = 0.0
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            # Outside the except block, so later errors get no __context__.
-            attempt, delay = 1, 0.0
-            try:
-                while (
-                    delay := decide(attempt, error, None, start, delay)
-                ) >= 0:
-                    if delay > 0.0:
-                        clock.sleep(delay)
-                    attempt += 1
-                    try:
-                        return fn(*args, **kwargs)
-                    except Exception as e:
-                        error = e
-                raise error
-            finally:
-                del error  # no frame <-> traceback cycle left to the GC
-
-        return retrying
+        return self._fast[0](fn)
 
     def _decorate_async(
         self, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Awaitable[T]]:
-        if self.on_result is not None:
+        if self.on_result is not None or not _CELL_COUNTING:
             acall = self.acall
 
             @functools.wraps(fn)
@@ -1051,41 +1036,7 @@ class Retry:
                 return await acall(fn, *args, **kwargs)
 
             return checking
-
-        count, decide, clock = self._calls.incr, self._decide, self.clock
-        budget = self.budget
-        timed = self.timeout is not None or budget is not None
-
-        @functools.wraps(fn)
-        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
-            count()
-            if timed:  # one test on the untimed, budget-free path
-                if budget is not None:
-                    budget._deposit()
-                start = clock.now()
-            else:
-                start = 0.0
-            try:
-                return await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            attempt, delay = 1, 0.0
-            try:
-                while (
-                    delay := decide(attempt, error, None, start, delay)
-                ) >= 0:
-                    if delay > 0.0:
-                        await clock.asleep(delay)
-                    attempt += 1
-                    try:
-                        return await fn(*args, **kwargs)
-                    except Exception as e:
-                        error = e
-                raise error
-            finally:
-                del error  # no frame <-> traceback cycle left to the GC
-
-        return retrying
+        return self._fast[1](fn)
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -1101,7 +1052,7 @@ class Retry:
 
         .. versionadded:: 0.1.0
         """
-        start = self._begin()
+        self._begin()
         try:
             result: Any = fn(*args, **kwargs)
         except Exception as e:
@@ -1112,7 +1063,7 @@ class Retry:
                 return cast("T", result)
             error = None
         try:
-            return cast("T", self._run(fn, args, kwargs, start, error, result))
+            return cast("T", self._run(fn, args, kwargs, error, result))
         finally:
             error = None
 
@@ -1134,7 +1085,7 @@ class Retry:
 
         .. versionadded:: 0.1.0
         """
-        start = self._begin()
+        self._begin()
         try:
             result: Any = await fn(*args, **kwargs)
         except Exception as e:
@@ -1145,9 +1096,7 @@ class Retry:
                 return cast("T", result)
             error = None
         try:
-            return cast(
-                "T", await self._arun(fn, args, kwargs, start, error, result)
-            )
+            return cast("T", await self._arun(fn, args, kwargs, error, result))
         finally:
             error = None
 
@@ -1159,8 +1108,8 @@ class Retry:
 
         .. versionadded:: 0.1.0
         """
-        start = self._begin()
-        attempt = Attempt(self, 1, start, 0.0)
+        self._begin()
+        attempt = Attempt(self, 1, 0.0, 0.0)
         while True:
             yield attempt
             delay = attempt._delay
@@ -1168,11 +1117,11 @@ class Retry:
                 return
             if delay > 0.0:
                 self.clock.sleep(delay)
-            attempt = Attempt(self, attempt.number + 1, start, delay)
+            attempt = Attempt(self, attempt.number + 1, attempt._start, delay)
 
     async def _aiter(self) -> AsyncIterator[Attempt]:
-        start = self._begin()
-        attempt = Attempt(self, 1, start, 0.0)
+        self._begin()
+        attempt = Attempt(self, 1, 0.0, 0.0)
         while True:
             yield attempt
             delay = attempt._delay
@@ -1180,7 +1129,7 @@ class Retry:
                 return
             if delay > 0.0:
                 await self.clock.asleep(delay)
-            attempt = Attempt(self, attempt.number + 1, start, delay)
+            attempt = Attempt(self, attempt.number + 1, attempt._start, delay)
 
     def __aiter__(self) -> AsyncIterator[Attempt]:
         """
@@ -1199,7 +1148,89 @@ class Retry:
         """
         with self._lock:
             return RetryStatistics(
-                calls=self._calls.value(),
+                calls=self._calls.value() + self._fast[2](),
                 retries=self._retries.value(),
                 give_ups=self._give_ups.value(),
             )
+
+
+class _Decorate(Protocol):
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+class _DecorateAsync(Protocol):
+    def __call__(
+        self, fn: Callable[P, Awaitable[T]], /
+    ) -> Callable[P, Awaitable[T]]: ...
+
+
+_FastDecorators: TypeAlias = tuple[
+    _Decorate, _DecorateAsync, Callable[[], int]
+]
+
+
+def _fast_decorators(retry: Retry) -> _FastDecorators:
+    """
+    Build the decorators' wrappers for *retry*.
+
+    A success costs one ``try`` around the call and one increment of the
+    ``calls`` cell below, which every wrapper built here shares; after a
+    failure, the loop of the ``call()`` faces takes over.  Only exceptions
+    the retry may retry are caught, by an ``except`` on its types when it
+    has no predicate.
+    """
+    calls = 0
+    run, arun, budget = retry._run, retry._arun, retry.budget
+    types, predicate = retry.on.types, retry.on.predicate
+    # *on*'s types are Exception subclasses (checked when it is built).
+    catch: type[Exception] | tuple[type[Exception], ...] = (
+        cast("tuple[type[Exception], ...]", types)
+        if predicate is None
+        else Exception
+    )
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal calls
+            calls += 1
+            if budget is not None:
+                budget._deposit()
+            try:
+                return fn(*args, **kwargs)
+            except catch as e:
+                error = e
+            # Outside the except block, so later errors get no __context__.
+            try:
+                result: T = run(fn, args, kwargs, error, None)
+            finally:
+                del error  # no frame <-> traceback cycle left to the GC
+            return result
+
+        return retrying
+
+    def adecorate(
+        fn: Callable[P, Awaitable[T]],
+    ) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal calls
+            calls += 1
+            if budget is not None:
+                budget._deposit()
+            try:
+                return await fn(*args, **kwargs)
+            except catch as e:
+                error = e
+            try:
+                result: T = await arun(fn, args, kwargs, error, None)
+            finally:
+                del error  # no frame <-> traceback cycle left to the GC
+            return result
+
+        return retrying
+
+    def count() -> int:
+        return calls
+
+    return decorate, adecorate, count

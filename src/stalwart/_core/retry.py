@@ -33,8 +33,9 @@ class RetryCore:
     Attributes:
         attempts: Most attempts allowed, counting the first call; ``None``
             for no limit.
-        timeout: The total time budget in seconds, waits included, counted
-            from the start of the first attempt; ``None`` for no limit.
+        timeout: The time budget in seconds, counted from the first
+            failure, waits and later attempts included; ``None`` for no
+            limit.
         retry_after_max: The longest server-dictated delay honoured, in
             seconds; longer ones are cut to it.
     """
@@ -55,7 +56,7 @@ class RetryCore:
 
         Args:
             attempt: The attempt that just failed, ``1`` for the first.
-            elapsed: Seconds since the first attempt started (only read
+            elapsed: Seconds since the first attempt failed (only read
                 when there is a *timeout*).
             delay: The delay proposed for the next attempt, within bounds.
             deadline_left: Seconds left before the enclosing call's
