@@ -6,12 +6,13 @@ serialisation of the guarded calls, no real sleeps.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 import pytest
 
 from helpers import Boom, boom, ok
-from stalwart import CircuitBreaker, CircuitOpenError, CircuitState
+from stalwart import CircuitBreaker, CircuitOpenError, CircuitState, _gil
 from stalwart.testing import FakeClock
 
 
@@ -148,27 +149,62 @@ class TestThreads:
         assert outcomes.count("failed") == stats.failures
         assert outcomes.count("refused") == stats.rejected
 
-    def test_concurrent_successes_are_all_counted(self, clock):
+    @pytest.mark.parametrize(
+        "cell_counting",
+        [True, False],
+        ids=["closure-cells", "free-threaded-route"],
+    )
+    def test_lock_free_counts_lose_nothing(
+        self, clock, monkeypatch, cell_counting
+    ):
         """
-        The lock-free success count loses nothing under threads.
+        Successes counted without the lock, and refusals, lose nothing
+        under threads: with the decorator's counters (GIL builds), through
+        the atomic counters free-threaded builds use, and with the other
+        faces mixed in.
         """
-        cb = CircuitBreaker(clock=clock)
-        guarded = cb(ok)
-        threads, calls = 8, 2000
+        monkeypatch.setattr(_gil, "CELL_COUNTING", cell_counting)
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=60, clock=clock)
+        guarded, other = cb(ok), cb(lambda: "ok")
+        threads, calls = 8, 1000
         start = threading.Barrier(threads)
+        phase = threading.Barrier(threads + 1)  # with the main thread
+        refused: list[int] = []
 
         def worker() -> None:
             start.wait(GUARD)
             for _ in range(calls):
                 guarded()
+                other()
+                cb.call(ok)
+            phase.wait(GUARD)  # successes done
+            phase.wait(GUARD)  # the breaker is open now
+            mine = 0
+            for _ in range(calls):
+                try:
+                    guarded()
+                except CircuitOpenError:
+                    mine += 1
+            refused.append(mine)
 
         pool = [threading.Thread(target=worker) for _ in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join(GUARD)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # many more thread switches
+        try:
+            for t in pool:
+                t.start()
+            phase.wait(GUARD)
+            with pytest.raises(Boom):
+                cb.call(boom)  # opens it for 60 s of a clock that stays
+            phase.wait(GUARD)
+            for t in pool:
+                t.join(GUARD)
+        finally:
+            sys.setswitchinterval(interval)
+        stats = cb.statistics()
 
-        assert threads * calls == cb.statistics().successes
+        assert 3 * threads * calls == stats.successes
+        assert threads * calls == sum(refused) == stats.rejected
 
 
 class TestTasks:

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import Boom, as_async
 from retry_support import Flaky
-from stalwart import Retry, _retry
+from stalwart import Retry, _gil
 
 
 class TestConcurrency:
@@ -102,7 +102,7 @@ class TestStatisticsUnderThreads:
         with the decorator's counter (GIL builds) and through the atomic
         counters that free-threaded builds use.
         """
-        monkeypatch.setattr(_retry, "_CELL_COUNTING", cell_counting)
+        monkeypatch.setattr(_gil, "CELL_COUNTING", cell_counting)
         retry = Retry(on=Boom, wait=0, timeout=None)
         barrier = threading.Barrier(4)
         toggles: dict[int, Any] = {}

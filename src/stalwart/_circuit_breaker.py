@@ -24,10 +24,11 @@ import threading
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, cast, final
+from typing import Any, Protocol, TypeAlias, cast, final
 
 import attrs
 
+from . import _gil
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core.circuit import (
     CLOSED,
@@ -74,6 +75,7 @@ from ._validators import (
 
 
 _new_refusal = CircuitOpenError.__new__
+
 _INF = math.inf
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
 
@@ -292,6 +294,7 @@ class CircuitBreaker:
     _lock: threading.Lock = attrs.field(init=False, repr=False)
     _fast_successes: itertools.count[int] = attrs.field(init=False, repr=False)
     _rejected: itertools.count[int] = attrs.field(init=False, repr=False)
+    _fast: _FastGuards = attrs.field(init=False, repr=False)
     _held: contextvars.ContextVar[tuple[CircuitPermit, ...]] = attrs.field(
         init=False, repr=False
     )
@@ -324,10 +327,11 @@ class CircuitBreaker:
         set_private = functools.partial(object.__setattr__, self)
         set_private("_core", core)
         set_private("_lock", threading.Lock())
-        # itertools.count's __next__ is atomic under the GIL: the lock-free
-        # paths count with it instead of a racy `+= 1`.
+        # itertools.count's __next__ is atomic (with or without the GIL):
+        # the lock-free paths of the other faces count with it.
         set_private("_fast_successes", itertools.count())
         set_private("_rejected", itertools.count())
+        set_private("_fast", _fast_guards(self))
         set_private(
             "_held", contextvars.ContextVar(f"stalwart_breaker_{id(self)}")
         )
@@ -429,16 +433,19 @@ class CircuitBreaker:
         """
         now = self.clock.now()
         core = self._core
+        cell_successes, cell_rejected = self._fast[2]()
         with self._lock:
             calls, failures, slow = core.window_totals(now)
             failure_rate, slow_rate = core.rates(now)
             return CircuitBreakerStatistics(
                 state=core.state,
-                successes=core.successes + _value(self._fast_successes),
+                successes=core.successes
+                + _value(self._fast_successes)
+                + cell_successes,
                 failures=core.failures,
                 slow_calls=core.slow_calls,
                 ignored=core.ignored,
-                rejected=_value(self._rejected),
+                rejected=_value(self._rejected) + cell_rejected,
                 consecutive_failures=core.consecutive_failures,
                 window_calls=calls,
                 window_failures=failures,
@@ -672,8 +679,8 @@ class CircuitBreaker:
         """
         if inspect.iscoroutinefunction(fn):
             return cast("Callable[P, T]", self._wrap_async(fn))
-        if self.slow_call_duration is None and self.failure_result is None:
-            return self._wrap_fast(fn)
+        if self._inlined():
+            return self._fast[0](fn)
         call = self.call
 
         @functools.wraps(fn)
@@ -682,88 +689,29 @@ class CircuitBreaker:
 
         return guarded
 
-    def _wrap_fast(self, fn: Callable[P, T]) -> Callable[P, T]:
-        # The inlined closed path: one attribute read before the call, one
-        # after; no lock, no clock, no extra frame.
-        core, admit, refuse = self._core, self._admit, self._refuse
-        failed, finish, successes = (
-            self._failed,
-            self._finish,
-            self._fast_successes,
-        )
-        name, hooks, rejected = self.name, self.hooks, self._rejected
-
-        @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            epoch = core.gate
-            if epoch < 0:
-                now = self.clock.now()
-                until = core.refuse_until
-                if now < until:
-                    if hooks or until == _INF:  # events, or forced open
-                        raise refuse(now, until - now)
-                    next(rejected)  # _refuse, inlined: a frame less
-                    raise _new_refusal(CircuitOpenError, name, until - now)
-                epoch = admit(now)
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                failed(epoch, 0.0, exc)
-                raise
-            if core.dirty:
-                finish(epoch, 0.0, 0)
-            else:
-                next(successes)
-            return result
-
-        return guarded
-
     def _wrap_async(
         self, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Awaitable[T]]:
-        if (
-            self.slow_call_duration is not None
-            or self.failure_result is not None
-        ):
-            acall = self.acall
-
-            @functools.wraps(fn)
-            async def aguarded(*args: P.args, **kwargs: P.kwargs) -> T:
-                return await acall(fn, *args, **kwargs)
-
-            return aguarded
-        core, admit, refuse = self._core, self._admit, self._refuse
-        failed, finish, successes = (
-            self._failed,
-            self._finish,
-            self._fast_successes,
-        )
-        name, hooks, rejected = self.name, self.hooks, self._rejected
+        if self._inlined():
+            return self._fast[1](fn)
+        acall = self.acall
 
         @functools.wraps(fn)
-        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            epoch = core.gate
-            if epoch < 0:
-                now = self.clock.now()
-                until = core.refuse_until
-                if now < until:
-                    if hooks or until == _INF:  # events, or forced open
-                        raise refuse(now, until - now)
-                    next(rejected)  # _refuse, inlined: a frame less
-                    raise _new_refusal(CircuitOpenError, name, until - now)
-                epoch = admit(now)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                failed(epoch, 0.0, exc)
-                raise
-            if core.dirty:
-                finish(epoch, 0.0, 0)
-            else:
-                next(successes)
-            return result
+        async def aguarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await acall(fn, *args, **kwargs)
 
-        return guarded
+        return aguarded
+
+    def _inlined(self) -> bool:
+        """
+        Tell whether decorated functions take the inlined path, which
+        measures no durations, checks no results and counts in cells.
+        """
+        return (
+            _gil.CELL_COUNTING
+            and self.slow_call_duration is None
+            and self.failure_result is None
+        )
 
     def acquire(self) -> CircuitPermit:
         """
@@ -955,3 +903,100 @@ class CircuitBreakerStatistics:
         Calls that ran and reported: successes, failures and ignored.
         """
         return self.successes + self.failures + self.ignored
+
+
+class _Guard(Protocol):
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+class _GuardAsync(Protocol):
+    def __call__(
+        self, fn: Callable[P, Awaitable[T]], /
+    ) -> Callable[P, Awaitable[T]]: ...
+
+
+_FastGuards: TypeAlias = tuple[
+    _Guard, _GuardAsync, Callable[[], tuple[int, int]]
+]
+
+
+def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
+    """
+    Build the inlined wrappers of *breaker*'s decorator.
+
+    The closed path reads one attribute before the call and one after it:
+    no lock, no clock, no extra frame.  Successes and refusals are counted
+    in the two cells below, which every wrapper built here shares.
+    """
+    successes = rejected = 0
+    core, clock, name, hooks = (
+        breaker._core,
+        breaker.clock,
+        breaker.name,
+        breaker.hooks,
+    )
+    admit, refuse, failed, finish = (
+        breaker._admit,
+        breaker._refuse,
+        breaker._failed,
+        breaker._finish,
+    )
+
+    def guard(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal successes, rejected
+            epoch = core.gate
+            if epoch < 0:
+                now = clock.now()
+                until = core.refuse_until
+                if now < until:
+                    if hooks or until == _INF:  # events, or forced open
+                        raise refuse(now, until - now)
+                    rejected += 1  # _refuse, inlined: a frame less
+                    raise _new_refusal(CircuitOpenError, name, until - now)
+                epoch = admit(now)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                failed(epoch, 0.0, exc)
+                raise
+            if core.dirty:
+                finish(epoch, 0.0, 0)
+            else:
+                successes += 1
+            return result
+
+        return guarded
+
+    def aguard(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal successes, rejected
+            epoch = core.gate
+            if epoch < 0:
+                now = clock.now()
+                until = core.refuse_until
+                if now < until:
+                    if hooks or until == _INF:  # events, or forced open
+                        raise refuse(now, until - now)
+                    rejected += 1  # _refuse, inlined: a frame less
+                    raise _new_refusal(CircuitOpenError, name, until - now)
+                epoch = admit(now)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                failed(epoch, 0.0, exc)
+                raise
+            if core.dirty:
+                finish(epoch, 0.0, 0)
+            else:
+                successes += 1
+            return result
+
+        return guarded
+
+    def counts() -> tuple[int, int]:
+        return successes, rejected
+
+    return guard, aguard, counts

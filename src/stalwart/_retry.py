@@ -16,7 +16,6 @@ import inspect
 import itertools
 import math
 import random
-import sys
 import threading
 import warnings
 
@@ -32,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeAlias, cast, final
 
 import attrs
 
+from . import _gil
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core import backoff as _backoff
 from ._core.budget import BudgetCore
@@ -73,12 +73,6 @@ the exception that failed the attempt, or its rejected result."""
 _STOP = -1.0  # what _decide returns to end the loop with the last outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
-
-# Under the GIL, ``n += 1`` on a closure cell is not interrupted by another
-# thread: the interpreter only switches threads at calls and backward jumps.
-# Decorated functions count their calls that way; free-threaded builds
-# count through the atomic counters of the call() faces instead.
-_CELL_COUNTING: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _check_jitter(
@@ -1015,7 +1009,7 @@ class Retry:
         return self._decorate(fn)
 
     def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
-        if self.on_result is not None or not _CELL_COUNTING:
+        if self.on_result is not None or not _gil.CELL_COUNTING:
             call = self.call
 
             @functools.wraps(fn)
@@ -1028,7 +1022,7 @@ class Retry:
     def _decorate_async(
         self, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Awaitable[T]]:
-        if self.on_result is not None or not _CELL_COUNTING:
+        if self.on_result is not None or not _gil.CELL_COUNTING:
             acall = self.acall
 
             @functools.wraps(fn)
