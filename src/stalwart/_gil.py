@@ -1,7 +1,7 @@
 """
 What the interpreter guarantees to lock-free counters, read once.
 
-Under the GIL, ``n += 1`` on a closure cell is never interrupted by another
+Under the GIL, ``n += 1.0`` on a closure cell is never interrupted by another
 thread: the interpreter only switches threads at calls and backward jumps,
 and the increment makes neither.  The decorators' hot paths count that way.
 Free-threaded builds have no such guarantee; there, decorated functions go

@@ -1008,8 +1008,20 @@ class Retry:
             return cast("Callable[P, T]", self._decorate_async(fn))
         return self._decorate(fn)
 
+    def _through_call(self) -> bool:
+        """
+        Tell whether decorated functions go through :meth:`call` rather
+        than the inlined wrappers, which neither check results, nor
+        deposit in a budget, nor count atomically without the GIL.
+        """
+        return (
+            self.on_result is not None
+            or self.budget is not None
+            or not _gil.CELL_COUNTING
+        )
+
     def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
-        if self.on_result is not None or not _gil.CELL_COUNTING:
+        if self._through_call():
             call = self.call
 
             @functools.wraps(fn)
@@ -1022,7 +1034,7 @@ class Retry:
     def _decorate_async(
         self, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Awaitable[T]]:
-        if self.on_result is not None or not _gil.CELL_COUNTING:
+        if self._through_call():
             acall = self.acall
 
             @functools.wraps(fn)
@@ -1173,8 +1185,10 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     the retry may retry are caught, by an ``except`` on its types when it
     has no predicate.
     """
-    calls = 0
-    run, arun, budget = retry._run, retry._arun, retry.budget
+    # A float: adding to one takes its result from the float free list,
+    # cheaper than a new int, and it counts exactly up to 2**53 calls.
+    calls = 0.0
+    run, arun = retry._run, retry._arun
     types, predicate = retry.on.types, retry.on.predicate
     # *on*'s types are Exception subclasses (checked when it is built).
     catch: type[Exception] | tuple[type[Exception], ...] = (
@@ -1187,9 +1201,7 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            calls += 1
-            if budget is not None:
-                budget._deposit()
+            calls += 1.0
             try:
                 return fn(*args, **kwargs)
             except catch as e:
@@ -1209,9 +1221,7 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            calls += 1
-            if budget is not None:
-                budget._deposit()
+            calls += 1.0
             try:
                 return await fn(*args, **kwargs)
             except catch as e:
@@ -1225,6 +1235,6 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         return retrying
 
     def count() -> int:
-        return calls
+        return int(calls)
 
     return decorate, adecorate, count
