@@ -75,9 +75,8 @@ from ._validators import (
 
 
 _new_refusal = CircuitOpenError.__new__
-
-_INF = math.inf
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
+_INF = math.inf
 
 _IGNORED = -1
 """Classification of an exception that is neither success nor failure."""

@@ -928,7 +928,7 @@ class Retry:
     def _mark(self) -> float:
         """
         Return the time of a first failure, which starts the time budget
-        (``0.0`` when neither the budget nor an event reads it).
+        (``0.0`` when neither a *timeout* nor an event reads it).
         """
         return self.clock.now() if self._hot[4] else 0.0
 
