@@ -453,3 +453,21 @@ class TestFaceParity:
             ("CircuitHalfOpened", 15.0),
             ("CircuitClosed", 15.0),
         ] == [(type(e).__name__, e.at) for e in events]
+
+    @pytest.mark.parametrize("face", FACES)
+    def test_same_counts_on_every_face(self, clock, face):
+        """
+        Every face counts successes, failures and refusals alike, including
+        the decorators' lock-free successes and refusals (no hooks).
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=10, clock=clock)
+        for _ in range(3):
+            assert "ok" == through(face, cb, ok)
+        with pytest.raises(Boom):
+            through(face, cb, boom)
+        for _ in range(2):
+            with pytest.raises(CircuitOpenError):
+                through(face, cb, ok)
+        stats = cb.statistics()
+
+        assert (3, 1, 2) == (stats.successes, stats.failures, stats.rejected)
