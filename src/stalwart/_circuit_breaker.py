@@ -24,7 +24,7 @@ import threading
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias, cast, final
+from typing import Any, TypeAlias, cast, final
 
 import attrs
 
@@ -50,7 +50,7 @@ from ._events import (
     Hook,
     emit,
 )
-from ._typing import P, T
+from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
     ExceptionFilter,
     collect,
@@ -904,18 +904,8 @@ class CircuitBreakerStatistics:
         return self.successes + self.failures + self.ignored
 
 
-class _Guard(Protocol):
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-
-class _GuardAsync(Protocol):
-    def __call__(
-        self, fn: Callable[P, Awaitable[T]], /
-    ) -> Callable[P, Awaitable[T]]: ...
-
-
 _FastGuards: TypeAlias = tuple[
-    _Guard, _GuardAsync, Callable[[], tuple[int, int]]
+    Decorator, AsyncDecorator, Callable[[], tuple[int, int]]
 ]
 
 

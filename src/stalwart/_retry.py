@@ -27,7 +27,7 @@ from collections.abc import (
 )
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias, cast, final
+from typing import Any, ClassVar, Literal, TypeAlias, cast, final
 
 import attrs
 
@@ -40,7 +40,7 @@ from ._deadline import _current as _current_deadline
 from ._errors import ConfigurationError, RetryExhaustedError
 from ._events import Hook, RetryBudgetExhausted, RetryGaveUp, RetryScheduled
 from ._events import emit as _emit
-from ._typing import P, T
+from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
     ExceptionFilter,
     collect,
@@ -1008,41 +1008,41 @@ class Retry:
             return cast("Callable[P, T]", self._decorate_async(fn))
         return self._decorate(fn)
 
-    def _through_call(self) -> bool:
+    def _inlined(self) -> bool:
         """
-        Tell whether decorated functions go through :meth:`call` rather
-        than the inlined wrappers, which neither check results, nor
-        deposit in a budget, nor count atomically without the GIL.
+        Tell whether decorated functions take the inlined wrappers rather
+        than :meth:`call`: those neither check results, nor deposit in a
+        budget, nor count atomically without the GIL.
         """
         return (
-            self.on_result is not None
-            or self.budget is not None
-            or not _gil.CELL_COUNTING
+            _gil.CELL_COUNTING
+            and self.on_result is None
+            and self.budget is None
         )
 
     def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
-        if self._through_call():
-            call = self.call
+        if self._inlined():
+            return self._fast[0](fn)
+        call = self.call
 
-            @functools.wraps(fn)
-            def checking(*args: P.args, **kwargs: P.kwargs) -> T:
-                return call(fn, *args, **kwargs)
+        @functools.wraps(fn)
+        def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            return call(fn, *args, **kwargs)
 
-            return checking
-        return self._fast[0](fn)
+        return retrying
 
     def _decorate_async(
         self, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Awaitable[T]]:
-        if self._through_call():
-            acall = self.acall
+        if self._inlined():
+            return self._fast[1](fn)
+        acall = self.acall
 
-            @functools.wraps(fn)
-            async def checking(*args: P.args, **kwargs: P.kwargs) -> T:
-                return await acall(fn, *args, **kwargs)
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await acall(fn, *args, **kwargs)
 
-            return checking
-        return self._fast[1](fn)
+        return retrying
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -1160,18 +1160,8 @@ class Retry:
             )
 
 
-class _Decorate(Protocol):
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-
-class _DecorateAsync(Protocol):
-    def __call__(
-        self, fn: Callable[P, Awaitable[T]], /
-    ) -> Callable[P, Awaitable[T]]: ...
-
-
 _FastDecorators: TypeAlias = tuple[
-    _Decorate, _DecorateAsync, Callable[[], int]
+    Decorator, AsyncDecorator, Callable[[], int]
 ]
 
 

@@ -1,12 +1,12 @@
 """
-Type aliases shared by the public API.
+Type aliases and protocols shared by the modules and the public API.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeAlias, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -23,3 +23,17 @@ ExceptionSpec: TypeAlias = (
 )
 """Which exceptions a setting applies to: a type, a tuple of types, or a
 predicate that receives the exception."""
+
+
+class Decorator(Protocol):
+    """A decorator of ``def`` functions that keeps their exact type."""
+
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+class AsyncDecorator(Protocol):
+    """A decorator of ``async def`` functions that keeps their exact type."""
+
+    def __call__(
+        self, fn: Callable[P, Awaitable[T]], /
+    ) -> Callable[P, Awaitable[T]]: ...

@@ -406,18 +406,11 @@ class LeakyBucketAlgorithm:
 
 # --------------------------------------------------------------- fixed window
 
-WindowState = tuple[float, float]
-"""``(window, count)``: the index of the window booked last, and its cost."""
-
 
 @attrs.frozen
-class FixedWindowAlgorithm:
+class _PerWindow:
     """
-    At most *limit* per aligned window ``[k * period, (k + 1) * period)``.
-
-    A request that does not fit is booked at the start of the next window,
-    and every later request follows it there (waiters in order).  Refund
-    takes the cost off its window if that window is still the one booked.
+    What the window algorithms share: at most *quota* per *period*.
     """
 
     quota: float
@@ -436,6 +429,21 @@ class FixedWindowAlgorithm:
         The limit: the largest cost that can be granted.
         """
         return self.quota
+
+
+WindowState = tuple[float, float]
+"""``(window, count)``: the index of the window booked last, and its cost."""
+
+
+@attrs.frozen
+class FixedWindowAlgorithm(_PerWindow):
+    """
+    At most *limit* per aligned window ``[k * period, (k + 1) * period)``.
+
+    A request that does not fit is booked at the start of the next window,
+    and every later request follows it there (waiters in order).  Refund
+    takes the cost off its window if that window is still the one booked.
+    """
 
     def fresh(self) -> WindowState:
         """
@@ -512,7 +520,7 @@ booked time (so waiters are served in order)."""
 
 
 @attrs.frozen
-class SlidingWindowCounterAlgorithm:
+class SlidingWindowCounterAlgorithm(_PerWindow):
     """
     Two fixed windows, the previous one weighted by how much of it still
     overlaps the sliding window: ``previous * (1 - elapsed) + current``.
@@ -524,23 +532,6 @@ class SlidingWindowCounterAlgorithm:
     Refund takes the cost off the window it was counted in, while that
     window is still the current or the previous one.
     """
-
-    quota: float
-    period: float
-
-    @property
-    def limit(self) -> int:
-        """
-        The limit per window, rounded down.
-        """
-        return _floor(self.quota)
-
-    @property
-    def capacity(self) -> float:
-        """
-        The limit: the largest cost that can be granted.
-        """
-        return self.quota
 
     def fresh(self) -> CounterState:
         """
@@ -670,7 +661,7 @@ _COMPACT_AFTER = 64
 
 
 @attrs.frozen
-class SlidingWindowLogAlgorithm:
+class SlidingWindowLogAlgorithm(_PerWindow):
     """
     Exact: at most *limit* in every window ``(t - period, t]``.
 
@@ -682,23 +673,6 @@ class SlidingWindowLogAlgorithm:
     Refund removes the entry while it is the latest one; an entry booked
     before other entries stays (it expires as usual).
     """
-
-    quota: float
-    period: float
-
-    @property
-    def limit(self) -> int:
-        """
-        The limit per window, rounded down.
-        """
-        return _floor(self.quota)
-
-    @property
-    def capacity(self) -> float:
-        """
-        The limit: the largest cost that can be granted.
-        """
-        return self.quota
 
     def fresh(self) -> Log:
         """
