@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from harness import LOOP, Boom, abatch, af, batch, f
+from harness import LOOP, Boom, abatch, af, batch, boom, f
 
 
 def test_plain_call(benchmark):
@@ -21,8 +21,13 @@ def test_plain_await(benchmark):
 
 
 def test_raise_catch(benchmark):
-    """Raising and catching a new exception."""
-    benchmark(batch("try:\n    raise E()\nexcept E:\n    pass", {"E": Boom}))
+    """Calling a function that raises a new exception, and catching it."""
+    benchmark(
+        batch(
+            "try:\n    boom(x)\nexcept E:\n    pass",
+            {"boom": boom, "E": Boom, "x": 1},
+        )
+    )
 
 
 def test_bounded_semaphore(benchmark):

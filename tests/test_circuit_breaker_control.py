@@ -4,6 +4,8 @@ The circuit breaker's manual control, events, statistics and example.
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 import stalwart
@@ -32,6 +34,8 @@ class TestManualControl:
             invoke(cb, ok)
 
         assert e.value.retry_after is None
+        assert "circuit open by '<unnamed>'" == str(e.value)
+        assert pickle.loads(pickle.dumps(e.value)).retry_after is None
         assert CircuitState.FORCED_OPEN == cb.state
 
         cb.reset()

@@ -19,7 +19,6 @@ import contextvars
 import functools
 import inspect
 import itertools
-import math
 import threading
 
 from collections.abc import Awaitable, Callable
@@ -76,7 +75,6 @@ from ._validators import (
 
 _new_refusal = CircuitOpenError.__new__
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
-_INF = math.inf
 
 _IGNORED = -1
 """Classification of an exception that is neither success nor failure."""
@@ -530,13 +528,10 @@ class CircuitBreaker:
 
     def _refuse(self, now: float, retry_after: float | None) -> Exception:
         # Returns the error for the caller to raise, so this frame is not
-        # in its traceback.  Forced open refuses with retry_after inf.
+        # in its traceback.  Forced open refuses with retry_after inf, which
+        # the error reads back as None.
         next(self._rejected)
-        error = _new_refusal(
-            CircuitOpenError,
-            self.name,
-            None if retry_after == math.inf else retry_after,
-        )
+        error = _new_refusal(CircuitOpenError, self.name, retry_after)
         if self.hooks:
             emit(
                 self.hooks,
@@ -940,7 +935,7 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
-                    if rest[0] or until == _INF:  # events, or forced open
+                    if rest[0]:  # events to emit
                         raise rest[2](now, until - now)  # _refuse
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
@@ -967,7 +962,7 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
-                    if rest[0] or until == _INF:  # events, or forced open
+                    if rest[0]:  # events to emit
                         raise rest[2](now, until - now)  # _refuse
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
