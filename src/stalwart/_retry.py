@@ -74,6 +74,20 @@ _STOP = -1.0  # what _decide returns to end the loop with the last outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 
+# The failure path (see _failure_path): the decision after a bad outcome,
+# the mark starting the time budget, and the sync and async retry loops.
+_Decide: TypeAlias = Callable[
+    [int, "Exception | None", object, float, float], float
+]
+_Mark: TypeAlias = Callable[[], float]
+_Run: TypeAlias = Callable[
+    [Callable[..., Any], Any, Any, "Exception | None", Any], Any
+]
+_ARun: TypeAlias = Callable[
+    [Callable[..., Awaitable[Any]], Any, Any, "Exception | None", Any],
+    Awaitable[Any],
+]
+
 
 def _check_jitter(
     inst: object, attr: attrs.Attribute[Any], value: Any
@@ -690,15 +704,10 @@ class Retry:
     _core: RetryCore = attrs.field(init=False, repr=False)
     _strategy: Backoff | None = attrs.field(init=False, repr=False)
     _wait_fn: WaitFunction | None = attrs.field(init=False, repr=False)
-    _hot: tuple[
-        tuple[type[BaseException], ...],
-        bool,
-        RetryCore,
-        float,
-        bool,
-        RetryBudget | None,
-    ] = attrs.field(init=False, repr=False)
-    _count_retry: Callable[[], int] = attrs.field(init=False, repr=False)
+    _decide: _Decide = attrs.field(init=False, repr=False)
+    _mark: _Mark = attrs.field(init=False, repr=False)
+    _run: _Run = attrs.field(init=False, repr=False)
+    _arun: _ARun = attrs.field(init=False, repr=False)
     _calls: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _fast: _FastDecorators = attrs.field(init=False, repr=False)
     _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
@@ -766,14 +775,11 @@ class Retry:
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_strategy", strategy)
         object.__setattr__(self, "_wait_fn", wait_fn)
-        fixed = (
-            strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
-        )
-        # The clock is read on failure only for the time budget or events.
-        clocked = self.timeout is not None or bool(self.hooks)
-        hot = (self.on.types, self.use_retry_after, core, fixed, clocked)
-        object.__setattr__(self, "_hot", (*hot, self.budget))
-        object.__setattr__(self, "_count_retry", self._retries.incr)
+        decide, mark, run, arun = _failure_path(self)
+        object.__setattr__(self, "_decide", decide)
+        object.__setattr__(self, "_mark", mark)
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_arun", arun)
         object.__setattr__(self, "_fast", _fast_decorators(self))
         if self.attempts is None and self.timeout is None:
             warnings.warn(
@@ -786,82 +792,6 @@ class Retry:
                 "as soon as the first attempt fails",
                 stacklevel=3,
             )
-
-    # -- the decision shared by every face -------------------------------
-
-    def _decide(
-        self,
-        attempt: int,
-        error: Exception | None,
-        result: object,
-        start: float,
-        previous: float,
-    ) -> float:
-        """
-        Classify the outcome of attempt *attempt*; return the wait before
-        the next attempt, or ``_STOP`` to end with this outcome.
-
-        This is the failure path of every face.  It is written flat, with
-        each optional feature behind one test, because it runs once per
-        retry and a retry around a zero wait must stay cheap.
-        """
-        # One attribute load for the settings this path reads every time.
-        types, use_retry_after, core, fixed, clocked, budget = self._hot
-        hint: object = None
-        if error is not None:
-            if not isinstance(error, types):
-                predicate = self.on.predicate
-                if predicate is None:
-                    return _STOP
-                retry, hint = _verdict(predicate(error))
-                if not retry:
-                    return _STOP
-            if hint is None and use_retry_after:
-                hint = getattr(error, "retry_after", None)
-                if hint is not None and hint.__class__ not in _NUMBERS:
-                    hint = None  # not a delay: ignore it
-        else:
-            # Faces only pass results here when on_result is set.
-            on_result = cast("Callable[[Any], object]", self.on_result)
-            retry, hint = _verdict(on_result(result))
-            if not retry:
-                return _STOP
-        testing = _testing  # read once: another thread may flip it
-        if testing is not None:
-            core = core.capped(testing.attempts)
-            delay = 0.0
-        elif hint is not None:
-            delay = core.server_delay(cast("float", hint))
-        elif (delay := fixed) < 0.0:
-            delay = self._variable_delay(attempt, error, result, previous)
-        # The first failure's time is *start* itself, read by the caller.
-        now = self.clock.now() if clocked and attempt > 1 else start
-        deadline = _get_deadline()
-        decision = core.decide(
-            attempt,
-            now - start,
-            delay,
-            None if deadline is None else deadline.remaining(),
-        )
-        if decision.__class__ is GiveUp:
-            return self._give_up(decision, attempt, error, result, now)
-        if budget is not None and not budget._withdraw():
-            return self._give_up(GiveUp.BUDGET, attempt, error, result, now)
-        hooks = self.hooks
-        self._count_retry()
-        if hooks:
-            _emit(
-                hooks,
-                RetryScheduled(
-                    primitive_name=self.name,
-                    at=now,
-                    attempt=attempt,
-                    wait=delay,
-                    caused_by=error,
-                    result=result,
-                ),
-            )
-        return delay
 
     def _variable_delay(
         self,
@@ -924,77 +854,6 @@ class Retry:
         self._calls.incr()
         if self.budget is not None:
             self.budget._deposit()
-
-    def _mark(self) -> float:
-        """
-        Return the time of a first failure, which starts the time budget
-        (``0.0`` when neither a *timeout* nor an event reads it).
-        """
-        return self.clock.now() if self._hot[4] else 0.0
-
-    # -- sync and async drivers: twins over _decide ----------------------
-
-    def _run(
-        self,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        error: Exception | None,
-        result: Any,
-    ) -> Any:
-        decide, attempt, delay = self._decide, 1, 0.0
-        start = self._mark()
-        while True:
-            delay = decide(attempt, error, result, start, delay)
-            if delay < 0.0:
-                if error is None:
-                    return result
-                try:
-                    raise error
-                finally:  # break the frame <-> traceback cycle
-                    error = None
-            if delay > 0.0:
-                self.clock.sleep(delay)
-            attempt += 1
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            else:
-                error = None  # before returning: no frame <-> traceback cycle
-                if self.on_result is None:
-                    return result
-
-    async def _arun(
-        self,
-        fn: Callable[..., Awaitable[Any]],
-        args: Any,
-        kwargs: Any,
-        error: Exception | None,
-        result: Any,
-    ) -> Any:
-        decide, attempt, delay = self._decide, 1, 0.0
-        start = self._mark()
-        while True:
-            delay = decide(attempt, error, result, start, delay)
-            if delay < 0.0:
-                if error is None:
-                    return result
-                try:
-                    raise error
-                finally:  # break the frame <-> traceback cycle
-                    error = None
-            if delay > 0.0:
-                await self.clock.asleep(delay)
-            attempt += 1
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            else:
-                error = None  # before returning: no frame <-> traceback cycle
-                if self.on_result is None:
-                    return result
 
     # -- faces ------------------------------------------------------------
 
@@ -1163,6 +1022,172 @@ class Retry:
 _FastDecorators: TypeAlias = tuple[
     Decorator, AsyncDecorator, Callable[[], int]
 ]
+
+
+def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
+    """
+    Build the failure path of *retry*, which every face shares: the
+    decision that follows a bad outcome, the mark that starts the time
+    budget, and the sync and async loops that run the later attempts.
+
+    They are closures, not methods, so the settings they read on every
+    retry are closure variables rather than attribute look-ups: a retry
+    around a zero wait must stay cheap.
+    """
+    types, predicate = retry.on.types, retry.on.predicate
+    on_result, use_retry_after = retry.on_result, retry.use_retry_after
+    core, budget, hooks, clock = (
+        retry._core,
+        retry.budget,
+        retry.hooks,
+        retry.clock,
+    )
+    strategy = retry._strategy
+    fixed = strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
+    # The clock is read on failure only for the time budget or events.
+    clocked = retry.timeout is not None or bool(hooks)
+    variable_delay, give_up = retry._variable_delay, retry._give_up
+    count_retry = retry._retries.incr
+
+    def decide(
+        attempt: int,
+        error: Exception | None,
+        result: object,
+        start: float,
+        previous: float,
+    ) -> float:
+        """
+        Classify the outcome of attempt *attempt*; return the wait before
+        the next attempt, or ``_STOP`` to end with this outcome.
+
+        Written flat, with each optional feature behind one test.
+        """
+        hint: object = None
+        if error is not None:
+            if not isinstance(error, types):
+                if predicate is None:
+                    return _STOP
+                again, hint = _verdict(predicate(error))
+                if not again:
+                    return _STOP
+            if hint is None and use_retry_after:
+                hint = getattr(error, "retry_after", None)
+                if hint is not None and hint.__class__ not in _NUMBERS:
+                    hint = None  # not a delay: ignore it
+        else:
+            # Faces only pass results here when on_result is set.
+            again, hint = _verdict(
+                cast("Callable[[Any], object]", on_result)(result)
+            )
+            if not again:
+                return _STOP
+        testing = _testing  # read once: another thread may flip it
+        rules = core
+        if testing is not None:
+            rules = core.capped(testing.attempts)
+            delay = 0.0
+        elif hint is not None:
+            delay = core.server_delay(cast("float", hint))
+        elif (delay := fixed) < 0.0:
+            delay = variable_delay(attempt, error, result, previous)
+        # The first failure's time is *start* itself, read by the caller.
+        now = clock.now() if clocked and attempt > 1 else start
+        deadline = _get_deadline()
+        decision = rules.decide(
+            attempt,
+            now - start,
+            delay,
+            None if deadline is None else deadline.remaining(),
+        )
+        if decision.__class__ is GiveUp:
+            return give_up(decision, attempt, error, result, now)
+        if budget is not None and not budget._withdraw():
+            return give_up(GiveUp.BUDGET, attempt, error, result, now)
+        count_retry()
+        if hooks:
+            _emit(
+                hooks,
+                RetryScheduled(
+                    primitive_name=retry.name,
+                    at=now,
+                    attempt=attempt,
+                    wait=delay,
+                    caused_by=error,
+                    result=result,
+                ),
+            )
+        return delay
+
+    def mark() -> float:
+        """
+        Return the time of a first failure, which starts the time budget
+        (``0.0`` when neither a *timeout* nor an event reads it).
+        """
+        return clock.now() if clocked else 0.0
+
+    # The sync and async loops are twins over decide().
+
+    def run(
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        error: Exception | None,
+        result: Any,
+    ) -> Any:
+        attempt, delay = 1, 0.0
+        start = clock.now() if clocked else 0.0  # mark(), a frame less
+        while True:
+            delay = decide(attempt, error, result, start, delay)
+            if delay < 0.0:
+                if error is None:
+                    return result
+                try:
+                    raise error
+                finally:  # break the frame <-> traceback cycle
+                    error = None
+            if delay > 0.0:
+                clock.sleep(delay)
+            attempt += 1
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            else:
+                error = None  # before returning: no frame <-> traceback cycle
+                if on_result is None:
+                    return result
+
+    async def arun(
+        fn: Callable[..., Awaitable[Any]],
+        args: Any,
+        kwargs: Any,
+        error: Exception | None,
+        result: Any,
+    ) -> Any:
+        attempt, delay = 1, 0.0
+        start = clock.now() if clocked else 0.0  # mark(), a frame less
+        while True:
+            delay = decide(attempt, error, result, start, delay)
+            if delay < 0.0:
+                if error is None:
+                    return result
+                try:
+                    raise error
+                finally:  # break the frame <-> traceback cycle
+                    error = None
+            if delay > 0.0:
+                await clock.asleep(delay)
+            attempt += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            else:
+                error = None  # before returning: no frame <-> traceback cycle
+                if on_result is None:
+                    return result
+
+    return decide, mark, run, arun
 
 
 def _fast_decorators(retry: Retry) -> _FastDecorators:
