@@ -6,7 +6,8 @@ await and a plain raise+catch sampled in the same rounds.
 Rows ``floor`` are the hand-written minimum, as in
 ``shared/bench/peers_overhead.py``: one attribute read and test before the
 call and one after, no lock; a refusal reads the clock (has the open period
-ended?) and raises a new exception.
+ended?) and raises a new exception.  A second refused floor also counts the
+refusal and gives its error the breaker's name and ``retry_after``.
 """
 
 from __future__ import annotations
@@ -102,6 +103,33 @@ def _ours(suite: Suite) -> None:
     )
 
 
+class _Refused(Exception):
+    """A refusal carrying the breaker's name and retry_after in ``args``."""
+
+    __init__ = Exception.__init__  # C-level: positional arguments only
+
+
+def _floor_kept(fn: Any) -> Any:
+    """
+    The floor's refusal with the work a refusal must do: count it, and
+    raise an error carrying the breaker's name and ``retry_after``.  Its
+    state lives in the closure (a breaker shares it across faces) and its
+    error takes positional arguments only (stalwart's takes keywords too).
+    """
+    open_until, refused = float("inf"), 0
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        nonlocal refused
+        if open_until:
+            now = _monotonic()
+            if now < open_until:
+                refused += 1
+                raise _Refused("bench", open_until - now)
+        return fn(*args, **kwargs)
+
+    return guarded
+
+
 def _boom() -> None:
     raise Boom
 
@@ -130,6 +158,14 @@ def _floor(suite: Suite) -> None:
         "floor refused",
         REFUSED,
         {"g": shut.wrap(f), "x": 1, "E": Boom},
+        baseline="raise",
+        kind="floor",
+    )
+    suite.add(
+        "breaker",
+        "floor refused, counted, error with name and retry_after",
+        REFUSED,
+        {"g": _floor_kept(f), "x": 1, "E": _Refused},
         baseline="raise",
         kind="floor",
     )

@@ -5,18 +5,25 @@ success with a zero wait, sync and async.
 
 Success rows are ratios to a plain call (``plain`` / ``await``); failure
 rows to a hand-written inline retry measured in the same rounds
-(``inline retry`` / ``async inline retry``).
+(``inline retry`` / ``async inline retry``).  Two floors: a bare retry
+loop, and one doing inline the per-call work of a default ``Retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness import Boom, Suite, af, f
 from stalwart import Retry
+from stalwart._deadline import _current
+
+
+_monotonic = time.monotonic
+_get_deadline = _current.get
 
 
 SUCCESS = "retry, success on the first attempt"
@@ -63,6 +70,50 @@ def floor_retry(fn: Callable[..., Any], attempts: int = 3) -> Any:
                 left -= 1
                 if left <= 0:
                     raise
+
+    return wrapper
+
+
+def floor_retry_kept(fn: Callable[..., Any], attempts: int = 3) -> Any:
+    """
+    A hand-written retry doing, inline, the per-call work a default
+    ``Retry`` must do: count calls; on a failure read the clock (the time
+    budget starts there), read the deadline context variable and the
+    exception's ``retry_after``, apply the stop rules and count the retry.
+    """
+    calls = retries = 0
+    timeout, delay = 45.0, 0.0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls, retries
+        calls += 1
+        try:
+            return fn(*args, **kwargs)
+        except Boom as e:
+            error = e
+        start = _monotonic()
+        attempt = 1
+        while True:
+            wait = getattr(error, "retry_after", None)
+            if wait is None:
+                wait = delay
+            now = _monotonic() if attempt > 1 else start
+            deadline = _get_deadline()
+            if (
+                attempt >= attempts
+                or now - start + wait >= timeout
+                or (deadline is not None and wait >= deadline.remaining())
+            ):
+                raise error
+            retries += 1
+            if wait > 0.0:
+                time.sleep(wait)
+            attempt += 1
+            try:
+                del error  # no frame <-> traceback cycle left to the GC
+                return fn(*args, **kwargs)
+            except Boom as e:
+                error = e
 
     return wrapper
 
@@ -211,3 +262,15 @@ def rows(suite: Suite) -> None:
             baseline=AINLINE,
             kind=kind,
         )
+    kept = "floor: hand-written retry, with a default Retry's work"
+    suite.add(
+        SUCCESS, kept, "g(x)", {"g": floor_retry_kept(f), "x": 1}, kind="floor"
+    )
+    suite.add(
+        FAILURE,
+        f"{kept} [1 failure]",
+        "g(x)",
+        {"g": floor_retry_kept(flaky()), "x": 1},
+        baseline=INLINE,
+        kind="floor",
+    )
