@@ -51,6 +51,26 @@ async def _aloop(
     raise AssertionError("unreachable")
 
 
+def _loop_result(
+    retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any
+) -> Any:
+    for attempt in retry:
+        with attempt:
+            result = fn(*args, **kw)
+            attempt.set_result(result)
+    return result
+
+
+async def _aloop_result(
+    retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any
+) -> Any:
+    async for attempt in retry:
+        with attempt:
+            result = await fn(*args, **kw)
+            attempt.set_result(result)
+    return result
+
+
 FACES: dict[str, Callable[..., Any]] = {
     "call": lambda r, fn, *a, **k: r.call(fn, *a, **k),
     "acall": lambda r, fn, *a, **k: asyncio.run(
@@ -65,7 +85,17 @@ FACES: dict[str, Callable[..., Any]] = {
         _aloop(r, as_async(fn), *a, **k)
     ),
 }
-RESULT_FACES = ["call", "acall", "decorator", "async-decorator"]
+# The faces that see results: the loops hand theirs to set_result().
+RESULT_FACES: dict[str, Callable[..., Any]] = {
+    **{
+        name: FACES[name]
+        for name in ("call", "acall", "decorator", "async-decorator")
+    },
+    "loop": _loop_result,
+    "async-loop": lambda r, fn, *a, **k: asyncio.run(
+        _aloop_result(r, as_async(fn), *a, **k)
+    ),
+}
 
 
 @pytest.fixture(name="face", params=list(FACES))
@@ -76,12 +106,12 @@ def _face(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return FACES[request.param]
 
 
-@pytest.fixture(name="result_face", params=RESULT_FACES)
+@pytest.fixture(name="result_face", params=list(RESULT_FACES))
 def _result_face(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """
-    Like ``face``, limited to the faces that see the result (not loops).
+    Like ``face``, with the loops handing their result to the attempt.
     """
-    return FACES[request.param]
+    return RESULT_FACES[request.param]
 
 
 @pytest.fixture(name="events")
@@ -684,6 +714,47 @@ class TestAttemptLoop:
             bodies += 1
 
         assert 1 == bodies
+
+    def test_result_without_on_result(self, clock):
+        """
+        Without on_result, a result given to the attempt ends the loop.
+        """
+        bodies = 0
+        for attempt in exp(clock):
+            with attempt:
+                bodies += 1
+                attempt.set_result(None)
+
+        assert 1 == bodies
+        assert [] == clock.sleeps
+
+    def test_error_after_result(self, clock):
+        """
+        An exception raised after set_result() is what the attempt judges.
+        """
+        retry = exp(clock, attempts=2, on_result=lambda r: False)
+
+        with pytest.raises(Boom):
+            for attempt in retry:
+                with attempt:
+                    attempt.set_result("fine")
+                    raise Boom
+
+        assert [1.0] == clock.sleeps
+
+    def test_base_exception_after_result(self, clock):
+        """
+        A BaseException leaves the loop even when a bad result was set.
+        """
+        retry = exp(clock, on_result=lambda r: True)
+
+        with pytest.raises(KeyboardInterrupt):
+            for attempt in retry:
+                with attempt:
+                    attempt.set_result(None)
+                    raise KeyboardInterrupt
+
+        assert 0 == retry.statistics().retries
 
     def test_repr(self, clock):
         """

@@ -73,6 +73,7 @@ the exception that failed the attempt, or its rejected result."""
 _STOP = -1.0  # what _decide returns to end the loop with the last outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
+_NO_RESULT = object()  # an Attempt given no result
 
 # The failure path (see _failure_path): the decision after a bad outcome,
 # the mark starting the time budget, and the sync and async retry loops.
@@ -533,13 +534,23 @@ class Attempt:
     the loop waits for.  An exception that is not retried, or the last one
     when the retry gives up, leaves the ``with`` block unchanged.
 
+    A block that produces a result hands it over with :meth:`set_result`,
+    so the retry's *on_result* can ask for another attempt.
+
     Attributes:
         number: The attempt's number, ``1`` for the first.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_delay", "_previous", "_retry", "_start", "number")
+    __slots__ = (
+        "_delay",
+        "_previous",
+        "_result",
+        "_retry",
+        "_start",
+        "number",
+    )
 
     def __init__(
         self, retry: Retry, number: int, start: float, previous: float
@@ -549,9 +560,26 @@ class Attempt:
         self._start = start
         self._previous = previous
         self._delay = _STOP
+        self._result: object = _NO_RESULT
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number} of {self._retry.name!r}>"
+
+    def set_result(self, value: object) -> None:
+        """
+        Give the retry this attempt's result.
+
+        When the block ends without an exception, the retry's *on_result*
+        judges *value* as it judges what a decorated function returns: a
+        rejected result is retried, and when retrying stops on one,
+        *result_exhausted* says whether the loop just ends (*value* is the
+        last result) or raises :class:`~stalwart.RetryExhaustedError`.
+        Without *on_result*, it has no effect.  Let the block end rather
+        than ``return`` from it: returning leaves the loop, retry or not.
+
+        .. versionadded:: 0.1.0
+        """
+        self._result = value
 
     def __enter__(self) -> Attempt:
         return self
@@ -562,14 +590,19 @@ class Attempt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        # BaseExceptions that are not Exceptions are never retried.
-        if not isinstance(exc, Exception):
-            return False
         retry = self._retry
+        result = self._result
+        if exc is None:
+            if result is _NO_RESULT or retry.on_result is None:
+                return False
+        elif isinstance(exc, Exception):
+            result = None
+        else:  # BaseExceptions that are not Exceptions are never retried
+            return False
         if self.number == 1:  # the first failure starts the time budget
             self._start = retry._mark()
         self._delay = retry._decide(
-            self.number, exc, None, self._start, self._previous
+            self.number, exc, result, self._start, self._previous
         )
         return self._delay >= 0.0
 
@@ -969,7 +1002,8 @@ class Retry:
         """
         Iterate over attempts: ``for attempt in retry: with attempt: ...``.
 
-        *on_result* does not apply here: the loop sees no result.
+        *on_result* judges what the block gives
+        :meth:`Attempt.set_result`.
 
         .. versionadded:: 0.1.0
         """

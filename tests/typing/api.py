@@ -157,6 +157,7 @@ def retry_api() -> None:
     for attempt in retry:
         with attempt:
             assert_type(attempt.number, int)
+            attempt.set_result(fetch("x"))
 
     assert_type(retry.statistics().retries, int)
     assert_type(budget.statistics().available, float)
