@@ -29,6 +29,21 @@ class TestSlidingWindowLog:
             total = sum(c for t, c in slots if end - log.period < t <= end)
             assert total <= log.quota
 
+    def test_lagging_time_sees_entries_expired_later(self):
+        """
+        A request whose time lags one the log was read at is not granted
+        room freed by entries that expired only at that later time.
+        """
+        log = SlidingWindowLogAlgorithm(2.0, 4.0)
+        state = log.fresh()
+        log.reserve(state, 0.0, 1.0, 0.0)
+        log.reserve(state, 0.0625, 1.0, 0.0)
+        log.reserve(state, 4.0, 2.0, 0.0)  # refused; expires the entry at 0
+
+        granted, _, wait = log.reserve(state, 3.9375, 1.0, 0.0)
+
+        assert (False, 0.0625) == (granted, wait)
+
     @given(sliding_logs(), traces())
     def test_matches_brute_force_model(self, log, trace):
         """

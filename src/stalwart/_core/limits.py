@@ -30,9 +30,9 @@ holds lists, and it updates them in place.
 
 Time is a float of seconds.  A clock that steps backwards never creates
 capacity: each algorithm treats a time earlier than one it has already
-booked as that booked time.  Comparisons allow :data:`EPSILON` of slack so
-that floating-point noise never refuses a request that fits exactly (ten
-per second, a tenth of a second later).
+booked (the log: booked or expired up to) as that time.  Comparisons allow
+:data:`EPSILON` of slack so that floating-point noise never refuses a
+request that fits exactly (ten per second, a tenth of a second later).
 """
 
 from __future__ import annotations
@@ -641,13 +641,16 @@ class Log:
     ``totals[i]`` is the cost of every entry ever booked up to and
     including entry *i* (so the cost of a run of entries is a difference,
     and the entry that must expire is found by bisection); ``head`` skips
-    the entries that have expired, and ``gone`` is their total.
+    the entries that have expired, and ``gone`` is their total.  ``latest``
+    is the latest time the log was read at: its entries are expired up to
+    that time, so it never serves an earlier one.
     """
 
     times: list[float] = attrs.Factory(list)
     totals: list[float] = attrs.Factory(list)
     head: int = 0
     gone: float = 0.0
+    latest: float = -INF
 
     def __len__(self) -> int:
         """
@@ -680,7 +683,17 @@ class SlidingWindowLogAlgorithm(_PerWindow):
         """
         return Log()
 
-    def _expire(self, log: Log, now: float) -> None:
+    def _expire(self, log: Log, now: float) -> float:
+        """
+        Drop the entries expired at *now*; return the time the log stands
+        at.  A caller whose clock lags (read before another caller's, used
+        after it) is served at the latest time instead: entries expired
+        then would otherwise free room inside its window.
+        """
+        if now < log.latest:
+            now = log.latest
+        else:
+            log.latest = now
         times, head = log.times, log.head
         horizon = now - self.period
         size = len(times)
@@ -693,6 +706,7 @@ class SlidingWindowLogAlgorithm(_PerWindow):
                 del log.totals[:head]
                 head = 0
             log.head = head
+        return now
 
     def _slot(self, log: Log, now: float, cost: float) -> float:
         """
@@ -718,8 +732,8 @@ class SlidingWindowLogAlgorithm(_PerWindow):
         """
         if cost - self.quota > EPSILON:
             return False, state, INF
-        self._expire(state, now)
-        wait = self._slot(state, now, cost) - now
+        at = self._expire(state, now)
+        wait = self._slot(state, at, cost) - now
         if wait <= max_wait + TIME_SLACK:
             last = state.totals[-1] if state.totals else state.gone
             state.times.append(now + wait)
