@@ -33,7 +33,7 @@ import textwrap
 import threading
 import time
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from itertools import repeat
 from typing import Any
 
@@ -65,6 +65,42 @@ def boom(x: int) -> int:
     ``shared/bench/peers_overhead.py`` does for the refused-call budget.
     """
     raise Boom
+
+
+def flaky() -> Callable[[int], int]:
+    """
+    A function that fails every other call: each retried call fails once.
+    """
+    state = [0]
+
+    def fl(x: int) -> int:
+        state[0] += 1
+        if state[0] % 2:
+            raise Boom
+        return x
+
+    return fl
+
+
+def aflaky() -> Callable[[int], Awaitable[int]]:
+    """
+    The async twin of :func:`flaky`.
+    """
+    state = [0]
+
+    async def fl(x: int) -> int:
+        state[0] += 1
+        if state[0] % 2:
+            raise Boom
+        return x
+
+    return fl
+
+
+INLINE_RETRY = "try:\n    fl(x)\nexcept Boom:\n    fl(x)"
+"""A hand-written retry of :func:`flaky`: one failure, one success."""
+AINLINE_RETRY = "try:\n    await fl(x)\nexcept Boom:\n    await fl(x)"
+"""The async twin of :data:`INLINE_RETRY`, over :func:`aflaky`."""
 
 
 def _compile(

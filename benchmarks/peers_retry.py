@@ -14,10 +14,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from harness import Boom, Suite, af, f
+from harness import (
+    AINLINE_RETRY,
+    INLINE_RETRY,
+    Boom,
+    Suite,
+    af,
+    aflaky,
+    f,
+    flaky,
+)
 from stalwart import Retry
 from stalwart._deadline import _current
 
@@ -30,32 +39,6 @@ SUCCESS = "retry, success on the first attempt"
 FAILURE = "retry, one failure then success, zero wait"
 INLINE = "inline retry"
 AINLINE = "async inline retry"
-
-
-def flaky() -> Callable[[int], int]:
-    """A function failing every other call."""
-    state = [0]
-
-    def fl(x: int) -> int:
-        state[0] += 1
-        if state[0] % 2:
-            raise Boom
-        return x
-
-    return fl
-
-
-def aflaky() -> Callable[[int], Awaitable[int]]:
-    """The async twin of :func:`flaky`."""
-    state = [0]
-
-    async def fl(x: int) -> int:
-        state[0] += 1
-        if state[0] % 2:
-            raise Boom
-        return x
-
-    return fl
 
 
 def floor_retry(fn: Callable[..., Any], attempts: int = 3) -> Any:
@@ -139,14 +122,14 @@ def rows(suite: Suite) -> None:
     suite.add(
         FAILURE,
         INLINE,
-        "try:\n    fl(x)\nexcept Boom:\n    fl(x)",
+        INLINE_RETRY,
         {"fl": flaky(), "Boom": Boom, "x": 1},
         kind="base",
     )
     suite.add(
         FAILURE,
         AINLINE,
-        "try:\n    await fl(x)\nexcept Boom:\n    await fl(x)",
+        AINLINE_RETRY,
         {"fl": aflaky(), "Boom": Boom, "x": 1},
         is_async=True,
         kind="base",

@@ -9,44 +9,18 @@ Success is compared with a plain call (``test_plain_call`` /
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from harness import Boom, abatch, af, batch, f
+from harness import (
+    AINLINE_RETRY,
+    INLINE_RETRY,
+    Boom,
+    abatch,
+    af,
+    aflaky,
+    batch,
+    f,
+    flaky,
+)
 from stalwart import Retry, RetryBudget
-
-
-def flaky() -> Callable[[int], int]:
-    """
-    A function that fails every other call: each retried call fails once.
-    """
-    state = [0]
-
-    def fl(x: int) -> int:
-        state[0] += 1
-        if state[0] % 2:
-            raise Boom
-        return x
-
-    return fl
-
-
-def aflaky() -> Callable[[int], Awaitable[int]]:
-    """
-    The async twin of :func:`flaky`.
-    """
-    state = [0]
-
-    async def fl(x: int) -> int:
-        state[0] += 1
-        if state[0] % 2:
-            raise Boom
-        return x
-
-    return fl
-
-
-INLINE = "try:\n    fl(x)\nexcept Boom:\n    fl(x)"
-AINLINE = "try:\n    await fl(x)\nexcept Boom:\n    await fl(x)"
 
 
 def test_retry_success(benchmark):
@@ -90,12 +64,12 @@ def test_retry_success_async_untimed(benchmark):
 
 def test_retry_zz_inline(benchmark):
     """The reference: a hand-written inline retry of one failure."""
-    benchmark(batch(INLINE, {"fl": flaky(), "Boom": Boom, "x": 1}))
+    benchmark(batch(INLINE_RETRY, {"fl": flaky(), "Boom": Boom, "x": 1}))
 
 
 def test_retry_zz_ainline(benchmark):
     """The async reference: a hand-written inline retry of one failure."""
-    benchmark(abatch(AINLINE, {"fl": aflaky(), "Boom": Boom, "x": 1}))
+    benchmark(abatch(AINLINE_RETRY, {"fl": aflaky(), "Boom": Boom, "x": 1}))
 
 
 def test_retry_one_failure(benchmark):

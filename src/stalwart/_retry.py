@@ -149,9 +149,26 @@ class ConstantBackoff:
         return _backoff.constant(self.delay, self.delay)
 
 
+class _Jittered:
+    """
+    What the strategies with a *jitter* share.
+    """
+
+    __slots__ = ()
+
+    jitter: Jitter
+
+    @property
+    def uses_random(self) -> bool:
+        """
+        Whether a uniform draw is needed (any jitter but ``"none"``).
+        """
+        return self.jitter != "none"
+
+
 @final
 @attrs.frozen(kw_only=True)
-class LinearBackoff:
+class LinearBackoff(_Jittered):
     """
     Wait ``initial + increment * (n - 1)`` before retry *n*, at most *cap*,
     then apply *jitter*.
@@ -176,13 +193,6 @@ class LinearBackoff:
     )
     jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
 
-    @property
-    def uses_random(self) -> bool:
-        """
-        Whether a uniform draw is needed (any jitter but ``"none"``).
-        """
-        return self.jitter != "none"
-
     def compute(self, attempt: int, previous: float, u: float) -> float:
         """
         Return the wait after attempt *attempt* failed.
@@ -195,7 +205,7 @@ class LinearBackoff:
 
 @final
 @attrs.frozen(kw_only=True)
-class ExponentialBackoff:
+class ExponentialBackoff(_Jittered):
     """
     Wait ``initial * multiplier ** (n - 1)`` before retry *n*, at most
     *cap*, then apply *jitter*.
@@ -219,13 +229,6 @@ class ExponentialBackoff:
         default=5.0, converter=seconds, validator=_delay_validators
     )
     jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
-
-    @property
-    def uses_random(self) -> bool:
-        """
-        Whether a uniform draw is needed (any jitter but ``"none"``).
-        """
-        return self.jitter != "none"
 
     def compute(self, attempt: int, previous: float, u: float) -> float:
         """
