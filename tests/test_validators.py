@@ -22,15 +22,19 @@ from stalwart._validators import (
     is_callable,
     le,
     non_empty_str,
+    number,
     optional_duration,
     optional_seconds,
     positive,
     seconds,
+    sync_callable,
     to_exception_filter,
     to_seconds,
+    valid_clock,
     valid_exception_filter,
     valid_hooks,
 )
+from stalwart.testing import FakeClock
 
 
 @attrs.frozen(kw_only=True)
@@ -55,6 +59,27 @@ class Config:
     hooks: tuple[object, ...] = attrs.field(
         default=(), converter=hooks, validator=valid_hooks
     )
+    predicate: object = attrs.field(default=None, validator=sync_callable)
+    clock: object = attrs.field(factory=FakeClock, validator=valid_clock)
+    amount: object = attrs.field(default=1, validator=[number, ge(0)])
+
+
+async def _async_predicate(value: object) -> bool:
+    """
+    An async predicate: its coroutine is always truthy.
+    """
+    return False
+
+
+class _AsyncHook:
+    """
+    A hook object whose __call__ is async.
+    """
+
+    async def __call__(self, event: object) -> None:
+        """
+        Never awaited by a primitive.
+        """
 
 
 class TestSeconds:
@@ -234,3 +259,67 @@ class TestCollect:
             collect(["first", "second"])
 
         assert "invalid configuration:\n- first\n- second" == str(info.value)
+
+
+class TestAsyncCallablesRefused:
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"predicate": _async_predicate}, "predicate"),
+            ({"on": _async_predicate}, "on"),
+            ({"hooks": _async_predicate}, "hooks"),
+            ({"hooks": [print, _AsyncHook()]}, "hooks"),
+        ],
+        ids=["predicate", "exception-predicate", "hook", "hook-object"],
+    )
+    def test_refused_with_type_error(self, kwargs, name):
+        """
+        An async callable where a plain one is needed is a TypeError
+        naming the field.
+        """
+        with pytest.raises(TypeError) as info:
+            Config(**kwargs)
+
+        assert str(info.value).startswith(
+            f"{name!r} must be a plain (sync) callable, not an async one"
+        )
+
+    def test_plain_callables_accepted(self):
+        """
+        Plain predicates and hooks are accepted.
+        """
+        config = Config(predicate=bool, on=lambda e: True, hooks=print)
+
+        assert (print,) == config.hooks
+
+
+class TestClockAndNumber:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            (
+                {"clock": object()},
+                "'clock' must be a Clock (with now(), sleep() and asleep())",
+            ),
+            ({"amount": None}, "'amount' must be a number (got None)"),
+            ({"amount": True}, "'amount' must be a number (got True)"),
+        ],
+        ids=["clock", "none", "bool"],
+    )
+    def test_refused(self, kwargs, message):
+        """
+        A clock without the Clock methods, and a missing number, are
+        refused where the object is built.
+        """
+        with pytest.raises(ConfigurationError) as info:
+            Config(**kwargs)
+
+        assert str(info.value).startswith(message)
+
+    def test_huge_int_seconds_refused(self):
+        """
+        An int too large for a float is refused as a duration, not an
+        OverflowError.
+        """
+        with pytest.raises(ConfigurationError, match="'wait' must be"):
+            Config(wait=10**400)

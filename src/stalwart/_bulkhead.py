@@ -32,11 +32,13 @@ from ._validators import (
     finite,
     hooks,
     integer,
+    non_empty_str,
     non_negative,
     optional_duration,
     optional_seconds,
     positive,
     to_seconds,
+    valid_clock,
     valid_hooks,
 )
 
@@ -140,8 +142,10 @@ class Bulkhead:
         converter=optional_seconds,
         validator=[optional_duration, non_negative, finite],
     )
-    name: str = "<unnamed>"
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
         converter=hooks,

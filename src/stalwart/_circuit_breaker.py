@@ -60,7 +60,6 @@ from ._validators import (
     gt,
     hooks,
     integer,
-    is_callable,
     le,
     non_empty_str,
     non_negative,
@@ -68,6 +67,8 @@ from ._validators import (
     optional_seconds,
     positive,
     seconds,
+    sync_callable,
+    valid_clock,
     valid_exception_filter,
     valid_hooks,
 )
@@ -277,9 +278,11 @@ class CircuitBreaker:
         validator=valid_exception_filter,
     )
     failure_result: Callable[[Any], bool] | None = attrs.field(
-        default=None, validator=is_callable
+        default=None, validator=sync_callable
     )
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
         converter=hooks,

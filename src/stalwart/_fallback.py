@@ -22,6 +22,8 @@ from ._validators import (
     exception_filter,
     hooks,
     is_callable,
+    non_empty_str,
+    valid_clock,
     valid_exception_filter,
     valid_hooks,
 )
@@ -102,8 +104,10 @@ class Fallback:
     on_result: Callable[[Any], bool] | None = attrs.field(
         default=None, validator=is_callable, repr=False
     )
-    name: str = "<unnamed>"
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
         converter=hooks,

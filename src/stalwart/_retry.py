@@ -50,14 +50,15 @@ from ._validators import (
     gt,
     hooks,
     integer,
-    is_callable,
     non_empty_str,
     non_negative,
     optional_duration,
     optional_seconds,
     seconds,
+    sync_callable,
     to_exception_filter,
     to_seconds,
+    valid_clock,
     valid_hooks,
 )
 
@@ -448,7 +449,9 @@ class RetryBudget:
         converter=seconds,
         validator=attrs.validators.and_(duration, gt(0), finite),
     )
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     _core: BudgetCore = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
@@ -704,7 +707,7 @@ class Retry:
         default=ExceptionFilter(types=(Exception,)), converter=_to_on
     )
     on_result: Callable[[Any], object] | None = attrs.field(
-        default=None, validator=is_callable
+        default=None, validator=sync_callable
     )
     result_exhausted: Literal["return", "raise"] = attrs.field(
         default="return", validator=_check_result_exhausted
@@ -735,7 +738,9 @@ class Retry:
     hooks: tuple[Hook, ...] = attrs.field(
         default=(), converter=hooks, validator=valid_hooks
     )
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
 
     _core: RetryCore = attrs.field(init=False, repr=False)
     _strategy: Backoff | None = attrs.field(init=False, repr=False)

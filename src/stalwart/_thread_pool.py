@@ -29,8 +29,10 @@ from ._typing import P, T
 from ._validators import (
     hooks,
     integer,
+    non_empty_str,
     non_negative,
     positive,
+    valid_clock,
     valid_hooks,
 )
 
@@ -89,8 +91,10 @@ class ThreadPoolBulkhead:
 
     max_workers: int = attrs.field(validator=(integer, positive))
     max_queue: int = attrs.field(default=0, validator=(integer, non_negative))
-    name: str = "<unnamed>"
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
         converter=hooks,

@@ -39,8 +39,10 @@ from ._validators import (
     duration,
     finite,
     hooks,
+    non_empty_str,
     non_negative,
     seconds,
+    valid_clock,
     valid_hooks,
 )
 
@@ -210,8 +212,10 @@ class Timeout:
         converter=seconds,
         validator=attrs.validators.and_(duration, non_negative, finite),
     )
-    name: str = "<unnamed>"
-    clock: Clock = attrs.field(default=DEFAULT_CLOCK, repr=False)
+    name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
+    clock: Clock = attrs.field(
+        default=DEFAULT_CLOCK, validator=valid_clock, repr=False
+    )
     hooks: tuple[Hook, ...] = attrs.field(
         default=(),
         converter=hooks,

@@ -15,8 +15,10 @@ from typing import Any
 
 import attrs
 
+from ._clock import Clock
 from ._errors import ConfigurationError
 from ._events import Hook
+from ._faces import async_callable_error, is_async_callable
 from ._typing import ExceptionPredicate, ExceptionSpec
 
 
@@ -52,7 +54,10 @@ def seconds(value: float | timedelta) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if type(value) is int:  # bool is left to the validator
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return value  # an int too large for a float: refused next
     return value
 
 
@@ -151,10 +156,43 @@ def non_empty_str(
         raise _fail(attr.name, "a non-empty str", value)
 
 
+def number(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: the value is an ``int`` or a ``float``, not a ``bool`` and
+    not ``None`` (which the comparison validators let pass)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(attr.name, "a number", value)
+
+
 def is_callable(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
     """Validator: the value is callable (``None`` passes)."""
     if value is not None and not callable(value):
         raise _fail(attr.name, "callable", value)
+
+
+def sync_callable(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    """Validator: the value is a plain callable, not an ``async def``
+    (``None`` passes).
+
+    Raises:
+        TypeError: For an async callable, whose result (a coroutine) would
+            always read as true.
+    """
+    is_callable(inst, attr, value)
+    if is_async_callable(value):
+        raise async_callable_error(
+            attr.name, value, "it would return a coroutine, never an answer"
+        )
+
+
+def valid_clock(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: the value is a :class:`~stalwart.Clock` (it has ``now``,
+    ``sleep`` and ``asleep``)."""
+    if not isinstance(value, Clock):
+        raise _fail(
+            attr.name, "a Clock (with now(), sleep() and asleep())", value
+        )
 
 
 @attrs.frozen
@@ -205,6 +243,10 @@ def to_exception_filter(value: object, name: str) -> ExceptionFilter:
                 )
         return ExceptionFilter(types=value)
     if callable(value):
+        if is_async_callable(value):
+            raise async_callable_error(
+                name, value, "its coroutine would match every exception"
+            )
         return ExceptionFilter(predicate=value)
     raise _fail(
         name, "an exception type, a tuple of them, or a predicate", value
@@ -221,7 +263,7 @@ def exception_filter(
     """
     try:
         return to_exception_filter(value, "")
-    except ConfigurationError:
+    except (ConfigurationError, TypeError):
         return value  # type: ignore[return-value]  # refused by the validator
 
 
@@ -247,6 +289,10 @@ def to_hooks(value: object, name: str) -> tuple[Any, ...]:
     for hook in hooks:
         if not callable(hook):
             raise _fail(name, "an iterable of callables", value)
+        if is_async_callable(hook):
+            raise async_callable_error(
+                name, hook, "hooks are called, never awaited"
+            )
     return hooks
 
 
@@ -257,7 +303,7 @@ def hooks(value: Hook | Iterable[Hook]) -> tuple[Hook, ...]:
     """
     try:
         return to_hooks(value, "")
-    except ConfigurationError:
+    except (ConfigurationError, TypeError):
         return value  # type: ignore[return-value]  # refused by the validator
 
 

@@ -1,0 +1,539 @@
+"""
+What the faces of every primitive share.
+
+A primitive that admits a call and then hears how it ended (a breaker, a
+bulkhead, a limiter, an async timeout) is a :class:`Guard`: three steps,
+``_enter`` / ``_aenter`` to take a token, ``_exit`` / ``_aexit`` to report
+the outcome on it, and ``_undo`` to give it back when the call turned out
+never to have happened (a misuse refused by a face).  The generic faces
+below (:func:`guard_call`, :func:`guard_acall`, :func:`guard_decorate`,
+:class:`GuardBlocks`) are derived from those steps; a primitive keeps its
+own hand-tuned fast path where the benchmarks show it matters.
+
+This module also holds what every face needs whatever its shape:
+
+* :class:`Blocks`, the state of each open ``with`` / ``async with`` block,
+  keyed by the frame that entered it, so blocks that exit out of order
+  (generators stepped alternately, an async generator stepped from several
+  tasks) each get their own state back, and nothing is left in the caller's
+  context;
+* the misuse checks: a sync face given something awaitable, an async face
+  given something that is not, an ``async def`` where a plain predicate or
+  hook is expected, a sync face about to block the thread of a running
+  event loop;
+* guards for generator functions, so a decorator guards the whole
+  iteration and not only the creation of the generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import sys
+
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Generator,
+)
+from types import CodeType, CoroutineType, FrameType, GeneratorType
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
+
+from ._typing import P, T
+
+
+Tok = TypeVar("Tok")
+S = TypeVar("S")
+Y = TypeVar("Y")
+R = TypeVar("R")
+
+
+class _NoResult:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_RESULT"
+
+
+NO_RESULT: Final = _NoResult()
+"""The result reported by a ``with`` block, which has none."""
+
+
+# -- event loops --------------------------------------------------------------
+
+# The C function behind asyncio.get_running_loop(), without its exception:
+# None when no loop runs on this thread.
+_running_loop = asyncio.events._get_running_loop
+
+
+def on_loop_thread() -> bool:
+    """
+    Tell whether an event loop is running on the calling thread.
+    """
+    return _running_loop() is not None
+
+
+def blocking_on_loop(kind: str, name: str, face: str, aface: str) -> Exception:
+    """
+    Return the error for a sync *face* that would block the event loop
+    running on this thread; *aface* is the async face to use instead.
+    """
+    return RuntimeError(
+        f"{kind} {name!r}: {face} would block the event loop running on this"
+        f" thread (and every task on it); in async code use {aface}"
+    )
+
+
+# -- callables ----------------------------------------------------------------
+
+
+def is_async_callable(fn: object) -> bool:
+    """
+    Tell whether calling *fn* returns a coroutine: an ``async def``
+    function or method, a :func:`functools.partial` of one, or an object
+    whose ``__call__`` is ``async def``.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    if inspect.isroutine(fn) or isinstance(fn, type):
+        return False
+    # The class's __call__, not callable(): an async one makes calls return
+    # coroutines.
+    call = getattr(type(fn), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call)
+
+
+def is_async_generator_function(fn: object) -> bool:
+    """
+    Tell whether *fn* is an ``async def`` with ``yield`` (or a partial of
+    one).
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.isasyncgenfunction(fn)
+
+
+def is_generator_function(fn: object) -> bool:
+    """
+    Tell whether *fn* is a ``def`` with ``yield`` (or a partial of one).
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.isgeneratorfunction(fn)
+
+
+def async_callable_error(name: str, value: object, why: str) -> TypeError:
+    """
+    Return the error for an ``async def`` given as *name*, where a plain
+    callable is needed; *why* says what would go wrong.
+    """
+    return TypeError(
+        f"{name!r} must be a plain (sync) callable, not an async one"
+        f" (got {value!r}): {why}"
+    )
+
+
+# -- results ------------------------------------------------------------------
+
+# Types whose instances were found not to be awaitable: a set lookup is
+# cheaper than inspect.isawaitable.  Bounded, in case results come in an
+# endless stream of new classes.
+_PLAIN: set[type] = {type(None), bool, int, float, str, bytes, tuple, list}
+_PLAIN_MAX = 4096
+
+
+def is_awaitable(value: object) -> bool:
+    """
+    Tell whether *value* can be awaited (a coroutine, a future, any object
+    with ``__await__``).
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return False
+    if kind is CoroutineType or inspect.isawaitable(value):
+        return True
+    # A plain generator may be a generator-based coroutine next time.
+    if kind is not GeneratorType and len(_PLAIN) < _PLAIN_MAX:
+        _PLAIN.add(kind)
+    return False
+
+
+def awaitable_result_error(
+    kind: str, name: str, face: str, aface: str, result: object
+) -> TypeError:
+    """
+    Return the error for a sync *face* whose function returned the
+    awaitable *result*, after closing it if it is a coroutine (so it does
+    not warn that it was never awaited).
+    """
+    if isinstance(result, CoroutineType):
+        result.close()
+    return TypeError(
+        f"{kind} {name!r}: {face} was given a function that returned"
+        f" {type(result).__name__} {result!r}, which must be awaited; use"
+        f" {aface} for async functions"
+    )
+
+
+def not_awaitable_error(
+    kind: str, name: str, aface: str, face: str, value: object
+) -> TypeError:
+    """
+    Return the error for an async *aface* whose function returned *value*,
+    which cannot be awaited.
+    """
+    return TypeError(
+        f"{kind} {name!r}: {aface} was given a function that returned"
+        f" {type(value).__name__} {value!r}, which cannot be awaited; use"
+        f" {face} for plain functions"
+    )
+
+
+# -- per-block state ----------------------------------------------------------
+
+
+def _forwarders() -> frozenset[CodeType]:
+    """
+    The code of the standard library's functions that enter or exit a
+    context manager on behalf of their caller.
+    """
+    names = {
+        "enter_context",
+        "enter_async_context",
+        "__exit__",
+        "__aexit__",
+        "close",
+        "aclose",
+    }
+    codes: set[CodeType] = set()
+    for cls in (contextlib.ExitStack, contextlib.AsyncExitStack):
+        for klass in cls.__mro__:
+            for attr, value in vars(klass).items():
+                if attr in names and inspect.isfunction(value):
+                    codes.add(value.__code__)
+    return frozenset(codes)
+
+
+_FORWARDERS = _forwarders()
+
+_getframe = sys._getframe
+
+
+def caller(depth: int) -> FrameType:
+    """
+    Return the frame *depth* levels above the caller of this function,
+    skipping :class:`contextlib.ExitStack`'s own frames, so that a block
+    entered and exited through an exit stack is keyed by the frame that
+    owns the stack.
+    """
+    frame = _getframe(depth + 1)
+    while frame.f_code in _FORWARDERS and frame.f_back is not None:
+        frame = frame.f_back
+    return frame
+
+
+class _Nest(list[Any]):
+    """The states of blocks nested in one frame, innermost last."""
+
+    __slots__ = ()
+
+
+class Blocks(Generic[S]):
+    """
+    The state of each open ``with`` block of one primitive.
+
+    A block's state is stored under the frame that runs the ``with``
+    statement (a generator's or a coroutine's own frame, whatever task or
+    thread steps it), so it is found again at exit even when blocks exit
+    out of order.  Blocks nested in one frame stack up, innermost last, as
+    the syntax requires.  An exit from a frame that holds nothing (an exit
+    stack closed from another function) takes the most recent open block,
+    as a stack would.  A closed block leaves nothing behind.
+
+    A frame runs on one thread at a time, so the dictionary needs no lock:
+    each of its operations is atomic.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: dict[FrameType, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def push(self, frame: FrameType, state: S) -> None:
+        """
+        Store *state* for a block entered by *frame*.
+        """
+        held = self._held
+        outer = held.get(frame, held)  # held itself: nothing stored
+        if outer is held:
+            held[frame] = state
+        elif type(outer) is _Nest:
+            outer.append(state)
+        else:
+            held[frame] = _Nest((outer, state))
+
+    def pop(self, frame: FrameType) -> S:
+        """
+        Take back the state of the innermost block of *frame*.
+
+        Raises:
+            RuntimeError: If no block is open at all.
+        """
+        held = self._held
+        try:
+            state = held.pop(frame)
+        except KeyError:
+            try:
+                frame, state = held.popitem()
+            except KeyError:
+                msg = "__exit__ without a matching __enter__"
+                raise RuntimeError(msg) from None
+        if type(state) is _Nest:
+            inner = state.pop()
+            # A nest holds two blocks or more: one is left at least.
+            held[frame] = state[0] if len(state) == 1 else state
+            return cast("S", inner)
+        return cast("S", state)
+
+
+# -- the guard protocol -------------------------------------------------------
+
+
+class Guard(Protocol[Tok]):
+    """
+    A primitive that admits a call and then hears how it ended.
+
+    ``_enter`` (sync, may block) and ``_aenter`` take a token or raise a
+    :class:`~stalwart.RejectedError`.  ``_exit`` / ``_aexit`` report the
+    outcome on the token: *exc* is the exception the call raised (``None``
+    on success) and *result* what it returned (:data:`NO_RESULT` for a
+    ``with`` block); they may raise another exception in its place (a
+    timeout turns its own cancellation into
+    :class:`~stalwart.TimeoutExceededError`).  ``_undo`` gives the token
+    back as if the call had never been made.  ``_kind`` and ``name`` name
+    the primitive in errors.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def _kind(self) -> str: ...
+
+    def _enter(self) -> Tok: ...
+
+    async def _aenter(self) -> Tok: ...
+
+    def _exit(
+        self, token: Tok, exc: BaseException | None, result: object
+    ) -> None: ...
+
+    async def _aexit(
+        self, token: Tok, exc: BaseException | None, result: object
+    ) -> None: ...
+
+    def _undo(self, token: Tok) -> None: ...
+
+
+def guard_call(
+    guard: Guard[Any],
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> T:
+    """
+    Run ``fn(*args, **kwargs)`` inside *guard* (its ``call`` face).
+
+    Raises:
+        TypeError: If *fn* returned something awaitable; the token is
+            given back and nothing is counted.
+    """
+    token = guard._enter()
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        guard._exit(token, exc, NO_RESULT)
+        raise
+    if type(result) not in _PLAIN and is_awaitable(result):
+        guard._undo(token)
+        raise awaitable_result_error(
+            guard._kind, guard.name, "call()", "acall()", result
+        )
+    guard._exit(token, None, result)
+    return result
+
+
+async def guard_acall(
+    guard: Guard[Any],
+    fn: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> T:
+    """
+    Await ``fn(*args, **kwargs)`` inside *guard* (its ``acall`` face).
+
+    Raises:
+        TypeError: If *fn* returned something that cannot be awaited; the
+            token is given back and nothing is counted.
+    """
+    token = await guard._aenter()
+    try:
+        awaitable = fn(*args, **kwargs)
+    except BaseException as exc:
+        await guard._aexit(token, exc, NO_RESULT)
+        raise
+    if type(awaitable) is not CoroutineType and not is_awaitable(awaitable):
+        guard._undo(token)
+        raise not_awaitable_error(
+            guard._kind, guard.name, "acall()", "call()", awaitable
+        )
+    try:
+        result = await awaitable
+    except BaseException as exc:
+        await guard._aexit(token, exc, NO_RESULT)
+        raise
+    await guard._aexit(token, None, result)
+    return result
+
+
+def guard_generator(
+    guard: Guard[Any], fn: Callable[P, Generator[Y, Any, R]]
+) -> Callable[P, Generator[Y, Any, R]]:
+    """
+    Guard the whole iteration of the generator function *fn*: the token is
+    taken at the first step and reported when the iteration ends (success),
+    fails (its exception) or is closed early (a success: the consumer had
+    what it wanted).
+    """
+
+    @functools.wraps(fn)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> Generator[Y, Any, R]:
+        token = guard._enter()
+        try:
+            result = yield from fn(*args, **kwargs)
+        except GeneratorExit:
+            guard._exit(token, None, NO_RESULT)
+            raise
+        except BaseException as exc:
+            guard._exit(token, exc, NO_RESULT)
+            raise
+        guard._exit(token, None, NO_RESULT)
+        return result
+
+    return guarded
+
+
+def guard_async_generator(
+    guard: Guard[Any], fn: Callable[P, AsyncGenerator[Y, Any]]
+) -> Callable[P, AsyncGenerator[Y, Any]]:
+    """
+    Guard the whole iteration of the async generator function *fn*, as
+    :func:`guard_generator` does; ``asend``, ``athrow`` and ``aclose`` are
+    passed through to it.
+    """
+
+    @functools.wraps(fn)
+    async def guarded(
+        *args: P.args, **kwargs: P.kwargs
+    ) -> AsyncGenerator[Y, Any]:
+        token = await guard._aenter()
+        try:
+            agen = fn(*args, **kwargs)
+            try:
+                item = await agen.__anext__()
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as thrown:
+                        item = await agen.athrow(thrown)
+                    else:
+                        item = await agen.asend(sent)
+            except StopAsyncIteration:
+                pass
+        except GeneratorExit:
+            await guard._aexit(token, None, NO_RESULT)
+            raise
+        except BaseException as exc:
+            await guard._aexit(token, exc, NO_RESULT)
+            raise
+        await guard._aexit(token, None, NO_RESULT)
+
+    return guarded
+
+
+def guard_decorate(guard: Guard[Any], fn: Callable[P, T]) -> Callable[P, T]:
+    """
+    Decorate *fn* with *guard*: an ``async def`` (or a callable whose
+    ``__call__`` is one) goes through :func:`guard_acall`, a generator
+    function or an async generator function through the generator guards,
+    anything else through :func:`guard_call`.
+    """
+    if is_async_generator_function(fn):
+        return cast(
+            "Callable[P, T]", guard_async_generator(guard, cast("Any", fn))
+        )
+    if is_generator_function(fn):
+        return cast("Callable[P, T]", guard_generator(guard, cast("Any", fn)))
+    if is_async_callable(fn):
+        afn = cast("Callable[P, Awaitable[Any]]", fn)
+
+        @functools.wraps(fn)
+        async def aguarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return await guard_acall(guard, afn, args, kwargs)
+
+        return cast("Callable[P, T]", aguarded)
+
+    @functools.wraps(fn)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        return guard_call(guard, fn, args, kwargs)
+
+    return guarded
+
+
+class GuardBlocks:
+    """
+    The ``with`` / ``async with`` faces of a :class:`Guard`, keeping each
+    block's token in a :class:`Blocks` stored as ``self._blocks``.
+    """
+
+    __slots__ = ()
+
+    _blocks: Blocks[Any]
+
+    def __enter__(self) -> None:
+        guard = cast("Guard[Any]", self)
+        self._blocks.push(caller(1), guard._enter())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: object,
+    ) -> None:
+        guard = cast("Guard[Any]", self)
+        guard._exit(self._blocks.pop(caller(1)), exc, NO_RESULT)
+
+    async def __aenter__(self) -> None:
+        guard = cast("Guard[Any]", self)
+        frame = caller(1)
+        self._blocks.push(frame, await guard._aenter())
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: object,
+    ) -> None:
+        guard = cast("Guard[Any]", self)
+        await guard._aexit(self._blocks.pop(caller(1)), exc, NO_RESULT)
