@@ -321,5 +321,18 @@ class TestClockAndNumber:
         An int too large for a float is refused as a duration, not an
         OverflowError.
         """
-        with pytest.raises(ConfigurationError, match="'wait' must be"):
+        with pytest.raises(ConfigurationError) as info:
             Config(wait=10**400)
+
+        assert str(info.value).startswith(
+            "'wait' must be a number of seconds that fits a float (got 1000"
+        )
+
+    def test_huge_ints_compared_exactly(self):
+        """
+        Comparison and finiteness checks take ints of any size without an
+        OverflowError.
+        """
+        assert 10**400 == Config(count=10**400, amount=10**400).count
+        with pytest.raises(ConfigurationError, match="'ratio' must be <= 1"):
+            Config(ratio=10**400)

@@ -69,6 +69,8 @@ def optional_seconds(value: float | timedelta | None) -> float | None:
 
 
 def _check_duration(name: str, value: object) -> None:
+    if type(value) is int:  # left by the converter: too large for a float
+        raise _fail(name, "a number of seconds that fits a float", value)
     if isinstance(value, bool) or not isinstance(value, float):
         raise _fail(name, "a number of seconds or a timedelta", value)
     if math.isnan(value):
@@ -107,7 +109,9 @@ class _Compare:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(attr.name, "a number", value)
-        if math.isnan(value) or not self.check(value, self.bound):
+        # value != value: NaN, without math.isnan's float conversion, which
+        # overflows on a huge int (compared exactly below).
+        if value != value or not self.check(value, self.bound):  # noqa: PLR0124
             raise _fail(attr.name, f"{self.op} {self.bound:g}", value)
 
     def __repr__(self) -> str:
@@ -134,8 +138,13 @@ non_negative = ge(0)
 
 
 def finite(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
-    """Validator: the value is a finite number (``None`` passes)."""
-    if value is not None and not math.isfinite(value):
+    """Validator: the value is a finite number (``None`` passes); an
+    ``int`` is finite, however large."""
+    if (
+        value is not None
+        and type(value) is not int
+        and not math.isfinite(value)
+    ):
         raise _fail(attr.name, "finite", value)
 
 
