@@ -162,6 +162,7 @@ def _model(
     n: int,
     now: float,
     u: float,
+    *,
     probability: float,
     every: int | None,
     first: int | None,
@@ -189,31 +190,29 @@ periods = st.lists(
 ).map(tuple)
 
 
+settings = st.fixed_dictionaries(
+    {
+        "probability": st.floats(0, 1),
+        "every": st.none() | st.integers(1, 20),
+        "first": st.none() | st.integers(1, 10_000),
+        "after": st.integers(0, 10_000),
+        "during": periods,
+    }
+)
+
+
 @given(
     n=st.integers(1, 10_000),
     now=st.floats(0, 200),
     u=st.floats(0, 1, exclude_max=True),
-    probability=st.floats(0, 1),
-    every=st.none() | st.integers(1, 20),
-    first=st.none() | st.integers(1, 10_000),
-    after=st.integers(0, 10_000),
-    during=periods,
+    config=settings,
 )
-def test_decide_matches_the_model(
-    n, now, u, probability, every, first, after, during
-):
+def test_decide_matches_the_model(n, now, u, config):
     """
     decide() injects exactly when the reference model says so.
     """
-    plan = ChaosPlan(
-        FAULT,
-        probability=probability,
-        every=every,
-        first=first,
-        after=after,
-        during=during,
-    )
-    expected = _model(n, now, u, probability, every, first, after, during)
+    plan = ChaosPlan(FAULT, **config)
+    expected = _model(n, now, u, **config)
 
     assert expected is (plan.decide(n, now, u) is FAULT)
 
