@@ -6,6 +6,7 @@ composes with the other primitives.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -851,6 +852,21 @@ class TestAsyncBehavior:
             pass
 
 
+class AsyncService:
+    """
+    A service with async and sync methods, and an async __call__.
+    """
+
+    async def fetch(self) -> str:
+        return "async"  # pragma: no cover  # refused before the call
+
+    def label(self) -> str:
+        return "sync"
+
+    async def __call__(self) -> str:
+        return "async"  # pragma: no cover  # refused before the call
+
+
 class TestMisuse:
     def test_call_with_async_function(self, real):
         """
@@ -867,6 +883,31 @@ class TestMisuse:
             " use acall() for async functions"
         ) == str(err.value)
         assert 0 == chaos.statistics().calls
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: AsyncService().fetch,
+            lambda: functools.partial(double, 1),
+            lambda: AsyncService(),
+        ],
+        ids=["bound-method", "partial", "async-call-object"],
+    )
+    def test_call_with_other_async_callables(self, make):
+        """
+        call() refuses async bound methods, partials of async functions
+        and objects whose __call__ is async.
+        """
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            Chaos(fault=Boom).call(make())
+
+    def test_call_with_sync_bound_method(self):
+        """
+        call() runs a plain bound method.
+        """
+        assert "sync" == Chaos(fault=Boom, enabled=False).call(
+            AsyncService().label
+        )
 
     def test_call_with_function_returning_a_coroutine(self):
         """

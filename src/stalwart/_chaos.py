@@ -11,6 +11,7 @@ results and callbacks.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import random
 import threading
@@ -22,7 +23,7 @@ from collections.abc import (
     Generator,
     Iterable,
 )
-from types import CoroutineType, TracebackType
+from types import CoroutineType, FunctionType, MethodType, TracebackType
 from typing import Any, NamedTuple, cast, final
 
 import attrs
@@ -163,6 +164,24 @@ def _is_pair(value: object) -> bool:
     )
 
 
+def _is_async(fn: object) -> bool:
+    """
+    Tell whether *fn* is an async callable, at the cost of a flag test for
+    plain functions and methods, the common case on every ``call()``.
+    """
+    kind = type(fn)
+    if kind is MethodType:
+        fn = cast("MethodType", fn).__func__
+        kind = type(fn)
+    if kind is FunctionType:
+        # A def returning an awaitable is caught on its result instead.
+        return bool(cast("FunctionType", fn).__code__.co_flags & _CO_ASYNC)
+    return is_async_callable(fn)
+
+
+_CO_ASYNC = inspect.CO_COROUTINE
+
+
 def _to_draw(
     source: random.Random | Callable[[], float] | None, seed: int | None
 ) -> Callable[[], float]:
@@ -301,6 +320,8 @@ class Chaos:
     _draw: Callable[[], float] = attrs.field(init=False, repr=False)
     _async_behavior: bool = attrs.field(init=False, repr=False)
     _has_result: bool = attrs.field(init=False, repr=False)
+    _reads_clock: bool = attrs.field(init=False, repr=False)
+    _draws: bool = attrs.field(init=False, repr=False)
     # Held for O(1) numbering only; never across user code or a sleep.
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
@@ -329,6 +350,8 @@ class Chaos:
         setattr_(self, "_draw", _to_draw(self.random_source, self.seed))
         setattr_(self, "_async_behavior", is_async_callable(self.behavior))
         setattr_(self, "_has_result", injection.result)
+        setattr_(self, "_reads_clock", plan.reads_clock)
+        setattr_(self, "_draws", plan.draws)
 
     def __repr__(self) -> str:
         given = {
@@ -555,10 +578,9 @@ class Chaos:
         if when is not None and not when(ChaosContext(fn, args, kwargs)):
             return None
         core = self._core
-        plan = core.plan
         # The clock and the draw are read before the lock is taken.
-        now = self.clock.now() if plan.reads_clock else 0.0
-        u = self._draw() if plan.draws else 0.0
+        now = self.clock.now() if self._reads_clock else 0.0
+        u = self._draw() if self._draws else 0.0
         with self._lock:
             number, injection = core.next(now, u)
         if injection is None:
@@ -713,12 +735,13 @@ class Chaos:
 
         .. versionadded:: 0.2.0
         """
-        if is_async_callable(fn):
+        if _is_async(fn):
             raise TypeError(
                 f"Chaos {self.name!r}: call() was given the async function"
                 f" {fn!r}; use acall() for async functions"
             )
-        self._refuse_sync("call()")
+        if self._async_behavior:
+            self._refuse_sync("call()")
         if self._on.on:
             injected = self._run(fn, args, kwargs)
             if injected is not _PROCEED:
@@ -769,8 +792,9 @@ class Chaos:
             TypeError: If the chaos injects results, or its behavior is
                 ``async``.
         """
-        self._refuse_no_result("a `with` block")
-        self._refuse_sync("a `with` block")
+        if self._has_result or self._async_behavior:
+            self._refuse_no_result("a `with` block")
+            self._refuse_sync("a `with` block")
         if self._on.on:
             self._run(None, (), {})
 
@@ -789,7 +813,8 @@ class Chaos:
         Raises:
             TypeError: If the chaos injects results.
         """
-        self._refuse_no_result("an `async with` block")
+        if self._has_result:
+            self._refuse_no_result("an `async with` block")
         if self._on.on:
             await self._arun(None, (), {})
 
