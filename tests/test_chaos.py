@@ -18,6 +18,14 @@ from typing import Any
 
 import pytest
 
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
+
 from helpers import Boom, as_async
 from stalwart import (
     Chaos,
@@ -1181,6 +1189,30 @@ class TestGenerators:
         assert [1, 7, -1, "Boom"] == asyncio.run(main())
         assert [1.0, 1.0] == clock.sleeps  # the failing call, the empty one
 
+    def test_async_generator_stepped_from_tasks(self, clock):
+        """
+        A decorated async generator stepped from several tasks is injected
+        once, at its first step, whichever task takes it.
+        """
+        chaos = Chaos(latency=2.0, clock=clock)
+
+        @chaos
+        async def numbers() -> AsyncGenerator[int, None]:
+            yield 1
+            yield 2
+
+        async def main() -> list[int]:
+            gen = numbers()
+            first = await asyncio.create_task(anext(gen))
+            second = await asyncio.wait_for(anext(gen), 10)
+            with pytest.raises(StopAsyncIteration):
+                await asyncio.create_task(anext(gen))
+            return [first, second]
+
+        assert [1, 2] == asyncio.run(main())
+        assert [2.0] == clock.sleeps
+        assert 1 == chaos.statistics().injected
+
     def test_disabled_generators_untouched(self):
         """
         Switched off, decorated generators iterate as they are.
@@ -1368,3 +1400,83 @@ class TestComposition:
         assert "staged" == breaker.call(chaos.call, plain_double, "x")
         assert [("x",)] == seen
         assert "closed" == breaker.state.value
+
+
+class ChaosMachine(RuleBasedStateMachine):
+    """
+    Through the switch, the predicate, resets and the passing of time, the
+    shell numbers exactly the enabled calls and injects exactly those its
+    schedule selects.
+    """
+
+    @initialize(
+        every=st.none() | st.integers(1, 4),
+        first=st.none() | st.integers(3, 20),
+        after=st.integers(0, 2),
+        period=st.none() | st.tuples(st.integers(0, 10), st.integers(1, 10)),
+    )
+    def build(self, every, first, after, period):
+        self.clock = FakeClock()
+        self.schedule = (every, first, after, period)
+        during = () if period is None else [(period[0], sum(period))]
+        self.chaos = Chaos(
+            result="fake",
+            every=every,
+            first=first,
+            after=after,
+            during=during,
+            when=lambda call: call.args[0],
+            clock=self.clock,
+        )
+        self.on = True
+        self.calls = 0
+        self.injected = 0
+
+    def selects(self, number: int) -> bool:
+        every, first, after, period = self.schedule
+        now = self.clock.now()
+        return (
+            number > after
+            and (first is None or number <= first)
+            and (every is None or number % every == 0)
+            and (period is None or period[0] <= now < sum(period))
+        )
+
+    @rule(flagged=st.booleans())
+    def call(self, flagged):
+        result = self.chaos.call(lambda flag: "real", flagged)
+        injected = False
+        if self.on and flagged:
+            self.calls += 1
+            injected = self.selects(self.calls)
+            self.injected += injected
+
+        assert ("fake" if injected else "real") == result
+
+    @rule(on=st.booleans())
+    def switch(self, on):
+        (self.chaos.enable if on else self.chaos.disable)()
+        self.on = on
+
+    @rule(seconds=st.integers(0, 4))
+    def advance(self, seconds):
+        self.clock.advance(seconds)
+
+    @rule()
+    def reset(self):
+        self.chaos.reset()
+        self.calls = self.injected = 0
+
+    @invariant()
+    def counts_agree(self):
+        stats = self.chaos.statistics()
+
+        assert (self.calls, self.injected, self.injected) == (
+            stats.calls,
+            stats.injected,
+            stats.results,
+        )
+        assert self.on is self.chaos.enabled
+
+
+TestChaosMachine = ChaosMachine.TestCase

@@ -70,6 +70,9 @@ class ChaosContext(NamedTuple):
     """
     What a :class:`Chaos`'s ``when=`` predicate sees of a call.
 
+    *args* and *kwargs* are the ones the function is about to be called
+    with: read them, do not change them.
+
     Attributes:
         fn: The function about to be called; ``None`` for a ``with``
             block.
