@@ -321,6 +321,24 @@ class TestWhat:
 
         assert depths[0] == depths[-1]
 
+    def test_fault_context_not_stale(self, real):
+        """
+        An instance raised once while another exception was handled does
+        not carry that exception into its next raise.
+        """
+        chaos = Chaos(fault=ConnectionError("injected"))
+        try:
+            raise KeyError("earlier")
+        except KeyError:
+            with pytest.raises(ConnectionError) as inside:
+                chaos.call(real)
+        context_inside = inside.value.__context__
+        with pytest.raises(ConnectionError) as outside:
+            chaos.call(real)
+
+        assert isinstance(context_inside, KeyError)
+        assert None is outside.value.__context__
+
     def test_fault_class_and_factory(self, invoke, real):
         """
         An exception class or a factory makes a fresh exception for each

@@ -49,6 +49,7 @@ from ._validators import (
     hooks,
     non_empty_str,
     optional_seconds,
+    sync_callable,
     valid_clock,
     valid_hooks,
 )
@@ -378,13 +379,8 @@ class Chaos:
     # -- configuration checks -------------------------------------------------
 
     def _refuse_async_callables(self) -> None:
+        # when= and result_factory= are checked by sync_callable.
         for name, value, why in (
-            ("when", self.when, "its coroutine would always read as true"),
-            (
-                "result_factory",
-                self.result_factory,
-                "its coroutine would be returned as the result",
-            ),
             ("fault", self.fault, "its coroutine is not an exception"),
             (
                 "random_source",
@@ -399,6 +395,8 @@ class Chaos:
         problems: list[str] = []
         fields = attrs.fields(Chaos)
         for check, attr, value in (
+            (sync_callable, fields.when, self.when),
+            (sync_callable, fields.result_factory, self.result_factory),
             (non_empty_str, fields.name, self.name),
             (valid_clock, fields.clock, self.clock),
             (valid_hooks, fields.hooks, self.hooks),
@@ -430,12 +428,8 @@ class Chaos:
                     fault,
                 )
             )
-        for name, value in (
-            ("result_factory", self.result_factory),
-            ("behavior", self.behavior),
-        ):
-            if value is not None and not callable(value):
-                problems.append(_must(name, "callable", value))
+        if self.behavior is not None and not callable(self.behavior):
+            problems.append(_must("behavior", "callable", self.behavior))
         has_result = self.result is not _MISSING
         if has_result and self.result_factory is not None:
             problems.append(
@@ -489,8 +483,6 @@ class Chaos:
                 f" > 'after' ({after})"
             )
         problems += _period_problems(self.during)
-        if self.when is not None and not callable(self.when):
-            problems.append(_must("when", "callable", self.when))
         if self.seed is not None and type(self.seed) is not int:
             problems.append(_must("seed", "an int", self.seed))
         source = self.random_source
@@ -626,8 +618,10 @@ class Chaos:
     def _fault(self) -> BaseException:
         fault = self.fault
         if isinstance(fault, BaseException):
-            # The same instance is raised again and again: clear the
-            # traceback of its last raise, which would otherwise grow.
+            # The same instance is raised again and again: clear what its
+            # last raise left (a traceback that would otherwise grow, and
+            # the exception that was being handled then).
+            fault.__context__ = None
             return fault.with_traceback(None)
         made = cast("Callable[[], object]", fault)()
         if not isinstance(made, BaseException):
