@@ -29,6 +29,7 @@ CORE_ALLOWED = {
 # Shells never import each other (STYLE.md, layering rule 3).
 SHELLS = {
     "_bulkhead",
+    "_chaos",
     "_circuit_breaker",
     "_fallback",
     "_limiters",

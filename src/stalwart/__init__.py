@@ -1,12 +1,13 @@
 """
 Resilience primitives with a sync and an async face and one injectable
 clock: circuit breaker, retry, rate limiters, bulkhead, timeout and
-fallback.
+fallback, and fault injection (chaos) to test them.
 """
 
 from __future__ import annotations
 
 from ._bulkhead import Bulkhead, BulkheadStatistics
+from ._chaos import Chaos, ChaosContext, ChaosStatistics
 from ._circuit_breaker import (
     CircuitBreaker,
     CircuitBreakerStatistics,
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._events import (
     CallRejected,
+    ChaosInjected,
     CircuitClosed,
     CircuitHalfOpened,
     CircuitOpened,
@@ -74,6 +76,10 @@ __all__ = [
     "BulkheadFullError",
     "BulkheadStatistics",
     "CallRejected",
+    "Chaos",
+    "ChaosContext",
+    "ChaosInjected",
+    "ChaosStatistics",
     "CircuitBreaker",
     "CircuitBreakerStatistics",
     "CircuitClosed",

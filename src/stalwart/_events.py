@@ -258,3 +258,34 @@ class FallbackUsed(Event):
 
     error: BaseException | None
     result: object
+
+
+# --- chaos ---
+
+
+@attrs.frozen(kw_only=True)
+class ChaosInjected(Event):
+    """
+    A :class:`~stalwart.Chaos` is about to inject something into a call;
+    sent before the injection takes effect (before the behavior runs, the
+    latency is slept, the fault is raised or the result returned).
+
+    Attributes:
+        call_number: The call's number among the calls the chaos was
+            enabled for, ``1`` for the first.
+        kinds: What is injected, in the order applied: some of
+            ``"behavior"``, ``"latency"``, then ``"fault"`` or
+            ``"result"``.
+        fault: The exception about to be raised, or ``None``.
+        result: The result about to be returned instead of the call's
+            (``None`` unless *kinds* holds ``"result"``).
+        latency: The delay about to be added, in seconds, or ``None``.
+
+    .. versionadded:: 0.2.0
+    """
+
+    call_number: int
+    kinds: tuple[str, ...]
+    fault: BaseException | None
+    result: object
+    latency: float | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from datetime import timedelta
+from typing import Any
 
 from typing_extensions import assert_type
 
@@ -261,3 +262,74 @@ def rate_limiters() -> None:
         pass
     assert_type(limiter.call(fetch, "ann"), bytes)
     _ = use
+
+
+# --- chaos ---
+
+
+def chaos_api() -> None:
+    def only_flagged(call: stalwart.ChaosContext) -> bool:
+        assert_type(call.args, tuple[Any, ...])
+        assert_type(call.kwargs, dict[str, Any])
+        return call.kwargs.get("chaos") == "on"
+
+    faults = stalwart.Chaos(
+        fault=ConnectionError("injected"),
+        probability=0.1,
+        seed=42,
+        when=only_flagged,
+        enabled=False,
+        name="payments",
+        clock=FakeClock(),
+        hooks=[stalwart.LoggingHook()],
+    )
+    stalwart.Chaos(fault=TimeoutError, every=3, first=30, after=3)
+    stalwart.Chaos(fault=lambda: OSError("disk"), during=[(10.0, 20.0)])
+    stalwart.Chaos(latency=timedelta(seconds=2), random_source=random.random)
+    stalwart.Chaos(result=None, random_source=random.Random(1))
+    stalwart.Chaos(result_factory=lambda: b"stale", during=(0, 60))
+
+    async def restart() -> None:
+        pass
+
+    slow = stalwart.Chaos(latency=0.5, behavior=restart)
+    stalwart.Chaos(fault=42)  # type: ignore[arg-type]  # deliberate misuse
+    stalwart.Chaos(latency="1")  # type: ignore[arg-type]  # deliberate misuse
+    stalwart.Chaos(enabled=1.5, latency=1.0)  # type: ignore[arg-type]  # deliberate misuse
+
+    @faults
+    def charge(amount: int, *, currency: str = "EUR") -> str:
+        return f"{amount} {currency}"
+
+    @slow
+    async def acharge(amount: int) -> bytes:
+        return b""
+
+    assert_type(charge(1, currency="USD"), str)
+    charge("1")  # type: ignore[arg-type]  # deliberate misuse
+    assert_type(faults.call(charge, 5), str)
+
+    async def use() -> None:
+        assert_type(await acharge(1), bytes)
+        assert_type(await slow.acall(acharge, 1), bytes)
+        async with slow:
+            pass
+
+    with faults:
+        pass
+    faults.enable()
+    faults.disable()
+    faults.reset()
+    assert_type(faults.enabled, bool)
+    stats = faults.statistics()
+    assert_type(stats, stalwart.ChaosStatistics)
+    assert_type(stats.injected, int)
+    _ = use
+
+
+def chaos_events(event: stalwart.Event) -> None:
+    if isinstance(event, stalwart.ChaosInjected):
+        assert_type(event.call_number, int)
+        assert_type(event.kinds, tuple[str, ...])
+        assert_type(event.fault, BaseException | None)
+        assert_type(event.latency, float | None)
