@@ -28,6 +28,7 @@ CORE_ALLOWED = {
 }
 # Shells never import each other (STYLE.md, layering rule 3).
 SHELLS = {
+    "_buffer",
     "_bulkhead",
     "_circuit_breaker",
     "_fallback",

@@ -6,6 +6,7 @@ fallback.
 
 from __future__ import annotations
 
+from ._buffer import BoundedBuffer, BufferDecision, BufferStatistics
 from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._circuit_breaker import (
     CircuitBreaker,
@@ -18,6 +19,8 @@ from ._clock import Clock, DefaultClock, SystemClock
 from ._core.circuit import CircuitState
 from ._deadline import Deadline, current_deadline, remaining_time
 from ._errors import (
+    BufferEmptyError,
+    BufferFullError,
     BulkheadFullError,
     CircuitOpenError,
     ConfigurationError,
@@ -36,6 +39,7 @@ from ._events import (
     Event,
     FallbackUsed,
     Hook,
+    ItemDropped,
     LoggingHook,
     RetryBudgetExhausted,
     RetryGaveUp,
@@ -70,6 +74,11 @@ from ._timeout import Timeout, TimeoutStatistics
 
 __all__ = [
     "GCRA",
+    "BoundedBuffer",
+    "BufferDecision",
+    "BufferEmptyError",
+    "BufferFullError",
+    "BufferStatistics",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
@@ -97,6 +106,7 @@ __all__ = [
     "FallbackUsed",
     "FixedWindow",
     "Hook",
+    "ItemDropped",
     "LeakyBucket",
     "LinearBackoff",
     "LoggingHook",

@@ -258,3 +258,23 @@ class FallbackUsed(Event):
 
     error: BaseException | None
     result: object
+
+
+# --- bounded buffer ---
+
+
+@attrs.frozen(kw_only=True)
+class ItemDropped(Event):
+    """
+    A :class:`~stalwart.BoundedBuffer` dropped an item because it was full.
+
+    Attributes:
+        item: The item dropped: the new one (``"drop_newest"``) or the
+            oldest one in the buffer (``"drop_oldest"``).
+        policy: The buffer's ``when_full`` policy.
+
+    .. versionadded:: 0.2.0
+    """
+
+    item: object
+    policy: str
