@@ -33,6 +33,7 @@ SHELLS = {
     "_circuit_breaker",
     "_fallback",
     "_limiters",
+    "_pool",
     "_retry",
     "_thread_pool",
     "_timeout",

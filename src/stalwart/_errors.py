@@ -10,7 +10,8 @@ Every exception stalwart raises on its own account::
         ├── TimeoutExceededError(RejectedError, TimeoutError)  .name .timeout
         ├── RetryExhaustedError       .name .result .attempts
         ├── BufferFullError           .name .retry_after .capacity
-        └── BufferEmptyError          .name .timeout
+        ├── BufferEmptyError          .name .timeout
+        └── PoolExhaustedError        .name .max_size
 
 Exceptions raised by the user's own code are never wrapped.
 
@@ -287,3 +288,30 @@ class BufferEmptyError(RejectedError):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.name, self.timeout)
+
+
+class PoolExhaustedError(RejectedError):
+    """
+    A :class:`~stalwart.ResourcePool` had no resource to lend: all
+    *max_size* were in use and the queue of waiters was full, or the wait
+    ran out (or the deadline left no time to wait).
+
+    Attributes:
+        name: The pool's name.
+        max_size: How many resources the pool may hold.
+        retry_after: Always ``None``: a pool cannot tell when a resource
+            comes back.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, name: str, max_size: int) -> None:
+        self.name = name
+        self.max_size = max_size
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"pool exhausted ({self.max_size} resources in use)"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.max_size)

@@ -260,7 +260,7 @@ class FallbackUsed(Event):
     result: object
 
 
-# --- bounded buffer ---
+# --- bounded buffer, resource pool ---
 
 
 @attrs.frozen(kw_only=True)
@@ -278,3 +278,37 @@ class ItemDropped(Event):
 
     item: object
     policy: str
+
+
+@attrs.frozen(kw_only=True)
+class ResourceCreated(Event):
+    """
+    A :class:`~stalwart.ResourcePool` created a resource with its factory.
+
+    Attributes:
+        resource: The new resource.
+
+    .. versionadded:: 0.2.0
+    """
+
+    resource: object
+
+
+@attrs.frozen(kw_only=True)
+class ResourceClosed(Event):
+    """
+    A :class:`~stalwart.ResourcePool` closed a resource (with its
+    ``dispose`` callable, if any) and forgot it.
+
+    Attributes:
+        resource: The resource.
+        reason: ``"broken"`` (given back as broken), ``"invalid"`` (failed
+            validation at checkout), ``"idle"`` (idle longer than
+            ``max_idle``), ``"lifetime"`` (older than ``max_lifetime``) or
+            ``"closed"`` (the pool was closed).
+
+    .. versionadded:: 0.2.0
+    """
+
+    resource: object
+    reason: str
