@@ -96,6 +96,7 @@ class Trace:
         dropped: Calls that timed out or were refused downstream, per
             phase.
         latencies: Latencies of the calls that ended well, per phase.
+        completions: ``(time, latency)`` of every call that ended well.
     """
 
     limits: list[tuple[float, int]] = attrs.Factory(list)
@@ -103,6 +104,7 @@ class Trace:
     shed: list[int] = attrs.Factory(list)
     dropped: list[int] = attrs.Factory(list)
     latencies: list[list[float]] = attrs.Factory(list)
+    completions: list[tuple[float, float]] = attrs.Factory(list)
 
     def between(self, start: float, end: float) -> list[int]:
         """
@@ -182,6 +184,7 @@ def run(
                 trace.dropped[current] += 1
             else:
                 trace.latencies[current].append(rtt)
+                trace.completions.append((now, rtt))
             limit = algorithm.observe(now, rtt, admitted_with, dropped)
             trace.limits.append((now, limit))
     return trace

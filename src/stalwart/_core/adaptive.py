@@ -26,9 +26,9 @@ every drop, only drops of calls admitted after the last cut count (TCP's
 one reduction per window): when an overload makes fifty calls time out
 together, the limit is cut once, not fifty times.
 
-**Gradient** (latency-based; concurrency-limits' ``Gradient2Limit`` update
-on the no-load latency of ``VegasLimit`` and Envoy's adaptive concurrency
-filter): calls are summarised in windows of at least *window* seconds and
+**Gradient** (latency-based; concurrency-limits' ``Gradient2Limit`` update,
+halving after a drop as its first ``GradientLimit`` does, on the no-load
+latency of ``VegasLimit`` and Envoy's adaptive concurrency filter): calls are summarised in windows of at least *window* seconds and
 *window_samples* calls; at the end of each window, with ``rtt`` the mean
 latency of the window and ``rtt_noload`` the latency without queueing::
 
