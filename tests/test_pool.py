@@ -654,17 +654,16 @@ class TestValidation:
 
 
 class TestExpiry:
-    def test_idle_too_long(self, clock):
+    def test_idle_too_long(self, clock, face):
         """
         A resource idle for max_idle is closed at the next checkout.
         """
         events: list[Event] = []
         pool = _pool(max_idle=30.0, clock=clock, hooks=events.append)
-        conn = pool.checkout()
-        pool.checkin(conn)
+        conn = face.use(pool)
         clock.advance(30.0)
 
-        fresh = pool.checkout()
+        fresh = face.use(pool)
 
         assert fresh is not conn
         assert conn.closed

@@ -359,6 +359,8 @@ class BoundedBuffer(Generic[T]):
         with self._lock:
             outcome = self._core.get(now)
         if outcome is not Empty.EMPTY:
+            if type(outcome) is not Handover:
+                return outcome  # type: ignore[return-value]  # an item: a Handover is checked by exact type (items are the user's)
             return self._got(outcome)
         wait = self._item_wait(timeout)
         if on_loop_thread():
@@ -390,6 +392,8 @@ class BoundedBuffer(Generic[T]):
         with self._lock:
             outcome = self._core.get(now)
         if outcome is not Empty.EMPTY:
+            if type(outcome) is not Handover:
+                return outcome  # type: ignore[return-value]  # an item: a Handover is checked by exact type (items are the user's)
             return self._got(outcome)
         wait = self._item_wait(timeout)
         waiter = TaskWaiter(asyncio.get_running_loop())
@@ -427,6 +431,8 @@ class BoundedBuffer(Generic[T]):
             outcome = self._core.get(now)
         if outcome is Empty.EMPTY:
             return default
+        if type(outcome) is not Handover:
+            return outcome
         return self._got(outcome)
 
     def statistics(self) -> BufferStatistics:

@@ -433,7 +433,8 @@ class ResourcePool(Generic[R]):
 
         .. versionadded:: 0.2.0
         """
-        self._check_sync("checkin()", ("dispose",))
+        if self._async:
+            self._check_sync("checkin()", ("dispose",))
         self._checkin(resource, broken=broken)
 
     async def acheckin(self, resource: R, *, broken: bool = False) -> None:
@@ -456,7 +457,8 @@ class ResourcePool(Generic[R]):
 
         .. versionadded:: 0.2.0
         """
-        self._check_sync("close()", ("dispose",))
+        if self._async:
+            self._check_sync("close()", ("dispose",))
         with self._lock:
             waiters = self._core.close()
             dead = self._core.take_dead()
@@ -498,12 +500,14 @@ class ResourcePool(Generic[R]):
     # -- checkout, sync --------------------------------------------------
 
     def _checkout_entry(self, timeout: _Timeout, face: str) -> Entry[R]:
-        self._check_sync(face, ("factory", "validate", "dispose"))
+        if self._async:
+            self._check_sync(face, ("factory", "validate", "dispose"))
         now = self.clock.now()
         with self._lock:
             outcome = self._core.checkout(now)
             dead = self._core.take_dead()
-        self._bury(dead)
+        if dead:
+            self._bury(dead)
         while True:
             if outcome is CREATE:
                 return self._create()
@@ -574,7 +578,8 @@ class ResourcePool(Generic[R]):
         with self._lock:
             outcome = self._core.checkout(now)
             dead = self._core.take_dead()
-        await self._abury(dead)
+        if dead:
+            await self._abury(dead)
         while True:
             if outcome is CREATE:
                 return await self._acreate()
@@ -635,7 +640,8 @@ class ResourcePool(Generic[R]):
         with self._lock:
             waiter = self._core.checkin(resource, now, broken=broken)
             dead = self._core.take_dead()
-        self._bury(dead)
+        if dead:
+            self._bury(dead)
         if waiter is not None:
             self._wake(waiter)
 
@@ -644,7 +650,8 @@ class ResourcePool(Generic[R]):
         with self._lock:
             waiter = self._core.checkin(resource, now, broken=broken)
             dead = self._core.take_dead()
-        await self._abury(dead)
+        if dead:
+            await self._abury(dead)
         if waiter is not None:
             self._wake(waiter)
 
@@ -799,15 +806,14 @@ class ResourcePool(Generic[R]):
     # -- errors ----------------------------------------------------------
 
     def _check_sync(self, face: str, needs: tuple[str, ...]) -> None:
-        if self._async:
-            used = [name for name in needs if name in self._async]
-            if used:
-                msg = (
-                    f"ResourcePool {self.name!r}: {face} cannot call the async"
-                    f" {' and '.join(used)}; use the async faces (async"
-                    " with pool.acquire(), acheckout(), acheckin(), aclose())"
-                )
-                raise TypeError(msg)
+        used = [name for name in needs if name in self._async]
+        if used:
+            msg = (
+                f"ResourcePool {self.name!r}: {face} cannot call the async"
+                f" {' and '.join(used)}; use the async faces (async"
+                " with pool.acquire(), acheckout(), acheckin(), aclose())"
+            )
+            raise TypeError(msg)
 
     def _refusal(self) -> PoolExhaustedError:
         error = PoolExhaustedError(self.name, self.max_size)

@@ -192,11 +192,17 @@ class BufferCore(Generic[T, W]):
             consumer); an :class:`Evicted` record if the oldest item was
             dropped to let this one in (``drop_oldest``).
         """
-        if (
-            len(self._items) + len(self._handed) + self.slots_reserved
-            < self.capacity
-        ):
-            return self._accept(item)
+        items = self._items
+        depth = len(items) + len(self._handed)
+        if depth + self.slots_reserved < self.capacity:
+            # _accept(), inlined: this is the hot path.
+            self.accepted += 1
+            if depth >= self.high_water:  # cheaper than max() here
+                self.high_water = depth + 1
+            if self._getters:
+                return self._hand(item)
+            items.append(item)
+            return None
         policy = self.policy
         if policy == "drop_oldest" and self._items:
             # Only "block" makes producers wait, so no room is reserved
@@ -293,9 +299,25 @@ class BufferCore(Generic[T, W]):
             The item; a :class:`Handover` carrying it if the room it freed
             went to a blocked producer (wake it); or :data:`EMPTY`.
         """
-        if not self._items:
+        items = self._items
+        if not items:
             return EMPTY
-        return self._took(self._items.popleft(), now)
+        # _took(), inlined: this is the hot path.
+        item = items.popleft()
+        self.taken += 1
+        last = self._last_take
+        self._last_take = now
+        if last is not None:
+            pace = self._pace
+            interval = now - last if now > last else 0.0
+            self._pace = (
+                interval
+                if pace is None
+                else pace + _PACE_WEIGHT * (interval - pace)
+            )
+        if self._putters:
+            return Handover(item, self._reserve_slot())
+        return item
 
     def enqueue_getter(self, waiter: W) -> None:
         """
@@ -366,33 +388,35 @@ class BufferCore(Generic[T, W]):
     # -- internals -------------------------------------------------------
 
     def _accept(self, item: T) -> W | None:
-        handed = self._handed
         self.accepted += 1
         self.high_water = max(
-            self.high_water, len(self._items) + len(handed) + 1
+            self.high_water, len(self._items) + len(self._handed) + 1
         )
-        getters = self._getters
-        if getters:
-            # Consumers wait only while no item is free: hand it over.
-            waiter = next(iter(getters))
-            del getters[waiter]
-            handed[waiter] = item
-            return waiter
+        if self._getters:
+            return self._hand(item)
         self._items.append(item)
         return None
+
+    def _hand(self, item: T) -> W:
+        # Consumers wait only while no item is free: hand it over.
+        getters = self._getters
+        waiter = next(iter(getters))
+        del getters[waiter]
+        self._handed[waiter] = item
+        return waiter
 
     def _took(self, item: T, now: float) -> T | Handover[T, W]:
         self.taken += 1
         last = self._last_take
+        self._last_take = now
         if last is not None:
-            interval = max(0.0, now - last)
             pace = self._pace
+            interval = now - last if now > last else 0.0
             self._pace = (
                 interval
                 if pace is None
                 else pace + _PACE_WEIGHT * (interval - pace)
             )
-        self._last_take = now
         if self._putters:
             return Handover(item, self._reserve_slot())
         return item
