@@ -28,11 +28,13 @@ CORE_ALLOWED = {
 }
 # Shells never import each other (STYLE.md, layering rule 3).
 SHELLS = {
+    "_buffer",
     "_bulkhead",
     "_chaos",
     "_circuit_breaker",
     "_fallback",
     "_limiters",
+    "_pool",
     "_retry",
     "_thread_pool",
     "_timeout",

@@ -6,6 +6,7 @@ fallback, and fault injection (chaos) to test them.
 
 from __future__ import annotations
 
+from ._buffer import BoundedBuffer, BufferDecision, BufferStatistics
 from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._chaos import Chaos, ChaosContext, ChaosStatistics
 from ._circuit_breaker import (
@@ -19,9 +20,12 @@ from ._clock import Clock, DefaultClock, SystemClock
 from ._core.circuit import CircuitState
 from ._deadline import Deadline, current_deadline, remaining_time
 from ._errors import (
+    BufferEmptyError,
+    BufferFullError,
     BulkheadFullError,
     CircuitOpenError,
     ConfigurationError,
+    PoolExhaustedError,
     RateLimitExceededError,
     RejectedError,
     ResilienceError,
@@ -38,7 +42,10 @@ from ._events import (
     Event,
     FallbackUsed,
     Hook,
+    ItemDropped,
     LoggingHook,
+    ResourceClosed,
+    ResourceCreated,
     RetryBudgetExhausted,
     RetryGaveUp,
     RetryScheduled,
@@ -55,6 +62,7 @@ from ._limiters import (
     SlidingWindowLog,
     TokenBucket,
 )
+from ._pool import Lease, PoolStatistics, ResourcePool
 from ._rates import Rate
 from ._retry import (
     ConstantBackoff,
@@ -72,6 +80,11 @@ from ._timeout import Timeout, TimeoutStatistics
 
 __all__ = [
     "GCRA",
+    "BoundedBuffer",
+    "BufferDecision",
+    "BufferEmptyError",
+    "BufferFullError",
+    "BufferStatistics",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
@@ -103,15 +116,22 @@ __all__ = [
     "FallbackUsed",
     "FixedWindow",
     "Hook",
+    "ItemDropped",
     "LeakyBucket",
+    "Lease",
     "LinearBackoff",
     "LoggingHook",
+    "PoolExhaustedError",
+    "PoolStatistics",
     "Rate",
     "RateLimitDecision",
     "RateLimitExceededError",
     "RateLimiterStatistics",
     "RejectedError",
     "ResilienceError",
+    "ResourceClosed",
+    "ResourceCreated",
+    "ResourcePool",
     "Retry",
     "RetryBudget",
     "RetryBudgetExhausted",

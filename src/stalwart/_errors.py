@@ -8,7 +8,10 @@ Every exception stalwart raises on its own account::
         ├── BulkheadFullError         .name .max_concurrent
         ├── RateLimitExceededError    .name .retry_after
         ├── TimeoutExceededError(RejectedError, TimeoutError)  .name .timeout
-        └── RetryExhaustedError       .name .result .attempts
+        ├── RetryExhaustedError       .name .result .attempts
+        ├── BufferFullError           .name .retry_after .capacity
+        ├── BufferEmptyError          .name .timeout
+        └── PoolExhaustedError        .name .max_size
 
 Exceptions raised by the user's own code are never wrapped.
 
@@ -230,3 +233,85 @@ class RetryExhaustedError(RejectedError):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.name, self.result, self.attempts)
+
+
+class BufferFullError(RejectedError):
+    """
+    A :class:`~stalwart.BoundedBuffer` had no room for an item: its policy
+    is ``"reject"``, or ``"block"`` and the wait for room ran out (or the
+    deadline left no time to wait).
+
+    Attributes:
+        name: The buffer's name.
+        retry_after: An estimate of the seconds until room frees up (the
+            smoothed interval between the consumers' recent takes), or
+            ``None`` before the consumers have taken two items.
+        capacity: How many items the buffer holds.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self, name: str, capacity: int, retry_after: float | None = None
+    ) -> None:
+        self.name = name
+        self.capacity = capacity
+        self.retry_after = retry_after
+
+    def _reason(self) -> str:
+        return f"buffer full ({self.capacity} items)"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.capacity, self.retry_after)
+
+
+class BufferEmptyError(RejectedError):
+    """
+    A :class:`~stalwart.BoundedBuffer` had no item for a consumer within
+    its wait (or before the deadline).
+
+    Attributes:
+        name: The buffer's name.
+        timeout: How long the consumer waited, in seconds.
+        retry_after: Always ``None``: producers' pace is not estimated.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"buffer still empty after {self.timeout:g}s"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.timeout)
+
+
+class PoolExhaustedError(RejectedError):
+    """
+    A :class:`~stalwart.ResourcePool` had no resource to lend: all
+    *max_size* were in use and the queue of waiters was full, or the wait
+    ran out (or the deadline left no time to wait).
+
+    Attributes:
+        name: The pool's name.
+        max_size: How many resources the pool may hold.
+        retry_after: Always ``None``: a pool cannot tell when a resource
+            comes back.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, name: str, max_size: int) -> None:
+        self.name = name
+        self.max_size = max_size
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"pool exhausted ({self.max_size} resources in use)"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.max_size)

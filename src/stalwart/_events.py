@@ -289,3 +289,57 @@ class ChaosInjected(Event):
     fault: BaseException | None
     result: object
     latency: float | None
+
+
+# --- bounded buffer, resource pool ---
+
+
+@attrs.frozen(kw_only=True)
+class ItemDropped(Event):
+    """
+    A :class:`~stalwart.BoundedBuffer` dropped an item because it was full.
+
+    Attributes:
+        item: The item dropped: the new one (``"drop_newest"``) or the
+            oldest one in the buffer (``"drop_oldest"``).
+        policy: The buffer's ``when_full`` policy.
+
+    .. versionadded:: 0.2.0
+    """
+
+    item: object
+    policy: str
+
+
+@attrs.frozen(kw_only=True)
+class ResourceCreated(Event):
+    """
+    A :class:`~stalwart.ResourcePool` created a resource with its factory.
+
+    Attributes:
+        resource: The new resource.
+
+    .. versionadded:: 0.2.0
+    """
+
+    resource: object
+
+
+@attrs.frozen(kw_only=True)
+class ResourceClosed(Event):
+    """
+    A :class:`~stalwart.ResourcePool` closed a resource (with its
+    ``dispose`` callable, if any) and forgot it.
+
+    Attributes:
+        resource: The resource.
+        reason: ``"broken"`` (given back as broken), ``"invalid"`` (failed
+            validation at checkout), ``"idle"`` (idle longer than
+            ``max_idle``), ``"lifetime"`` (older than ``max_lifetime``) or
+            ``"closed"`` (the pool was closed).
+
+    .. versionadded:: 0.2.0
+    """
+
+    resource: object
+    reason: str

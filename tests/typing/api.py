@@ -333,3 +333,123 @@ def chaos_events(event: stalwart.Event) -> None:
         assert_type(event.kinds, tuple[str, ...])
         assert_type(event.fault, BaseException | None)
         assert_type(event.latency, float | None)
+
+
+# --- backpressure: bounded buffer, resource pool ---
+
+
+def bounded_buffer() -> None:
+    jobs: stalwart.BoundedBuffer[bytes] = stalwart.BoundedBuffer(
+        capacity=100,
+        when_full="drop_oldest",
+        name="jobs",
+        hooks=[stalwart.LoggingHook()],
+    )
+    waiting = stalwart.BoundedBuffer[int](
+        capacity=10, max_wait=timedelta(seconds=1)
+    )
+    jobs.put(b"x")
+    waiting.put(1, timeout=0.5)
+    waiting.put(2, timeout=None)
+    decision = jobs.try_put(b"y")
+    assert_type(decision, stalwart.BufferDecision)
+    assert_type(decision.retry_after, float | None)
+    assert_type(bool(decision), bool)
+    assert_type(jobs.get(), bytes)
+    assert_type(jobs.get(timeout=timedelta(seconds=1)), bytes)
+    assert_type(jobs.try_get(), bytes | None)
+    assert_type(jobs.try_get(b""), bytes)
+    assert_type(jobs.try_get(0), bytes | int)
+    assert_type(len(jobs), int)
+    stats = jobs.statistics()
+    assert_type(stats, stalwart.BufferStatistics)
+    assert_type(stats.dropped, int)
+    jobs.put("text")  # type: ignore[arg-type]  # items are typed
+
+    async def use() -> None:
+        await jobs.aput(b"z")
+        assert_type(await jobs.aget(), bytes)
+        assert_type(await waiting.aget(timeout=2.0), int)
+
+    def errors(error: stalwart.RejectedError) -> None:
+        if isinstance(error, stalwart.BufferFullError):
+            assert_type(error.capacity, int)
+            assert_type(error.retry_after, float | None)
+        if isinstance(error, stalwart.BufferEmptyError):
+            assert_type(error.timeout, float)
+
+    def on_drop(event: stalwart.Event) -> None:
+        if isinstance(event, stalwart.ItemDropped):
+            assert_type(event.item, object)
+
+    _ = (use, errors, on_drop)
+
+
+class _Conn:
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def resource_pool() -> None:
+    def connect() -> _Conn:
+        return _Conn()
+
+    async def aconnect() -> _Conn:
+        return _Conn()
+
+    async def aping(conn: _Conn) -> bool:
+        return conn.ping()
+
+    pool = stalwart.ResourcePool(
+        factory=connect,
+        max_size=5,
+        max_queue=10,
+        max_wait=timedelta(seconds=2),
+        max_idle=300.0,
+        max_lifetime=3600,
+        validate=lambda conn: conn.ping(),
+        dispose=_Conn.close,
+        discard_on=(ConnectionError,),
+        name="db",
+        clock=FakeClock(),
+    )
+    assert_type(pool, stalwart.ResourcePool[_Conn])
+    apool = stalwart.ResourcePool(factory=aconnect, max_size=2, validate=aping)
+    assert_type(apool, stalwart.ResourcePool[_Conn])
+
+    lease = pool.acquire(timeout=1.0)
+    assert_type(lease, stalwart.Lease[_Conn])
+    with lease as conn:
+        assert_type(conn, _Conn)
+        assert_type(lease.resource, _Conn)
+        lease.discard()
+    conn = pool.checkout(timeout=None)
+    assert_type(conn, _Conn)
+    pool.checkin(conn, broken=True)
+    pool.checkin("not a conn")  # type: ignore[arg-type]  # resources are typed
+    stats = pool.statistics()
+    assert_type(stats, stalwart.PoolStatistics)
+    assert_type(stats.in_use, int)
+    pool.close()
+
+    async def use() -> None:
+        async with apool.acquire() as aconn:
+            assert_type(aconn, _Conn)
+        got = await apool.acheckout(timeout=timedelta(seconds=1))
+        await apool.acheckin(got)
+        await apool.aclose()
+
+    def errors(error: stalwart.RejectedError) -> None:
+        if isinstance(error, stalwart.PoolExhaustedError):
+            assert_type(error.max_size, int)
+
+    def on_event(event: stalwart.Event) -> None:
+        if isinstance(event, stalwart.ResourceClosed):
+            assert_type(event.reason, str)
+        if isinstance(event, stalwart.ResourceCreated):
+            assert_type(event.resource, object)
+
+    _ = (use, errors, on_event)
