@@ -1,0 +1,5 @@
+"""Placeholder."""
+
+
+def setup(app):
+    return {}
