@@ -59,6 +59,37 @@ napoleon_use_rtype = False
 napoleon_attr_annotations = True
 
 
+# Pictures drawn at build time (docs/_ext/stalwart_figures.py), appended
+# to the end of these pages without editing them; figures.md shows them
+# all, with longer captions.
+_DRAWN = "Drawn at build time from the library on a FakeClock; see"
+stalwart_figures_at_end = {
+    "retry": [
+        (
+            "backoff",
+            f"The wait before each attempt. {_DRAWN} {{ref}}`backoff-figure`.",
+        ),
+    ],
+    "circuit-breaker": [
+        (
+            "breaker",
+            f"A breaker's state against its calls. {_DRAWN} {{ref}}`breaker-figure`.",
+        ),
+    ],
+    "rate-limiters": [
+        (
+            "token-bucket",
+            f"A token bucket's level. {_DRAWN} {{ref}}`token-bucket-figure`.",
+        ),
+    ],
+    "bulkhead": [
+        (
+            "bulkhead",
+            f"A bulkhead's calls in flight and queued. {_DRAWN} {{ref}}`bulkhead-figure`.",
+        ),
+    ],
+}
+
 html_theme = "furo"
 html_title = f"stalwart {release}"
 html_static_path: list[str] = []
