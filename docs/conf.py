@@ -49,10 +49,9 @@ autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = False
 autodoc_class_signature = "mixed"
-autodoc_default_options = {
-    "members": True,
-    "show-inheritance": True,
-}
+autodoc_default_options = {"members": True}
+# One parameter a line once a signature is longer than this.
+python_maximum_signature_line_length = 72
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False

@@ -102,8 +102,9 @@ TYPE_VARIABLES = {
     "P.kwargs",
 }
 
-# autodoc spells ``*args: P.args`` as ``*args: ~typing.~P``, which the
-# Python domain cannot parse: the whole signature would then be plain text.
+# Rewrites of autodoc's signatures.  It spells ``*args: P.args`` as
+# ``*args: ~typing.~P``, which the Python domain cannot parse: the whole
+# signature would then be plain text.
 PARAM_SPEC = (
     (re.compile(r"(\*args: )~typing\.~(\w+)"), r"\1\2.args"),
     (re.compile(r"(\*\*kwargs: )~typing\.~(\w+)"), r"\1\2.kwargs"),
@@ -111,6 +112,10 @@ PARAM_SPEC = (
     (re.compile(r"\[~(\w+)\]"), r"[\1]"),
     # attrs' factory defaults; "..." says "a default" as in stub files.
     (re.compile(r"= NOTHING\b"), "= ..."),
+    # Reprs that are not Python would leave the signature unparsed (plain
+    # text): a class is its name, a sentinel is "...".
+    (re.compile(r"<class '([\w.]+)'>"), r"\1"),
+    (re.compile(r"= <[^'<>]*>(?=[,)])"), "= ..."),
 )
 
 

@@ -432,7 +432,8 @@ class StalwartFigure(FigureDirective):
         self.arguments[0] = pathlib.Path(
             os.path.relpath(path, source_dir)
         ).as_posix()
-        self.options.setdefault("alt", f"figure: {name}")
+        caption = " ".join(self.content).split(". ")[0]
+        self.options.setdefault("alt", caption or name)
         return super().run()
 
 
