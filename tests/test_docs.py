@@ -314,3 +314,22 @@ def test_api_reference_lists_every_public_name(module: object) -> None:
     listed = _api_names().get(module.__name__, [])  # type: ignore[attr-defined]
 
     assert sorted(module.__all__) == sorted(listed)  # type: ignore[attr-defined]
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_relative_links_resolve(page: pathlib.Path) -> None:
+    """
+    Every relative link of the page names a file of the repository, so it
+    works on GitHub as on the site.
+    """
+    targets = [
+        link.partition("#")[0]
+        for link in LINK.findall(page.read_text())
+        if not re.match(r"[a-z]+:|#", link)
+    ]
+    missing = [t for t in targets if not (page.parent / t).exists()]
+
+    assert [] == missing
