@@ -31,11 +31,14 @@ from docutils import nodes
 from matplotlib.figure import Figure
 from sphinx.application import Sphinx
 from sphinx.directives.patches import Figure as FigureDirective
+from sphinx.util import logging
 
 import stalwart
 
 from stalwart.testing import FakeClock
 
+
+logger = logging.getLogger(__name__)
 
 GREEN, RED, GREY, BLUE, ORANGE = (
     "#2a9d55",
@@ -445,8 +448,21 @@ def _append_figures(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] += f"\n\n```{{stalwart-figure}} {name}\n{caption}\n```\n"
 
 
+def _check_pages(app: Sphinx, env: Any, docnames: list[str]) -> None:
+    """
+    Warn (an error under -W) about a page of the config that is not found.
+    """
+    for docname in app.config.stalwart_figures_at_end:
+        if docname not in env.found_docs:
+            logger.warning(
+                "stalwart_figures_at_end names %r, which is not a page",
+                docname,
+            )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("stalwart-figure", StalwartFigure)
     app.add_config_value("stalwart_figures_at_end", {}, "env", dict)
     app.connect("source-read", _append_figures)
+    app.connect("env-before-read-docs", _check_pages)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
