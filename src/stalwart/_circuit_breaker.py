@@ -897,7 +897,7 @@ class CircuitBreakerStatistics:
     @property
     def calls(self) -> int:
         """
-        Calls that ran and reported: successes, failures and ignored.
+        Calls that ran and reported (successes, failures and ignored).
         """
         return self.successes + self.failures + self.ignored
 

@@ -64,11 +64,11 @@ from ._validators import (
 
 
 Jitter: TypeAlias = Literal["none", "full", "equal"] | float
-"""A jitter kind: ``"none"``, ``"full"``, ``"equal"``, or a fraction in
+"""A jitter kind is ``"none"``, ``"full"``, ``"equal"``, or a fraction in
 ``(0, 1]`` meaning "+/- that fraction of the delay"."""
 
 WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
-"""A user backoff: ``(attempt, outcome) -> seconds``, where *outcome* is
+"""A user backoff is ``(attempt, outcome) -> seconds``, where *outcome* is
 the exception that failed the attempt, or its rejected result."""
 
 _STOP = -1.0  # what _decide returns to end the loop with the last outcome

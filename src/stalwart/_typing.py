@@ -15,13 +15,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 Seconds: TypeAlias = float | timedelta
-"""A duration: a number of seconds or a :class:`~datetime.timedelta`."""
+"""A duration is a number of seconds or a :class:`~datetime.timedelta`."""
 
 ExceptionPredicate: TypeAlias = Callable[[BaseException], bool]
 ExceptionSpec: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | ExceptionPredicate
 )
-"""Which exceptions a setting applies to: a type, a tuple of types, or a
+"""Which exceptions a setting applies to, as a type, a tuple of types, or a
 predicate that receives the exception."""
 
 

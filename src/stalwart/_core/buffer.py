@@ -45,6 +45,8 @@ T = TypeVar("T")
 W = TypeVar("W")
 
 Policy: TypeAlias = Literal["block", "drop_newest", "drop_oldest", "reject"]
+"""The policy of a full buffer for a new item (wait for room, drop the new
+item, drop the oldest one, or refuse the new one)."""
 POLICIES: Final = ("block", "drop_newest", "drop_oldest", "reject")
 
 # How much each new interval between takes moves the estimate of the

@@ -42,7 +42,8 @@ class CircuitState(enum.Enum):
     * ``OPEN``: calls are refused until the recovery time has passed.
     * ``HALF_OPEN``: a few trial calls run; their outcomes close or
       re-open it.
-    * ``FORCED_OPEN``: every call is refused until :meth:`reset`.
+    * ``FORCED_OPEN``: every call is refused until
+      :meth:`~stalwart.CircuitBreaker.reset`.
     * ``DISABLED``: every call runs and nothing is recorded.
     * ``METRICS_ONLY``: every call runs and is recorded; it never opens.
 
