@@ -8,6 +8,7 @@ Messages follow attrs' shape and always name the field and the value:
 from __future__ import annotations
 
 import math
+import sys
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -107,7 +108,9 @@ class _Compare:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(attr.name, "a number", value)
-        if math.isnan(value) or not self.check(value, self.bound):
+        # isnan() on an int too large for a float raises OverflowError.
+        nan = isinstance(value, float) and math.isnan(value)
+        if nan or not self.check(value, self.bound):
             raise _fail(attr.name, f"{self.op} {self.bound:g}", value)
 
     def __repr__(self) -> str:
@@ -134,8 +137,14 @@ non_negative = ge(0)
 
 
 def finite(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
-    """Validator: the value is a finite number (``None`` passes)."""
-    if value is not None and not math.isfinite(value):
+    """Validator: the value is a finite number (``None`` passes); an int
+    too large for a float is not, for the arithmetic it goes into."""
+    # isfinite() overflows on such an int instead of answering.
+    if (
+        not math.isfinite(value)
+        if isinstance(value, float)
+        else isinstance(value, int) and abs(value) > sys.float_info.max
+    ):
         raise _fail(attr.name, "finite", value)
 
 
