@@ -23,6 +23,7 @@ from stalwart import (
     CountWindow,
     TimeWindow,
 )
+from stalwart._faces import guard_acall, guard_call
 
 
 class TestClassification:
@@ -748,4 +749,74 @@ class TestGenerators:
         assert (1, 1) == (
             cb.statistics().successes,
             cb.statistics().failures,
+        )
+
+
+class TestGuardSteps:
+    def test_generic_faces_drive_the_breaker(self, clock):
+        """
+        The breaker's guard steps drive the generic faces of _faces (what a
+        pipeline chains): outcomes are recorded and classified, and a
+        refused misuse gives the trial back without counting.
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+
+        assert "ok" == guard_call(cb, ok, (), {})
+        with pytest.raises(Boom):
+            asyncio.run(guard_acall(cb, as_async(boom), (), {}))
+
+        assert CircuitState.OPEN == cb.state
+
+        clock.advance(1)
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            guard_call(cb, acoro, (), {})
+
+        assert 0 == cb.statistics().half_open_calls
+        assert "ok" == asyncio.run(guard_acall(cb, acoro, (), {}))
+        assert CircuitState.CLOSED == cb.state
+        assert (2, 1, 0) == (
+            cb.statistics().successes,
+            cb.statistics().failures,
+            cb.statistics().ignored,
+        )
+
+    def test_timed_tokens(self, clock):
+        """
+        A breaker that times its calls hands out tokens carrying the start
+        time, and measures a call from its own _enter().
+        """
+        cb = CircuitBreaker(
+            slow_call_rate=1.0,
+            slow_call_duration=2.0,
+            window=CountWindow(1),
+            clock=clock,
+        )
+        token = cb._enter()
+        clock.advance(2.0)
+        cb._exit(token, None, "result")
+
+        assert (0, 0.0) == token
+        assert CircuitState.OPEN == cb.state
+
+    def test_undo_of_a_timed_token(self, clock):
+        """
+        _undo gives back a timed token's trial slot and counts nothing.
+        """
+        cb = CircuitBreaker(
+            failure_rate=1.0,
+            slow_call_rate=1.0,
+            slow_call_duration=2.0,
+            window=CountWindow(1),
+            recovery_time=1,
+            clock=clock,
+        )
+        cb.acquire().record_failure()
+        clock.advance(1)
+        cb._undo(cb._enter())
+        stats = cb.statistics()
+
+        assert (0, 0, 1) == (
+            stats.half_open_calls,
+            stats.successes,
+            stats.failures,
         )
