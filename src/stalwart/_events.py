@@ -84,7 +84,9 @@ class Delivery:
 
     The primitive posts under its own lock (:meth:`post`, or a core
     appending to :attr:`queue` directly), so the queue's order is the
-    order in which its decisions were made: the queue is the sequence.
+    order in which its decisions were made: the queue is the sequence.  A
+    decision made without the lock (a lock-free refusal) is posted right
+    after it is made: after every event it could have observed.
     Once its lock is released it calls :meth:`deliver`.  One thread at a
     time holds the right to deliver: it runs the hooks on every queued
     event, oldest first, until the queue is empty.  A thread that finds
