@@ -81,7 +81,10 @@ class Model:
         self.streak = 0
         self._go("closed", at)
 
-    def _expire(self, now: float) -> None:
+    def expire(self, now: float) -> None:
+        """
+        Send a half-open breaker whose trials are late back to OPEN.
+        """
         if self.state == "half_open" and now >= self.half_open_deadline:
             self._trip(self.half_open_deadline)
 
@@ -122,7 +125,7 @@ class Model:
         Return ``(epoch, None)`` for an admitted call or ``(None,
         retry_after)`` for a refused one.
         """
-        self._expire(now)
+        self.expire(now)
         if self.state == "forced_open":
             return None, None
         if self.state in {"closed", "disabled", "metrics_only"}:
@@ -138,10 +141,14 @@ class Model:
         if self.taken < self.cfg.get("half_open_max_calls", 1):
             self.taken += 1
             return self.generation, None
-        return None, 0.0
+        # Every trial is taken: wait until they must have reported, if
+        # that is known.
+        if self.half_open_deadline == math.inf:
+            return None, None
+        return None, self.half_open_deadline - now
 
     def record(self, now: float, epoch: int, failed: bool, slow: bool) -> None:
-        self._expire(now)
+        self.expire(now)
         if epoch != self.generation or self.state == "disabled":
             return
         if self.state == "half_open":

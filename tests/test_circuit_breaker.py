@@ -11,7 +11,7 @@ import pytest
 
 import stalwart
 
-from breaker_support import slow, trip
+from breaker_support import FACES, slow, through, trip
 from helpers import Boom, boom, ok
 from stalwart import (
     CircuitBreaker,
@@ -110,19 +110,35 @@ class TestConsecutive:
 
         assert CircuitState.CLOSED == cb.state
 
-    def test_half_open_full_refuses_with_zero_retry_after(self, clock):
+    @pytest.mark.parametrize("face", FACES)
+    @pytest.mark.parametrize(
+        ("max_wait", "expected"),
+        [(None, None), (5.0, 3.5)],
+        ids=["no-max-wait", "max-wait"],
+    )
+    def test_half_open_full_never_says_zero(
+        self, clock, face, max_wait, expected
+    ):
         """
-        While its only trial runs, a half-open breaker refuses with 0.0.
+        While its only trial runs, a half-open breaker refuses with the
+        time left until the trial must have reported, or None when that is
+        unknown; never 0, so a caller waiting that long never spins.
         """
-        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=1,
+            half_open_max_wait=max_wait,
+            clock=clock,
+        )
         trip(cb)
         clock.advance(1)
         permit = cb.acquire()
+        clock.advance(1.5)
         with pytest.raises(CircuitOpenError) as e:
-            cb.call(ok)
+            through(face, cb, ok)
         permit.record_success()
 
-        assert 0.0 == e.value.retry_after
+        assert expected == e.value.retry_after
         assert CircuitState.CLOSED == cb.state
 
     def test_timedelta_durations(self, clock):
@@ -389,6 +405,69 @@ class TestRecovery:
 
         assert CircuitState.OPEN == cb.state
         assert 10.0 == e.value.retry_after
+        assert [
+            ("closed", "open", 0.0),
+            ("open", "half_open", 10.0),
+            ("half_open", "open", 13.0),
+        ] == [
+            (ev.previous.value, ev.state.value, ev.at)
+            for ev in events
+            if isinstance(ev, stalwart.CircuitStateChanged)
+        ]
+
+    def test_lost_trial_reads_open_without_hooks(self, clock):
+        """
+        Without hooks too, reading the state sends a late half-open
+        breaker back to OPEN.
+        """
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=10,
+            half_open_max_wait=3,
+            clock=clock,
+        )
+        trip(cb)
+        clock.advance(10)
+        cb.acquire()
+        clock.advance(3)
+
+        assert CircuitState.OPEN == cb.state
+
+    @pytest.mark.parametrize("read", ["state", "statistics"])
+    def test_lost_trial_reads_open(self, clock, read):
+        """
+        A half-open breaker whose trial never reports reads OPEN as soon
+        as half_open_max_wait has passed, through state or statistics(),
+        with no call made; the transition is announced once, as of the end
+        of the wait.
+        """
+        events: list[stalwart.Event] = []
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=10,
+            half_open_max_wait=3,
+            clock=clock,
+            hooks=events.append,
+        )
+
+        def observe() -> CircuitState:
+            if read == "state":
+                return cb.state
+            return cb.statistics().state
+
+        trip(cb)
+        clock.advance(10)
+        cb.acquire()  # lost: never reports
+        clock.advance(2.5)
+
+        assert CircuitState.HALF_OPEN == observe()
+
+        clock.advance(0.5)
+
+        assert CircuitState.OPEN == observe()
+        assert CircuitState.OPEN == observe()
+        assert 13.0 + 10.0 == cb.statistics().open_until
+        assert 0 == cb.statistics().half_open_calls
         assert [
             ("closed", "open", 0.0),
             ("open", "half_open", 10.0),

@@ -11,6 +11,8 @@ import threading
 
 import pytest
 
+import stalwart
+
 from helpers import Boom, boom, ok
 from stalwart import CircuitBreaker, CircuitOpenError, CircuitState, _gil
 from stalwart.testing import FakeClock
@@ -61,7 +63,8 @@ class TestThreads:
             try:
                 cb.call(trial, i)
             except CircuitOpenError as e:
-                assert 0.0 == e.retry_after
+                # No half_open_max_wait: when a slot frees is unknown.
+                assert e.retry_after is None
                 with lock:
                     refused.append(i)
                     if len(refused) == threads - slots:
@@ -159,9 +162,9 @@ class TestThreads:
     ):
         """
         Successes counted without the lock, and refusals, lose nothing
-        under threads: with the decorator's counters (GIL builds), through
-        the atomic counters free-threaded builds use, and with the other
-        faces mixed in.
+        under threads: with the decorator's and the with blocks' counters
+        (GIL builds), through the atomic counters free-threaded builds
+        use, and with the other faces mixed in.
         """
         monkeypatch.setattr(_gil, "CELL_COUNTING", cell_counting)
         cb = CircuitBreaker(failure_threshold=1, recovery_time=60, clock=clock)
@@ -177,6 +180,8 @@ class TestThreads:
                 guarded()
                 other()
                 cb.call(ok)
+                with cb:
+                    pass
             phase.wait(GUARD)  # successes done
             phase.wait(GUARD)  # the breaker is open now
             mine = 0
@@ -203,7 +208,7 @@ class TestThreads:
             sys.setswitchinterval(interval)
         stats = cb.statistics()
 
-        assert 3 * threads * calls == stats.successes
+        assert 4 * threads * calls == stats.successes
         assert threads * calls == sum(refused) == stats.rejected
 
 
@@ -247,3 +252,99 @@ class TestTasks:
         assert slots == started
         assert tasks - slots == refused
         assert CircuitState.CLOSED == cb.state
+
+
+class TestOrderedEvents:
+    def test_slow_hook_does_not_reorder_transitions(self, clock):
+        """
+        A gauge fed by hooks ends on the breaker's state: while a slow hook
+        announces the opening made by one thread, a reset by another
+        thread returns at once and its CircuitClosed is delivered after
+        the CircuitOpened, by the thread holding the delivery.
+        """
+        seen: list[stalwart.CircuitStateChanged] = []
+        gauge: list[CircuitState] = []
+        inside, release = threading.Event(), threading.Event()
+
+        def hook(event: stalwart.Event) -> None:
+            if isinstance(event, stalwart.CircuitOpened):
+                inside.set()
+                assert release.wait(GUARD)
+            if isinstance(event, stalwart.CircuitStateChanged):
+                seen.append(event)
+                gauge[:] = [event.state]
+
+        cb = CircuitBreaker(failure_threshold=1, clock=clock, hooks=hook)
+
+        def fail() -> None:
+            with pytest.raises(Boom):
+                cb.call(boom)
+
+        opener = threading.Thread(target=fail)
+        opener.start()
+        assert inside.wait(GUARD)
+        cb.reset()  # returns while the opener's hook still runs
+
+        assert [] == seen
+        assert CircuitState.CLOSED == cb.state
+
+        release.set()
+        opener.join(GUARD)
+
+        assert [CircuitState.CLOSED] == gauge
+        assert [
+            (CircuitState.CLOSED, CircuitState.OPEN),
+            (CircuitState.OPEN, CircuitState.CLOSED),
+        ] == [(e.previous, e.state) for e in seen]
+
+    def test_transitions_from_many_threads_form_a_chain(self, clock):
+        """
+        Threads tripping, resetting and refusing at once, with frequent
+        thread switches: the transitions the hooks see form one chain
+        (each starts where the previous ended) that ends on the breaker's
+        final state.
+        """
+        seen: list[stalwart.CircuitStateChanged] = []
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=60,
+            clock=clock,
+            hooks=lambda e: (
+                seen.append(e)
+                if isinstance(e, stalwart.CircuitStateChanged)
+                else None
+            ),
+        )
+        threads, rounds = 6, 1000
+        start = threading.Barrier(threads)
+
+        def work(i: int) -> None:
+            start.wait(GUARD)
+            for _ in range(rounds):
+                if i % 2:
+                    cb.reset()
+                else:
+                    try:
+                        cb.call(boom)
+                    except (Boom, CircuitOpenError):
+                        pass
+
+        pool = [
+            threading.Thread(target=work, args=(i,)) for i in range(threads)
+        ]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join(GUARD)
+        finally:
+            sys.setswitchinterval(interval)
+
+        assert seen
+        assert all(
+            before.state == after.previous
+            for before, after in zip(seen, seen[1:], strict=False)
+        )
+        assert cb.state == seen[-1].state

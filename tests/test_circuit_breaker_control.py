@@ -193,7 +193,7 @@ class TestEvents:
             cb.call(ok)
 
         assert isinstance(events[-1], stalwart.CallRejected)
-        assert 0.0 == events[-1].error.retry_after
+        assert events[-1].error.retry_after is None
 
     def test_failing_hook_does_not_break_the_call(self, clock, caplog):
         """

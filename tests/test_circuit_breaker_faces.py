@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+from collections.abc import AsyncGenerator, Generator
+
 import pytest
 
 import stalwart
@@ -21,6 +23,7 @@ from stalwart import (
     CountWindow,
     TimeWindow,
 )
+from stalwart._faces import guard_acall, guard_call
 
 
 class TestClassification:
@@ -471,3 +474,349 @@ class TestFaceParity:
         stats = cb.statistics()
 
         assert (3, 1, 2) == (stats.successes, stats.failures, stats.rejected)
+
+
+class Interrupt(BaseException):
+    """
+    A BaseException that is not an Exception, like a Ctrl-C.
+    """
+
+
+class TestHookRaising:
+    @pytest.mark.parametrize("face", FACES)
+    def test_base_exception_on_half_open_gives_the_trial_back(
+        self, clock, face
+    ):
+        """
+        A hook raising a BaseException on CircuitHalfOpened interrupts the
+        call that took the trial, and the trial slot is given back: the
+        next call is a trial and closes the breaker.
+        """
+        interrupt = [True]
+
+        def hook(event: stalwart.Event) -> None:
+            if isinstance(event, stalwart.CircuitHalfOpened) and interrupt:
+                interrupt.clear()
+                raise Interrupt
+
+        cb = CircuitBreaker(
+            failure_threshold=1, recovery_time=1, clock=clock, hooks=hook
+        )
+        with pytest.raises(Boom):
+            cb.call(boom)
+        clock.advance(1)
+        with pytest.raises(Interrupt):
+            through(face, cb, ok)
+
+        assert 0 == cb.statistics().half_open_calls
+        assert "ok" == through(face, cb, ok)
+        assert CircuitState.CLOSED == cb.state
+        assert (1, 1, 0) == (
+            cb.statistics().successes,
+            cb.statistics().failures,
+            cb.statistics().ignored,
+        )
+
+    def test_base_exception_while_refusing(self, clock):
+        """
+        A hook raising a BaseException on the transition made by a call
+        that is then refused (a late trial sends the breaker back to OPEN)
+        propagates, and the breaker refuses the next call as usual.
+        """
+
+        def hook(event: stalwart.Event) -> None:
+            if isinstance(event, stalwart.CircuitOpened) and event.at == 4:
+                raise Interrupt
+
+        cb = CircuitBreaker(
+            failure_threshold=1,
+            recovery_time=1,
+            half_open_max_wait=3,
+            clock=clock,
+            hooks=hook,
+        )
+        with pytest.raises(Boom):
+            cb.call(boom)
+        clock.advance(1)
+        cb.acquire()  # lost
+        clock.advance(3)
+        with pytest.raises(Interrupt):
+            cb.call(ok)
+        with pytest.raises(CircuitOpenError) as e:
+            cb.call(ok)
+
+        assert 1.0 == e.value.retry_after
+        assert 0 == cb.statistics().half_open_calls
+
+    @pytest.mark.parametrize("face", FACES)
+    def test_exception_from_a_hook_is_logged(self, clock, face, caplog):
+        """
+        A hook raising an Exception on CircuitHalfOpened is logged and the
+        trial runs.
+        """
+
+        def hook(event: stalwart.Event) -> None:
+            raise RuntimeError("hook bug")
+
+        cb = CircuitBreaker(
+            failure_threshold=1, recovery_time=1, clock=clock, hooks=hook
+        )
+        with pytest.raises(Boom):
+            cb.call(boom)
+        clock.advance(1)
+
+        assert "ok" == through(face, cb, ok)
+        assert CircuitState.CLOSED == cb.state
+        assert "hook bug" in caplog.text
+
+
+async def acoro() -> str:
+    """
+    Return "ok", asynchronously.
+    """
+    return "ok"
+
+
+class AsyncCall:
+    """
+    An object whose __call__ is async.
+    """
+
+    async def __call__(self, x: int) -> int:
+        return 2 * x
+
+
+class TestMisuse:
+    @pytest.mark.parametrize(
+        "fn",
+        [
+            acoro,
+            lambda: acoro(),
+            lambda: asyncio.sleep(0),
+        ],
+        ids=["async-def", "returns-coroutine", "returns-awaitable"],
+    )
+    def test_call_with_an_awaitable(self, clock, fn):
+        """
+        call() given something whose result must be awaited raises a
+        TypeError naming acall(), gives the trial back and counts nothing.
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+        cb.acquire().record_failure()
+        clock.advance(1)
+        before = cb.statistics()
+        with pytest.raises(TypeError, match=r"use acall\(\)") as e:
+            cb.call(fn)
+        after = cb.statistics()
+
+        assert "CircuitBreaker '<unnamed>': call() was given" in str(e.value)
+        assert CircuitState.HALF_OPEN == after.state
+        assert 0 == after.half_open_calls
+        assert (before.successes, before.failures, before.ignored) == (
+            after.successes,
+            after.failures,
+            after.ignored,
+        )
+        assert "ok" == cb.call(ok)
+        assert CircuitState.CLOSED == cb.state
+
+    def test_acall_with_a_plain_function(self, clock):
+        """
+        acall() given a function that does not return an awaitable raises
+        a TypeError naming call(), gives the trial back and counts
+        nothing.
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+        cb.acquire().record_failure()
+        clock.advance(1)
+        with pytest.raises(TypeError, match=r"use call\(\)"):
+            asyncio.run(cb.acall(ok))  # type: ignore[arg-type]  # the misuse
+        stats = cb.statistics()
+
+        assert (0, 1, 0) == (stats.successes, stats.failures, stats.ignored)
+        assert 0 == stats.half_open_calls
+        assert "ok" == cb.call(ok)
+        assert CircuitState.CLOSED == cb.state
+
+    def test_acall_with_a_function_raising_at_once(self, clock):
+        """
+        A function that raises before it returns an awaitable is a call
+        that failed: acall() records its exception.
+        """
+        cb = CircuitBreaker(failure_threshold=1, clock=clock)
+        with pytest.raises(Boom):
+            asyncio.run(cb.acall(boom))
+
+        assert CircuitState.OPEN == cb.state
+
+    @pytest.mark.parametrize("inlined", [True, False], ids=["fast", "general"])
+    def test_decorated_async_callable_object(self, clock, inlined):
+        """
+        An object whose __call__ is async is awaited by the decorator, on
+        the inlined and the general path.
+        """
+        extra = {} if inlined else {"failure_result": lambda r: r < 0}
+        cb = CircuitBreaker(clock=clock, **extra)
+        guarded = cb(AsyncCall())
+
+        assert inspect.iscoroutinefunction(guarded)
+        assert 6 == asyncio.run(guarded(3))
+        assert 1 == cb.statistics().successes
+
+
+class TestGenerators:
+    @pytest.mark.parametrize("inlined", [True, False], ids=["fast", "general"])
+    def test_whole_iteration_is_one_call(self, clock, inlined):
+        """
+        A decorated generator takes its permit at the first step and
+        records the iteration's outcome when it ends: a failure mid-way
+        opens the breaker, and the next iteration is refused at its first
+        step, not when it is created.
+        """
+        extra = {} if inlined else {"failure_result": lambda r: False}
+        cb = CircuitBreaker(failure_threshold=1, clock=clock, **extra)
+
+        @cb
+        def numbers(fail: bool) -> Generator[int, None, None]:
+            yield 1
+            yield 2
+            if fail:
+                raise Boom
+
+        assert [1, 2] == list(numbers(False))
+        assert 1 == cb.statistics().successes
+
+        failing = numbers(True)
+        assert [1, 2] == [next(failing), next(failing)]
+        assert CircuitState.CLOSED == cb.state
+        with pytest.raises(Boom):
+            next(failing)
+
+        assert CircuitState.OPEN == cb.state
+
+        refused = numbers(False)  # created: nothing asked yet
+        with pytest.raises(CircuitOpenError):
+            next(refused)
+
+    def test_closed_early_is_a_success(self, clock):
+        """
+        A generator closed before its end (the consumer had what it
+        wanted) records a success and gives back its trial.
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+
+        @cb
+        def numbers() -> Generator[int, None, None]:
+            yield from range(10)
+
+        trip(cb)
+        clock.advance(1)
+        gen = numbers()
+        assert 0 == next(gen)
+
+        assert CircuitState.HALF_OPEN == cb.state
+        assert 1 == cb.statistics().half_open_calls
+
+        gen.close()
+
+        assert CircuitState.CLOSED == cb.state
+
+    def test_async_generator(self, clock):
+        """
+        A decorated async generator is guarded over its whole iteration,
+        stepped from several tasks, and its failure opens the breaker.
+        """
+        cb = CircuitBreaker(failure_threshold=1, clock=clock)
+
+        @cb
+        async def numbers(fail: bool) -> AsyncGenerator[int, None]:
+            yield 1
+            if fail:
+                raise Boom
+
+        async def main() -> list[int]:
+            gen = numbers(False)
+            first = await asyncio.create_task(anext(gen))
+            rest = [item async for item in gen]
+            failing = numbers(True)
+            await anext(failing)
+            with pytest.raises(Boom):
+                await asyncio.wait_for(anext(failing), 10)
+            return [first, *rest]
+
+        assert [1] == asyncio.run(main())
+        assert CircuitState.OPEN == cb.state
+        assert (1, 1) == (
+            cb.statistics().successes,
+            cb.statistics().failures,
+        )
+
+
+class TestGuardSteps:
+    def test_generic_faces_drive_the_breaker(self, clock):
+        """
+        The breaker's guard steps drive the generic faces of _faces (what a
+        pipeline chains): outcomes are recorded and classified, and a
+        refused misuse gives the trial back without counting.
+        """
+        cb = CircuitBreaker(failure_threshold=1, recovery_time=1, clock=clock)
+
+        assert "ok" == guard_call(cb, ok, (), {})
+        with pytest.raises(Boom):
+            asyncio.run(guard_acall(cb, as_async(boom), (), {}))
+
+        assert CircuitState.OPEN == cb.state
+
+        clock.advance(1)
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            guard_call(cb, acoro, (), {})
+
+        assert 0 == cb.statistics().half_open_calls
+        assert "ok" == asyncio.run(guard_acall(cb, acoro, (), {}))
+        assert CircuitState.CLOSED == cb.state
+        assert (2, 1, 0) == (
+            cb.statistics().successes,
+            cb.statistics().failures,
+            cb.statistics().ignored,
+        )
+
+    def test_timed_tokens(self, clock):
+        """
+        A breaker that times its calls hands out tokens carrying the start
+        time, and measures a call from its own _enter().
+        """
+        cb = CircuitBreaker(
+            slow_call_rate=1.0,
+            slow_call_duration=2.0,
+            window=CountWindow(1),
+            clock=clock,
+        )
+        token = cb._enter()
+        clock.advance(2.0)
+        cb._exit(token, None, "result")
+
+        assert (0, 0.0) == token
+        assert CircuitState.OPEN == cb.state
+
+    def test_undo_of_a_timed_token(self, clock):
+        """
+        _undo gives back a timed token's trial slot and counts nothing.
+        """
+        cb = CircuitBreaker(
+            failure_rate=1.0,
+            slow_call_rate=1.0,
+            slow_call_duration=2.0,
+            window=CountWindow(1),
+            recovery_time=1,
+            clock=clock,
+        )
+        cb.acquire().record_failure()
+        clock.advance(1)
+        cb._undo(cb._enter())
+        stats = cb.statistics()
+
+        assert (0, 0, 1) == (
+            stats.half_open_calls,
+            stats.successes,
+            stats.failures,
+        )

@@ -2,8 +2,9 @@
 The circuit breaker against its reference model (``breaker_model.py``),
 one Hypothesis state machine per policy.
 
-Rules take permits and report them in any order (so calls admitted before
-a transition report after it), run whole calls whose duration is spent on
+Rules take permits, or open `with` blocks held across a generator's
+`yield`, and report them in any order (so calls admitted before a
+transition report after it, and blocks end out of order), run whole calls whose duration is spent on
 the fake clock, move time, and use manual control; after each step the
 state, the refusals (with their ``retry_after``), the transitions
 announced to the hooks and the counters must match the model.
@@ -11,6 +12,9 @@ announced to the hooks and the counters must match the model.
 
 from __future__ import annotations
 
+import contextlib
+
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -34,6 +38,7 @@ from stalwart.testing import FakeClock
 
 STEPS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.5, 4.0, 10.0, 31.0])
 OUTCOMES = st.sampled_from(["success", "failure", "ignored", "cancelled"])
+FACES = st.sampled_from(["permit", "block"])
 
 
 class Ignored(Exception):
@@ -57,7 +62,9 @@ class BreakerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.held: list[tuple[stalwart.CircuitPermit, int]] = []
+        # (a permit or a generator holding a `with` block, its epoch in the
+        # model, when it was admitted)
+        self.held: list[tuple[Any, int, float]] = []
 
     @initialize(data=st.data())
     def build(self, data: st.DataObject) -> None:
@@ -77,46 +84,63 @@ class BreakerMachine(RuleBasedStateMachine):
         self.totals_ignored = 0
         self.rejected = 0
 
-    def _admit(self) -> int | None:
+    def _block(self) -> Generator[None, str, None]:
+        # A `with` block held open across a yield: blocks end in whatever
+        # order the rules step them, as generators stepped alternately do.
+        with self.breaker:
+            outcome = yield
+            if outcome == "failure":
+                raise Boom
+            if outcome == "ignored":
+                raise Ignored
+
+    def _admit(self, face: str) -> int | None:
         now = self.clock.now()
         epoch, retry_after = self.model.admit(now)
         try:
-            permit = self.breaker.acquire()
+            if face == "permit":
+                held: Any = self.breaker.acquire()
+            else:
+                held = self._block()
+                next(held)
         except stalwart.CircuitOpenError as e:
             assert epoch is None
             assert retry_after == e.retry_after
             self.rejected += 1
             return None
         assert epoch is not None
-        self.held.append((permit, epoch))
+        self.held.append((held, epoch, now))
         return len(self.held) - 1
 
     def _report(self, index: int, outcome: str) -> None:
-        permit, epoch = self.held.pop(index)
+        held, epoch, start = self.held.pop(index)
         now = self.clock.now()
-        duration = now - permit._start
         slow_after = self.breaker.slow_call_duration
-        slow = slow_after is not None and duration >= slow_after
+        slow = slow_after is not None and now - start >= slow_after
         if outcome in {"success", "failure"}:
             failed = outcome == "failure"
             self.model.record(now, epoch, failed, slow)
             self.totals["failures" if failed else "successes"] += 1
             self.totals["slow"] += slow
-            if failed:
-                permit.record_failure()
-            else:
-                permit.record_success()
         else:
             self.model.release(epoch)
             self.totals_ignored += 1
-            if outcome == "ignored":
-                permit.record_exception(Ignored())
-            else:
-                permit.release()
+        if isinstance(held, stalwart.CircuitPermit):
+            {
+                "success": held.record_success,
+                "failure": held.record_failure,
+                "ignored": lambda: held.record_exception(Ignored()),
+                "cancelled": held.release,
+            }[outcome]()
+        elif outcome == "cancelled":
+            held.close()  # GeneratorExit in the block
+        else:
+            with contextlib.suppress(StopIteration, Boom, Ignored):
+                held.send(outcome)
 
-    @rule()
-    def acquire(self) -> None:
-        self._admit()
+    @rule(face=FACES)
+    def acquire(self, face: str) -> None:
+        self._admit(face)
 
     @precondition(lambda self: self.held)
     @rule(data=st.data(), outcome=OUTCOMES)
@@ -124,9 +148,9 @@ class BreakerMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.held) - 1))
         self._report(index, outcome)
 
-    @rule(duration=STEPS, outcome=OUTCOMES)
-    def call(self, duration: float, outcome: str) -> None:
-        index = self._admit()
+    @rule(duration=STEPS, outcome=OUTCOMES, face=FACES)
+    def call(self, duration: float, outcome: str, face: str) -> None:
+        index = self._admit(face)
         if index is None:
             return
         self.clock.advance(duration)
@@ -152,10 +176,16 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @invariant()
     def same_state(self) -> None:
+        # Reading the state sends a half-open breaker whose trials are late
+        # back to OPEN, as the model does when it is read.
+        self.model.expire(self.clock.now())
+
         assert self.model.state == self.breaker.state.value
 
     @invariant()
     def same_transitions(self) -> None:
+        self.model.expire(self.clock.now())
+        self.breaker.state  # noqa: B018  # read: expires a late half-open
         announced = [
             (e.previous.value, e.state.value, e.at)
             for e in self.events
@@ -166,7 +196,10 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @invariant()
     def same_counters(self) -> None:
+        self.model.expire(self.clock.now())
         stats = self.breaker.statistics()
+
+        assert self.model.state == stats.state.value
 
         assert self.totals["successes"] == stats.successes
         assert self.totals["failures"] == stats.failures

@@ -4,13 +4,16 @@ Events, hooks, and hook isolation.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sys
+import threading
 
 import attrs
 import pytest
 
 from stalwart import CallRejected, Event, LoggingHook, RejectedError
-from stalwart._events import emit
+from stalwart._events import Delivery, emit
 
 
 class TestEmit:
@@ -72,3 +75,179 @@ class TestLoggingHook:
             r.levelno for r in caplog.records
         ]
         assert "primitive_name='p'" in caplog.records[0].getMessage()
+
+
+# Only a guard against a hung test; no result depends on it.
+GUARD = 10.0
+
+
+def event(n: int) -> Event:
+    """
+    An event numbered *n* (in its `at`).
+    """
+    return Event(primitive_name="p", at=float(n))
+
+
+class Interrupt(BaseException):
+    """
+    A BaseException that is not an Exception, like a Ctrl-C.
+    """
+
+
+class TestDelivery:
+    def test_in_order_with_render(self):
+        """
+        Posted events reach every hook in the order they were posted;
+        items that are not events are rendered first.
+        """
+        seen: list[tuple[str, float]] = []
+        delivery = Delivery(
+            [
+                lambda e: seen.append(("a", e.at)),
+                lambda e: seen.append(("b", e.at)),
+            ],
+            render=event,
+        )
+        delivery.post(event(1))
+        delivery.post(2)
+        delivery.deliver()
+
+        assert [("a", 1.0), ("b", 1.0), ("a", 2.0), ("b", 2.0)] == seen
+        assert 0 == len(delivery.queue)
+
+    def test_nothing_to_render_with(self):
+        """
+        Posting a non-event without render= is a TypeError at delivery.
+        """
+        delivery = Delivery([print])
+        delivery.post(1)
+
+        with pytest.raises(TypeError, match="not an Event"):
+            delivery.deliver()
+
+    def test_failing_hook_is_logged_and_delivery_goes_on(self, caplog):
+        """
+        A hook raising an Exception is logged; later events still arrive.
+        """
+        seen: list[float] = []
+
+        def hook(e: Event) -> None:
+            if e.at == 1.0:
+                raise RuntimeError("hook bug")
+            seen.append(e.at)
+
+        delivery = Delivery([hook])
+        delivery.post(event(1))
+        delivery.post(event(2))
+        delivery.deliver()
+
+        assert [2.0] == seen
+        assert "hook bug" in caplog.text
+
+    def test_base_exception_stops_and_later_delivery_resumes(self):
+        """
+        A hook raising a BaseException stops delivery and propagates; the
+        events still queued are delivered at the next deliver().
+        """
+        seen: list[float] = []
+
+        def hook(e: Event) -> None:
+            if e.at == 1.0:
+                raise Interrupt
+            seen.append(e.at)
+
+        delivery = Delivery([hook])
+        delivery.post(event(1))
+        delivery.post(event(2))
+        with pytest.raises(Interrupt):
+            delivery.deliver()
+
+        assert [] == seen
+
+        delivery.deliver()
+
+        assert [2.0] == seen
+
+    def test_reentrant_hook(self):
+        """
+        Events made by a hook (calling back into its primitive) are
+        delivered after it returns, in order, by the same loop.
+        """
+        seen: list[float] = []
+        delivery = Delivery([])
+
+        def hook(e: Event) -> None:
+            seen.append(e.at)
+            if e.at == 1.0:
+                delivery.post(event(2))
+                delivery.deliver()  # the right is held: returns at once
+                seen.append(1.5)
+
+        delivery._hooks = (hook,)
+        delivery.post(event(1))
+        delivery.deliver()
+
+        assert [1.0, 1.5, 2.0] == seen
+
+    def test_contended_caller_returns_and_holder_delivers(self):
+        """
+        While one thread delivers (its hook is slow), another thread's
+        deliver() returns at once; the first delivers both events, in the
+        order they were posted.
+        """
+        seen: list[float] = []
+        inside, release = threading.Event(), threading.Event()
+
+        def hook(e: Event) -> None:
+            if e.at == 1.0:
+                inside.set()
+                assert release.wait(GUARD)
+            seen.append(e.at)
+
+        delivery = Delivery([hook])
+        delivery.post(event(1))
+        first = threading.Thread(target=delivery.deliver)
+        first.start()
+        assert inside.wait(GUARD)
+        delivery.post(event(2))
+        delivery.deliver()  # returns: the first thread holds the right
+
+        assert [] == seen
+
+        release.set()
+        first.join(GUARD)
+
+        assert [1.0, 2.0] == seen
+
+    def test_many_threads_every_event_once_in_order(self):
+        """
+        Threads that post under a lock and deliver after it, with frequent
+        thread switches, get every event delivered exactly once, in the
+        order posted.
+        """
+        seen: list[float] = []
+        delivery = Delivery([lambda e: seen.append(e.at)])
+        lock = threading.Lock()
+        counter = itertools.count()
+        threads, per_thread = 8, 500
+        start = threading.Barrier(threads)
+
+        def work() -> None:
+            start.wait(GUARD)
+            for _ in range(per_thread):
+                with lock:
+                    delivery.post(event(next(counter)))
+                delivery.deliver()
+
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join(GUARD)
+        finally:
+            sys.setswitchinterval(interval)
+
+        assert [float(n) for n in range(threads * per_thread)] == seen

@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import functools
 import itertools
+import sys
 import threading
 
 from collections.abc import AsyncGenerator, Generator
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from stalwart._faces import (
+    FORWARDING_GLOBALS,
     NO_RESULT,
     Blocks,
     GuardBlocks,
@@ -156,6 +158,49 @@ class TestBlocks:
 
         assert [("enter", 1, None), ("exit", 1, NO_RESULT)] == guard.log
         assert 0 == len(guard._blocks)
+
+    def test_nests_unwind_completely(self, guard: Recorder) -> None:
+        """
+        Blocks nested three deep in one frame leave nothing in `held` or
+        `outer` once they are all closed, and an exit from a frame holding
+        nothing takes the innermost open block of the most recent frame.
+        """
+        blocks = guard._blocks
+        with guard, guard, guard:
+            assert 1 == len(blocks)
+            assert 2 == len(blocks.outer[sys._getframe()])
+
+        assert ({}, {}) == (blocks.held, blocks.outer)
+
+        frame = sys._getframe()
+        blocks.push(frame, 1)
+        blocks.push(frame, 2)
+
+        assert 2 == blocks.pop(sys._getframe(1))  # a frame holding nothing
+        assert 1 == blocks.pop(frame)
+        assert ({}, {}) == (blocks.held, blocks.outer)
+
+    def test_forwarding_globals(self) -> None:
+        """
+        The cheap test for a forwarding frame is its globals: every
+        forwarder's globals are contextlib's, and a plain frame's are not.
+        """
+        stack = contextlib.ExitStack()
+        seen: list[bool] = []
+
+        class Probe:
+            def __enter__(self) -> None:
+                seen.append(sys._getframe(1).f_globals is FORWARDING_GLOBALS)
+
+            def __exit__(self, *exc: object) -> None:
+                seen.append(sys._getframe(1).f_globals is FORWARDING_GLOBALS)
+
+        with stack:
+            stack.enter_context(Probe())
+        with Probe():
+            pass
+
+        assert [True, True, False, False] == seen
 
     def test_exit_without_enter(self, guard: Recorder) -> None:
         """

@@ -11,19 +11,30 @@ attribute before it runs (the gate, which is the generation of the closed
 state) and, when it succeeds, one after (whether the success must be
 recorded at all).  Under the consecutive-failures policy a success with no
 failure streak changes nothing, so it takes no lock and reads no clock.
+
+Every face is built on the steps of the :class:`~stalwart._faces.Guard`
+protocol (``_enter`` / ``_exit`` / ``_undo``), whose token is the epoch of
+the admitted call (with its start time when calls are timed).  The
+decorator keeps a hand-inlined copy of those steps, and the ``with`` face
+keeps each block's token in a :class:`~stalwart._faces.Blocks`, keyed by
+the frame that entered it.
+
+Events go through a :class:`~stalwart._events.Delivery`: the core appends
+its transitions to the delivery's queue under the lock, so hooks see them
+in the order they happened, whichever thread made them.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import inspect
 import itertools
+import math
+import sys
 import threading
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, TypeAlias, cast, final
+from types import CoroutineType, FrameType, TracebackType
+from typing import Any, ClassVar, TypeAlias, cast, final
 
 import attrs
 
@@ -45,9 +56,23 @@ from ._events import (
     CircuitHalfOpened,
     CircuitOpened,
     CircuitStateChanged,
+    Delivery,
     Event,
     Hook,
-    emit,
+)
+from ._faces import (
+    FORWARDING_GLOBALS,
+    NO_RESULT,
+    PLAIN,
+    Blocks,
+    awaitable_result_error,
+    caller,
+    guard_decorate,
+    is_async_callable,
+    is_async_generator_function,
+    is_awaitable,
+    is_generator_function,
+    not_awaitable_error,
 )
 from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
@@ -63,6 +88,7 @@ from ._validators import (
     le,
     non_empty_str,
     non_negative,
+    number,
     optional_duration,
     optional_seconds,
     positive,
@@ -84,9 +110,42 @@ _DEFAULT_MINIMUM_CALLS = 10
 """``minimum_calls`` of a rate policy over a time window, by default."""
 
 _Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _int_given(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    # integer() lets None through, for the counts where None means "none".
+    if value is None:
+        raise ConfigurationError(f"{attr.name!r} must be an int (got None)")
+
+
 _COUNT: list[_Validator] = [integer, ge(1)]
+"""An optional count: ``None`` or an int >= 1."""
+_REQUIRED_COUNT: list[_Validator] = [_int_given, integer, ge(1)]
+"""A count that must be given: an int >= 1 (``None`` is refused)."""
 _RATE: list[_Validator] = [gt(0), le(1)]
 _POSITIVE_SECONDS: list[_Validator] = [finite, positive]
+
+_MAX_BUCKETS = 100_000
+"""The most buckets a :class:`TimeWindow` may have: each is three counters,
+allocated up front and swept when time moves on."""
+
+_MIN_BUCKET_WIDTH = 1e-9
+"""The narrowest bucket of a :class:`TimeWindow`, in seconds: finer than any
+clock a program reads, and wide enough that a bucket's index stays finite
+for any clock reading below 1e299 seconds."""
+
+_INF = math.inf
+
+_getframe = sys._getframe
+
+
+def _holdable(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    # A list (or a bytearray) holds at most sys.maxsize items.
+    if value > sys.maxsize:
+        raise ConfigurationError(
+            f"{attr.name!r} must be <= {sys.maxsize} (sys.maxsize, the most"
+            f" outcomes this platform can hold) (got {value!r})"
+        )
 
 
 @final
@@ -95,13 +154,15 @@ class CountWindow:
     """
     A window over the outcomes of the last *size* calls.
 
+    Its memory grows with the calls recorded, one byte each, up to *size*.
+
     Args:
-        size: How many calls the window holds.
+        size: How many calls the window holds, at most ``sys.maxsize``.
 
     .. versionadded:: 0.1.0
     """
 
-    size: int = attrs.field(validator=_COUNT)
+    size: int = attrs.field(validator=[*_REQUIRED_COUNT, _holdable])
 
 
 @final
@@ -118,8 +179,10 @@ class TimeWindow:
     ``TimeWindow(60.0)``).
 
     Args:
-        length: The span of the window, in seconds.
-        buckets: How many buckets the span is cut into (its granularity).
+        length: The span of the window, in seconds; at least a nanosecond
+            per bucket.
+        buckets: How many buckets the span is cut into (its granularity),
+            at most 100,000.
 
     .. versionadded:: 0.1.0
     """
@@ -128,7 +191,19 @@ class TimeWindow:
         converter=seconds,
         validator=[duration, *_POSITIVE_SECONDS],
     )
-    buckets: int = attrs.field(default=10, kw_only=True, validator=_COUNT)
+    buckets: int = attrs.field(
+        default=10,
+        kw_only=True,
+        validator=[*_REQUIRED_COUNT, le(_MAX_BUCKETS)],
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.length / self.buckets < _MIN_BUCKET_WIDTH:
+            raise ConfigurationError(
+                f"'length' must be at least {_MIN_BUCKET_WIDTH:g} s per"
+                f" bucket (>= {_MIN_BUCKET_WIDTH * self.buckets:g} with"
+                f" {self.buckets} buckets) (got {self.length!r})"
+            )
 
 
 def _default_threshold(self: CircuitBreaker) -> int | None:
@@ -253,15 +328,17 @@ class CircuitBreaker:
         validator=[duration, finite, non_negative],
     )
     recovery_multiplier: float = attrs.field(
-        default=1.0, validator=[finite, ge(1)]
+        default=1.0, validator=[number, finite, ge(1)]
     )
     recovery_max: float | None = attrs.field(
         default=None,
         converter=optional_seconds,
         validator=[optional_duration, *_POSITIVE_SECONDS],
     )
-    half_open_max_calls: int = attrs.field(default=1, validator=_COUNT)
-    success_threshold: int = attrs.field(default=1, validator=_COUNT)
+    half_open_max_calls: int = attrs.field(
+        default=1, validator=_REQUIRED_COUNT
+    )
+    success_threshold: int = attrs.field(default=1, validator=_REQUIRED_COUNT)
     half_open_max_wait: float | None = attrs.field(
         default=None,
         converter=optional_seconds,
@@ -290,14 +367,25 @@ class CircuitBreaker:
         repr=False,
     )
 
+    _kind: ClassVar[str] = "CircuitBreaker"
+
     _core: BreakerCore = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False)
     _fast_successes: itertools.count[int] = attrs.field(init=False, repr=False)
     _rejected: itertools.count[int] = attrs.field(init=False, repr=False)
     _fast: _FastGuards = attrs.field(init=False, repr=False)
-    _held: contextvars.ContextVar[tuple[CircuitPermit, ...]] = attrs.field(
-        init=False, repr=False
-    )
+    _events: Delivery = attrs.field(init=False, repr=False)
+    # The with faces: each open block's token, keyed by its frame (_held
+    # and _outer are _blocks' own dictionaries, read inline on the fast
+    # path); the core whose gate they read before a block and whose dirty
+    # flag after it, or _SLOW_PATH where they must not take the fast path.
+    _blocks: Blocks[_Token] = attrs.field(init=False, repr=False)
+    _held: dict[FrameType, _Token] = attrs.field(init=False, repr=False)
+    _outer: dict[FrameType, list[_Token]] = attrs.field(init=False, repr=False)
+    _gate: BreakerCore | _SlowPath = attrs.field(init=False, repr=False)
+    _clean: BreakerCore | _SlowPath = attrs.field(init=False, repr=False)
+    # Likewise for call() and acall(), which check results.
+    _call_clean: BreakerCore | _SlowPath = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._validate()
@@ -322,18 +410,35 @@ class CircuitBreaker:
             success_threshold=self.success_threshold,
             half_open_max_wait=self.half_open_max_wait,
         )
-        core.track = bool(self.hooks)
+        events = Delivery(self.hooks, self._render)
+        if self.hooks:
+            core.track = True
+            # Transitions join the other events in the order they happen.
+            core.log = events.queue
         # The instance is frozen: private state is set once, here.
         set_private = functools.partial(object.__setattr__, self)
         set_private("_core", core)
+        set_private("_events", events)
         set_private("_lock", threading.Lock())
         # itertools.count's __next__ is atomic (with or without the GIL):
         # the lock-free paths of the other faces count with it.
         set_private("_fast_successes", itertools.count())
         set_private("_rejected", itertools.count())
         set_private("_fast", _fast_guards(self))
+        blocks: Blocks[_Token] = Blocks()
+        set_private("_blocks", blocks)
+        set_private("_held", blocks.held)
+        set_private("_outer", blocks.outer)
+        timed = self.slow_call_duration is not None
+        set_private("_gate", _SLOW_PATH if timed else core)
+        # Lock-free successes of blocks are counted on the core, where the
+        # GIL makes `+= 1` atomic; free-threaded builds count them through
+        # _success() and its atomic counter.
+        set_private("_clean", core if _gil.CELL_COUNTING else _SLOW_PATH)
+        checked = self.failure_result is not None
         set_private(
-            "_held", contextvars.ContextVar(f"stalwart_breaker_{id(self)}")
+            "_call_clean",
+            core if _gil.CELL_COUNTING and not checked else _SLOW_PATH,
         )
 
     def _validate(self) -> None:
@@ -388,6 +493,12 @@ class CircuitBreaker:
                 f" {window.size} (got {threshold!r})"
             )
         growing = self.recovery_multiplier > 1
+        if growing and self.recovery_time == 0:
+            problems.append(
+                "'recovery_time' must be > 0 when 'recovery_multiplier' > 1:"
+                " a zero open period never grows (got recovery_time=0.0,"
+                f" recovery_multiplier={self.recovery_multiplier!r})"
+            )
         if growing and self.recovery_max is None:
             problems.append(
                 "'recovery_max' is required when 'recovery_multiplier' > 1"
@@ -423,9 +534,28 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """
-        The current state (read without the lock).
+        The current state.
+
+        A half-open breaker whose trials did not report within
+        *half_open_max_wait* reads as OPEN (it went back to OPEN as of the
+        end of the wait), whether or not a call was made since.
         """
-        return self._core.state
+        core = self._core
+        if core.expires_at < _INF:
+            self._expire()
+        return core.state
+
+    def _expire(self) -> None:
+        """
+        Send a half-open breaker whose wait ran out back to OPEN now.
+        """
+        now = self.clock.now()
+        core = self._core
+        if now >= core.expires_at:
+            with self._lock:
+                core.expire(now)
+            if core.log:
+                self._events.deliver()
 
     def statistics(self) -> CircuitBreakerStatistics:
         """
@@ -435,11 +565,13 @@ class CircuitBreaker:
         core = self._core
         cell_successes, cell_rejected = self._fast[2]()
         with self._lock:
+            core.expire(now)
             calls, failures, slow = core.window_totals(now)
             failure_rate, slow_rate = core.rates(now)
-            return CircuitBreakerStatistics(
+            stats = CircuitBreakerStatistics(
                 state=core.state,
                 successes=core.successes
+                + core.unlocked_successes
                 + _value(self._fast_successes)
                 + cell_successes,
                 failures=core.failures,
@@ -458,6 +590,9 @@ class CircuitBreaker:
                     core.trials_taken if core.state is HALF_OPEN else 0
                 ),
             )
+        if core.log:
+            self._events.deliver()
+        return stats
 
     # --- manual control ----------------------------------------------------
 
@@ -465,8 +600,8 @@ class CircuitBreaker:
         now = self.clock.now()
         with self._lock:
             action(now)
-            log = self._core.drain()
-        self._announce(log)
+        if self._core.log:
+            self._events.deliver()
 
     def force_open(self) -> None:
         """
@@ -497,11 +632,12 @@ class CircuitBreaker:
         """
         self._control(self._core.reset)
 
-    # --- shared steps ------------------------------------------------------
+    # --- the guard's steps -------------------------------------------------
 
-    def _enter(self) -> int:
+    def _enter(self) -> _Token:
         """
-        Admit a call: return its epoch or raise :class:`CircuitOpenError`.
+        Admit a call: return its token (its epoch, with its start time
+        when calls are timed) or raise :class:`CircuitOpenError`.
         """
         core = self._core
         epoch = core.gate
@@ -511,20 +647,67 @@ class CircuitBreaker:
             if now < until:
                 raise self._refuse(now, until - now)
             epoch = self._admit(now)
-        return epoch
+        if self.slow_call_duration is None:
+            return epoch
+        return epoch, self.clock.now()
+
+    async def _aenter(self) -> _Token:
+        """
+        Admit a call (it never waits): see :meth:`_enter`.
+        """
+        return self._enter()
+
+    def _exit(
+        self, token: _Token, exc: BaseException | None, result: object
+    ) -> None:
+        """
+        Record the outcome of the call admitted with *token*: *exc* when it
+        raised, else *result* (:data:`~stalwart._faces.NO_RESULT` for a
+        block, which ``failure_result`` does not judge).
+        """
+        epoch, start = token if isinstance(token, tuple) else (token, 0.0)
+        if exc is not None:
+            self._failed(epoch, start, exc)
+        elif result is NO_RESULT:
+            self._success(epoch, start)
+        else:
+            self._succeeded(epoch, start, result)
+
+    async def _aexit(
+        self, token: _Token, exc: BaseException | None, result: object
+    ) -> None:
+        """
+        Record the outcome of a call: see :meth:`_exit`.
+        """
+        self._exit(token, exc, result)
+
+    def _undo(self, token: _Token) -> None:
+        """
+        Give back the permit of a call that did not happen (its trial slot
+        too); nothing is counted.
+        """
+        with self._lock:
+            self._core.undo(token[0] if isinstance(token, tuple) else token)
 
     def _admit(self, now: float) -> int:
         """
         Admit a call under the lock, once the gate is shut and the open
         period is over: return its epoch or raise.
+
+        Whatever a hook raises while the transitions of this admission are
+        delivered, the permit is given back.
         """
         core = self._core
         with self._lock:
             epoch = core.admit(now)
             retry_after = core.retry_after(now) if epoch < 0 else None
-            log = core.drain() if core.log else None
-        if log:
-            self._announce(log)
+        if core.log:
+            try:
+                self._events.deliver()
+            except BaseException:
+                if epoch >= 0:
+                    self._undo(epoch)
+                raise
         if epoch < 0:
             raise self._refuse(now, retry_after)
         return epoch
@@ -536,10 +719,11 @@ class CircuitBreaker:
         next(self._rejected)
         error = _new_refusal(CircuitOpenError, self.name, retry_after)
         if self.hooks:
-            emit(
-                self.hooks,
-                CallRejected(primitive_name=self.name, at=now, error=error),
+            events = self._events
+            events.post(
+                CallRejected(primitive_name=self.name, at=now, error=error)
             )
+            events.deliver()
         return error
 
     def _classify(self, exc: BaseException) -> int:
@@ -580,8 +764,10 @@ class CircuitBreaker:
             self._success(epoch, start)
 
     def _success(self, epoch: int, start: float) -> None:
-        if self.slow_call_duration is None and not self._core.dirty:
-            # Nothing would change: count it without the lock or the clock.
+        if not self._core.dirty:
+            # Nothing would change (and the call is not timed: a timed
+            # breaker's core is always dirty): count it without the lock or
+            # the clock.
             next(self._fast_successes)
         else:
             self._finish(epoch, start, 0)
@@ -594,39 +780,36 @@ class CircuitBreaker:
         core = self._core
         with self._lock:
             core.record(now, epoch, flags)
-            log = core.drain() if core.log else None
-        if log:
-            self._announce(log)
+        if core.log:
+            self._events.deliver()
 
     def _release(self, epoch: int) -> None:
         with self._lock:
             self._core.release(epoch)
 
-    def _start(self) -> float:
-        return self.clock.now() if self.slow_call_duration is not None else 0.0
-
-    def _announce(self, log: list[Transition]) -> None:
-        for previous, state, at, recovery_time in log:
-            event: Event
-            if state is OPEN:
-                event = CircuitOpened(
-                    primitive_name=self.name,
-                    at=at,
-                    previous=previous,
-                    state=state,
-                    recovery_time=recovery_time,
-                )
-            else:
-                kind = _EVENTS.get(state, CircuitStateChanged)
-                event = kind(
-                    primitive_name=self.name,
-                    at=at,
-                    previous=previous,
-                    state=state,
-                )
-            emit(self.hooks, event)
+    def _render(self, transition: Transition) -> Event:
+        """
+        Turn a transition logged by the core into its event (at delivery,
+        outside the lock).
+        """
+        previous, state, at, recovery_time = transition
+        if state is OPEN:
+            return CircuitOpened(
+                primitive_name=self.name,
+                at=at,
+                previous=previous,
+                state=state,
+                recovery_time=recovery_time,
+            )
+        kind = _EVENTS.get(state, CircuitStateChanged)
+        return kind(
+            primitive_name=self.name, at=at, previous=previous, state=state
+        )
 
     # --- faces -------------------------------------------------------------
+
+    # call() and acall() are guard_call() and guard_acall() of _faces with
+    # the steps inlined where they never wait: half the cost of acall().
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -636,15 +819,26 @@ class CircuitBreaker:
 
         Raises:
             CircuitOpenError: If the breaker refused the call.
+            TypeError: If *fn* returned something awaitable (use
+                :meth:`acall`); its permit is given back and nothing is
+                counted.
         """
-        epoch = self._enter()
-        start = self._start()
+        token = self._enter()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._failed(epoch, start, exc)
+            self._exit(token, exc, NO_RESULT)
             raise
-        self._succeeded(epoch, start, result)
+        if type(result) not in PLAIN and is_awaitable(result):
+            self._undo(token)
+            raise awaitable_result_error(
+                self._kind, self.name, "call()", "acall()", result
+            )
+        clean = self._call_clean
+        if clean.dirty:
+            self._exit(token, None, result)
+        else:
+            clean.unlocked_successes += 1
         return result
 
     async def acall(
@@ -659,45 +853,51 @@ class CircuitBreaker:
 
         Raises:
             CircuitOpenError: If the breaker refused the call.
+            TypeError: If *fn* returned something that cannot be awaited
+                (use :meth:`call`); its permit is given back and nothing is
+                counted.
         """
-        epoch = self._enter()
-        start = self._start()
+        token = self._enter()
         try:
-            result = await fn(*args, **kwargs)
+            awaitable = fn(*args, **kwargs)
         except BaseException as exc:
-            self._failed(epoch, start, exc)
+            self._exit(token, exc, NO_RESULT)
             raise
-        self._succeeded(epoch, start, result)
+        if type(awaitable) is not CoroutineType and not is_awaitable(
+            awaitable
+        ):
+            self._undo(token)
+            raise not_awaitable_error(
+                self._kind, self.name, "acall()", "call()", awaitable
+            )
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            self._exit(token, exc, NO_RESULT)
+            raise
+        clean = self._call_clean
+        if clean.dirty:
+            self._exit(token, None, result)
+        else:
+            clean.unlocked_successes += 1
         return result
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
-        Guard *fn*, a ``def`` or an ``async def`` function.
+        Guard *fn*: a ``def`` or an ``async def`` function (or an object
+        whose ``__call__`` is one), a generator function or an async
+        generator function, whose whole iteration is then one call.
         """
-        if inspect.iscoroutinefunction(fn):
-            return cast("Callable[P, T]", self._wrap_async(fn))
-        if self._inlined():
+        if (
+            self._inlined()
+            and not is_generator_function(fn)
+            and not is_async_generator_function(fn)
+        ):
+            if is_async_callable(fn):
+                afn = cast("Callable[P, Awaitable[Any]]", fn)
+                return cast("Callable[P, T]", self._fast[1](afn))
             return self._fast[0](fn)
-        call = self.call
-
-        @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            return call(fn, *args, **kwargs)
-
-        return guarded
-
-    def _wrap_async(
-        self, fn: Callable[P, Awaitable[T]]
-    ) -> Callable[P, Awaitable[T]]:
-        if self._inlined():
-            return self._fast[1](fn)
-        acall = self.acall
-
-        @functools.wraps(fn)
-        async def aguarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await acall(fn, *args, **kwargs)
-
-        return aguarded
+        return guard_decorate(self, fn)
 
     def _inlined(self) -> bool:
         """
@@ -720,7 +920,13 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the call.
         """
-        return CircuitPermit(self, self._enter(), self._start())
+        token = self._enter()
+        if isinstance(token, tuple):
+            return CircuitPermit(self, *token)
+        return CircuitPermit(self, token, 0.0)
+
+    # The with faces inline Blocks.push / Blocks.pop and the closed path of
+    # _enter / _exit: a block then costs little more than a decorated call.
 
     def __enter__(self) -> None:
         """
@@ -729,7 +935,16 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the block.
         """
-        self._held.set((*self._held.get(()), self.acquire()))
+        epoch = self._gate.gate
+        token = epoch if epoch >= 0 else self._enter()
+        frame = _getframe(1)
+        if frame.f_globals is FORWARDING_GLOBALS:
+            frame = caller(1)
+        held = self._held
+        if frame in held:
+            self._blocks.push(frame, token)
+        else:
+            held[frame] = token
 
     def __exit__(
         self,
@@ -740,12 +955,21 @@ class CircuitBreaker:
         """
         Record the outcome of the block; an exception is classified.
         """
-        *outer, permit = self._held.get()
-        self._held.set(tuple(outer))
-        if exc is None:
-            permit.record_success()
+        frame = _getframe(1)
+        try:
+            token = self._held.pop(frame)
+        except KeyError:
+            # Left through an exit stack (keyed by the frame that owns it),
+            # or from another frame than the one that entered.
+            token = self._blocks.pop(caller(1))
         else:
-            permit.record_exception(exc)
+            if self._outer:
+                self._blocks.unnest(frame)
+        core = self._clean
+        if exc is None and not core.dirty:
+            core.unlocked_successes += 1
+        else:
+            self._exit(token, exc, NO_RESULT)
 
     async def __aenter__(self) -> None:
         """
@@ -754,7 +978,16 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: If the breaker refused the block.
         """
-        self.__enter__()
+        epoch = self._gate.gate
+        token = epoch if epoch >= 0 else self._enter()
+        frame = _getframe(1)
+        if frame.f_globals is FORWARDING_GLOBALS:
+            frame = caller(1)
+        held = self._held
+        if frame in held:
+            self._blocks.push(frame, token)
+        else:
+            held[frame] = token
 
     async def __aexit__(
         self,
@@ -765,7 +998,45 @@ class CircuitBreaker:
         """
         Record the outcome of the block; an exception is classified.
         """
-        self.__exit__(exc_type, exc, tb)
+        frame = _getframe(1)
+        try:
+            token = self._held.pop(frame)
+        except KeyError:
+            # Left through an exit stack (keyed by the frame that owns it),
+            # or from another frame than the one that entered.
+            token = self._blocks.pop(caller(1))
+        else:
+            if self._outer:
+                self._blocks.unnest(frame)
+        core = self._clean
+        if exc is None and not core.dirty:
+            core.unlocked_successes += 1
+        else:
+            self._exit(token, exc, NO_RESULT)
+
+
+_Token: TypeAlias = int | tuple[int, float]
+"""What the guard's steps hand over: the epoch of an admitted call, with
+its start time on the breaker's clock when calls are timed."""
+
+
+@final
+class _SlowPath:
+    """
+    Read by the ``with`` faces instead of the core where they must take the
+    slow path: a gate always shut (calls are timed: every block takes the
+    step that reads the clock), or a core always dirty (free-threaded
+    builds: every success is counted through the atomic counter).
+    """
+
+    __slots__ = ()
+
+    gate = -1
+    dirty = True
+    unlocked_successes = 0  # never counted here: it is always dirty
+
+
+_SLOW_PATH = _SlowPath()
 
 
 _EVENTS: dict[CircuitState, type[CircuitStateChanged]] = {

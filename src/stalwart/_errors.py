@@ -99,9 +99,11 @@ class CircuitOpenError(RejectedError):
     Attributes:
         name: The breaker's name.
         retry_after: Seconds until the breaker will admit a trial call;
-            ``0.0`` when it is half-open and a slot may free up any moment,
-            ``None`` when it was forced open and will not recover on its
-            own.
+            when it is half-open with every trial slot taken, the time
+            left until the trials must have reported, or ``None`` when
+            that is unknown (no ``half_open_max_wait``); ``None`` too when
+            it was forced open and will not recover on its own.  Never
+            ``0``.
 
     .. versionadded:: 0.1.0
     """

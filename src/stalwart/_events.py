@@ -3,16 +3,21 @@ Event records and the hooks that receive them.
 
 Every primitive takes ``hooks=``: callables that receive frozen event
 records.  Hooks run outside every lock, after the decision they report was
-made.  A hook that raises is logged on the ``stalwart`` logger and never
-breaks the protected call.
+made.  A hook that raises an :class:`Exception` is logged on the
+``stalwart`` logger and never breaks the protected call.
+
+A primitive whose events must reach its hooks in the order they happened,
+whichever thread made them, posts them to a :class:`Delivery`.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import attrs
 
@@ -65,6 +70,89 @@ def emit(hooks: Iterable[Hook], event: Event) -> None:
                 hook,
                 type(event).__name__,
             )
+
+
+def _not_an_event(item: object) -> Event:
+    msg = f"posted {item!r}, which is not an Event, without a render="
+    raise TypeError(msg)
+
+
+class Delivery:
+    """
+    Deliver one primitive's events to its hooks in the order they were
+    posted, without a lock held across a hook.
+
+    The primitive posts under its own lock (:meth:`post`, or a core
+    appending to :attr:`queue` directly), so the queue's order is the
+    order in which its decisions were made: the queue is the sequence.  A
+    decision made without the lock (a lock-free refusal) is posted right
+    after it is made: after every event it could have observed.
+    Once its lock is released it calls :meth:`deliver`.  One thread at a
+    time holds the right to deliver: it runs the hooks on every queued
+    event, oldest first, until the queue is empty.  A thread that finds
+    the right taken returns at once, and the holder delivers its events
+    too, after the ones before them; so under contention a call may
+    return before its own events reached the hooks (they will, in order,
+    before the holder returns).  Without contention a call's events are
+    delivered before it returns.  A hook that calls back into its
+    primitive (making new events) has them delivered after it returns,
+    by the same loop.
+
+    A hook that raises an :class:`Exception` is logged and delivery goes
+    on.  A :class:`BaseException` (a ``KeyboardInterrupt`` landing in a
+    hook) stops this delivery and propagates from :meth:`deliver`; the
+    events still queued go to the hooks at the next :meth:`deliver`.
+
+    Args:
+        hooks: The hooks, called in order for each event.
+        render: Turns a posted item that is not yet an :class:`Event`
+            (such as a core's compact transition record) into one; it runs
+            outside the lock, at delivery.
+    """
+
+    __slots__ = ("_hooks", "_render", "_right", "queue")
+
+    def __init__(
+        self,
+        hooks: Iterable[Hook],
+        render: Callable[[Any], Event] | None = None,
+    ) -> None:
+        self._hooks = tuple(hooks)
+        self._render = render or _not_an_event
+        self._right = threading.Lock()
+        self.queue: collections.deque[Any] = collections.deque()
+        """Posted items, oldest first; append under the primitive's lock."""
+
+    def post(self, item: object) -> None:
+        """
+        Queue *item* (an :class:`Event`, or what *render* turns into one).
+        """
+        self.queue.append(item)
+
+    def deliver(self) -> None:
+        """
+        Run the hooks on every queued item, in order, unless another thread
+        is doing so (it will deliver them).
+
+        Raises:
+            BaseException: What a hook raised that is not an
+                :class:`Exception`.
+        """
+        queue, right = self.queue, self._right
+        # Re-checked after the right is given back: an item posted by a
+        # thread that found the right taken just before it was given back
+        # is then delivered here.
+        while queue:
+            if not right.acquire(blocking=False):
+                return
+            try:
+                while queue:
+                    item = queue.popleft()
+                    if not isinstance(item, Event):
+                        item = self._render(item)
+                    emit(self._hooks, item)
+            finally:
+                right.release()
 
 
 @attrs.frozen(kw_only=True)

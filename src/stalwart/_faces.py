@@ -146,6 +146,10 @@ def async_callable_error(name: str, value: object, why: str) -> TypeError:
 _PLAIN: set[type] = {type(None), bool, int, float, str, bytes, tuple, list}
 _PLAIN_MAX = 4096
 
+PLAIN: Final = _PLAIN
+"""Types whose instances are never awaitable: a hand-tuned face tests
+``type(result) not in PLAIN`` before calling :func:`is_awaitable`."""
+
 
 def is_awaitable(value: object) -> bool:
     """
@@ -221,6 +225,12 @@ def _forwarders() -> frozenset[CodeType]:
 
 _FORWARDERS = _forwarders()
 
+FORWARDING_GLOBALS: Final = vars(contextlib)
+"""The globals of every function in :data:`_FORWARDERS`: a frame whose
+``f_globals`` is not this dict is not a forwarder, which is much cheaper to
+test than looking its code up (a code object's hash is computed afresh at
+every lookup)."""
+
 _getframe = sys._getframe
 
 
@@ -232,15 +242,13 @@ def caller(depth: int) -> FrameType:
     owns the stack.
     """
     frame = _getframe(depth + 1)
-    while frame.f_code in _FORWARDERS and frame.f_back is not None:
+    while (
+        frame.f_globals is FORWARDING_GLOBALS
+        and frame.f_code in _FORWARDERS
+        and frame.f_back is not None
+    ):
         frame = frame.f_back
     return frame
-
-
-class _Nest(list[Any]):
-    """The states of blocks nested in one frame, innermost last."""
-
-    __slots__ = ()
 
 
 class Blocks(Generic[S]):
@@ -255,30 +263,36 @@ class Blocks(Generic[S]):
     stack closed from another function) takes the most recent open block,
     as a stack would.  A closed block leaves nothing behind.
 
-    A frame runs on one thread at a time, so the dictionary needs no lock:
-    each of its operations is atomic.
+    :attr:`held` maps each frame to the state of its innermost open block
+    and :attr:`outer` to the states of the blocks around it, so a face on
+    a hot path may inline :meth:`push` and :meth:`pop`: store into
+    :attr:`held` when the frame is not in it yet, and after popping from
+    it, call :meth:`unnest` only when :attr:`outer` is not empty.
+
+    A frame runs on one thread at a time, so the dictionaries need no
+    lock: each of their operations is atomic.
     """
 
-    __slots__ = ("_held",)
+    __slots__ = ("held", "outer")
 
     def __init__(self) -> None:
-        self._held: dict[FrameType, Any] = {}
+        self.held: dict[FrameType, S] = {}
+        """The state of the innermost open block of each frame."""
+        self.outer: dict[FrameType, list[S]] = {}
+        """The states of the blocks around it in its frame, innermost
+        last; a frame is here only while it has such blocks."""
 
     def __len__(self) -> int:
-        return len(self._held)
+        return len(self.held)
 
     def push(self, frame: FrameType, state: S) -> None:
         """
         Store *state* for a block entered by *frame*.
         """
-        held = self._held
-        outer = held.get(frame, held)  # held itself: nothing stored
-        if outer is held:
-            held[frame] = state
-        elif type(outer) is _Nest:
-            outer.append(state)
-        else:
-            held[frame] = _Nest((outer, state))
+        held = self.held
+        if frame in held:
+            self.outer.setdefault(frame, []).append(held[frame])
+        held[frame] = state
 
     def pop(self, frame: FrameType) -> S:
         """
@@ -287,7 +301,7 @@ class Blocks(Generic[S]):
         Raises:
             RuntimeError: If no block is open at all.
         """
-        held = self._held
+        held = self.held
         try:
             state = held.pop(frame)
         except KeyError:
@@ -296,12 +310,20 @@ class Blocks(Generic[S]):
             except KeyError:
                 msg = "__exit__ without a matching __enter__"
                 raise RuntimeError(msg) from None
-        if type(state) is _Nest:
-            inner = state.pop()
-            # A nest holds two blocks or more: one is left at least.
-            held[frame] = state[0] if len(state) == 1 else state
-            return cast("S", inner)
-        return cast("S", state)
+        if self.outer:
+            self.unnest(frame)
+        return state
+
+    def unnest(self, frame: FrameType) -> None:
+        """
+        Make the block around the one just popped from *frame* (if any) its
+        innermost open block again.
+        """
+        outer = self.outer.get(frame)
+        if outer is not None:
+            self.held[frame] = outer.pop()
+            if not outer:
+                del self.outer[frame]
 
 
 # -- the guard protocol -------------------------------------------------------

@@ -8,6 +8,7 @@ Messages follow attrs' shape and always name the field and the value:
 from __future__ import annotations
 
 import math
+import sys
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -109,9 +110,9 @@ class _Compare:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(attr.name, "a number", value)
-        # value != value: NaN, without math.isnan's float conversion, which
-        # overflows on a huge int (compared exactly below).
-        if value != value or not self.check(value, self.bound):  # noqa: PLR0124
+        # isnan() on an int too large for a float raises OverflowError.
+        nan = isinstance(value, float) and math.isnan(value)
+        if nan or not self.check(value, self.bound):
             raise _fail(attr.name, f"{self.op} {self.bound:g}", value)
 
     def __repr__(self) -> str:
@@ -138,12 +139,13 @@ non_negative = ge(0)
 
 
 def finite(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
-    """Validator: the value is a finite number (``None`` passes); an
-    ``int`` is finite, however large."""
+    """Validator: the value is a finite number (``None`` passes); an int
+    too large for a float is not, for the arithmetic it goes into."""
+    # isfinite() overflows on such an int instead of answering.
     if (
-        value is not None
-        and type(value) is not int
-        and not math.isfinite(value)
+        not math.isfinite(value)
+        if isinstance(value, float)
+        else isinstance(value, int) and abs(value) > sys.float_info.max
     ):
         raise _fail(attr.name, "finite", value)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -97,6 +98,20 @@ def circuit_breaker() -> None:
     assert_type(stats.failure_rate, float | None)
     assert_type(stats.calls, int)
     _ = stalwart.CircuitBreaker(window=stalwart.TimeWindow(60.0, buckets=12))
+
+    # A generator function is guarded over its whole iteration; its type
+    # is kept.
+    @breaker
+    def rows(limit: int) -> Iterator[int]:
+        yield from range(limit)
+
+    @breaker
+    async def arows(limit: int) -> AsyncIterator[int]:
+        for i in range(limit):
+            yield i
+
+    assert_type(rows(3), Iterator[int])
+    assert_type(arows(3), AsyncIterator[int])
 
 
 def circuit_events(event: stalwart.Event) -> None:

@@ -15,7 +15,16 @@ A few attributes are written so the shell may read them *without* the lock
   streak under the consecutive policy, or DISABLED);
 * ``refuse_until``: calls made before this time are refused without
   asking (the end of the open period, ``inf`` when forced open, ``-inf``
-  otherwise).
+  otherwise);
+* ``expires_at``: when a half-open breaker whose trials have not reported
+  goes back to OPEN (``inf`` in any other state, or without
+  *half_open_max_wait*), so a reader knows when the state it reads is
+  stale.
+
+When ``track`` is set, each transition is appended to ``log`` as a
+:data:`Transition` record.  The shell may replace ``log`` with its own
+queue (anything with ``append``), so transitions land there in the order
+they were made, next to the shell's other events.
 
 Every transition bumps ``generation``.  A call is admitted with the
 generation of that moment (its *epoch*), and an outcome whose epoch is not
@@ -26,10 +35,11 @@ new state.
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 
-from typing import final
+from typing import Any, final
 
 from .windows import FAILURE, SLOW, BucketRing, CountRing
 
@@ -86,12 +96,12 @@ class BreakerCore:
     __slots__ = (
         "_cap",
         "_count_threshold",
-        "_half_open_deadline",
         "_minimum_calls",
         "_multiplier",
         "_recovery_time",
         "consecutive_failures",
         "dirty",
+        "expires_at",
         "failure_rate",
         "failure_threshold",
         "failures",
@@ -116,6 +126,7 @@ class BreakerCore:
         "trial_slow",
         "trials_taken",
         "trips",
+        "unlocked_successes",
         "window",
     )
 
@@ -148,12 +159,14 @@ class BreakerCore:
         self.success_threshold = success_threshold
         self.half_open_max_wait = half_open_max_wait
         self.track = False
-        self.log: list[Transition] = []
+        self.log: collections.deque[Any] = collections.deque()
         # Totals of every recorded outcome, whatever its epoch.
         self.successes = 0
         self.failures = 0
         self.slow_calls = 0
         self.ignored = 0
+        # Successes the shell counts without the lock (it owns this one).
+        self.unlocked_successes = 0
         self.state = CLOSED
         self.generation = 0
         self.gate = 0
@@ -163,7 +176,7 @@ class BreakerCore:
         self.open_until = -math.inf
         self.consecutive_failures = 0
         self.dirty = window is not None
-        self._half_open_deadline = math.inf
+        self.expires_at = math.inf
         self.trials_taken = 0
         self.trial_outcomes = 0
         self.trial_failures = 0
@@ -178,7 +191,7 @@ class BreakerCore:
         self.state = state
         self.generation += 1
         # Finite only while half-open: record() tests it alone.
-        self._half_open_deadline = math.inf
+        self.expires_at = math.inf
         if self.track and previous is not state:
             self.log.append((previous, state, at, recovery_time))
 
@@ -204,7 +217,7 @@ class BreakerCore:
         self.trial_slow = 0
         self._enter(HALF_OPEN, at)
         if self.half_open_max_wait is not None:
-            self._half_open_deadline = at + self.half_open_max_wait
+            self.expires_at = at + self.half_open_max_wait
 
     def _admitting(self, state: CircuitState, at: float) -> None:
         """
@@ -217,16 +230,20 @@ class BreakerCore:
         if state is CLOSED:
             self.trips = 0
         self._enter(state, at)
-        self.dirty = state is not DISABLED and self.window is not None
+        # Disabled, outcomes change nothing, but slow calls are still
+        # counted: a success must be recorded whenever it may be slow.
+        self.dirty = self.window is not None and (
+            state is not DISABLED or self.slow_call_rate is not None
+        )
         self.gate = self.generation
 
-    def _expire(self, now: float) -> None:
+    def expire(self, now: float) -> None:
         """
         Send a half-open breaker whose trials did not report in time back
         to OPEN, as of the moment the wait ran out.
         """
-        if now >= self._half_open_deadline:
-            self._open(self._half_open_deadline)
+        if now >= self.expires_at:
+            self._open(self.expires_at)
 
     # --- calls -------------------------------------------------------------
 
@@ -236,7 +253,7 @@ class BreakerCore:
         """
         if self.gate >= 0:
             return self.gate
-        self._expire(now)
+        self.expire(now)
         if self.state is OPEN and now >= self.open_until:
             self._half_open(now)
         if (
@@ -249,12 +266,21 @@ class BreakerCore:
 
     def retry_after(self, now: float) -> float | None:
         """
-        Return the seconds until a refused call could be admitted.
+        Return the seconds until a refused call could be admitted, ``None``
+        when that cannot be known.
+
+        A half-open breaker whose trials are all taken gives the time left
+        until they must have reported (it is then closed or open again), or
+        ``None`` without *half_open_max_wait*: a trial may report any
+        moment or never.  It is never ``0``, so a caller that waits as long
+        as it says never spins.
         """
         if self.state is OPEN:
             return max(0.0, self.open_until - now)
-        if self.state is HALF_OPEN:
-            return 0.0
+        if self.state is HALF_OPEN and self.expires_at < math.inf:
+            # admit() expired it first: the deadline is still ahead, and
+            # the difference of two distinct floats is never 0.
+            return self.expires_at - now
         return None
 
     def record(self, now: float, epoch: int, flags: int) -> None:
@@ -267,8 +293,7 @@ class BreakerCore:
             self.successes += 1
         if flags & SLOW:
             self.slow_calls += 1
-        if now >= self._half_open_deadline:
-            self._open(self._half_open_deadline)
+        self.expire(now)
         state = self.state
         if epoch != self.generation or state is DISABLED:
             return
@@ -340,6 +365,13 @@ class BreakerCore:
         failure, giving back its trial slot if it held one.
         """
         self.ignored += 1
+        self.undo(epoch)
+
+    def undo(self, epoch: int) -> None:
+        """
+        Give back the trial slot of a call admitted at *epoch*, if it held
+        one, as if the call had never been admitted: nothing is counted.
+        """
         if epoch == self.generation and self.state is HALF_OPEN:
             self.trials_taken -= 1
 
@@ -381,7 +413,8 @@ class BreakerCore:
         """
         Return and forget the transitions logged since the last drain.
         """
-        log, self.log = self.log, []
+        log = list(self.log)
+        self.log.clear()
         return log
 
     def window_totals(self, now: float) -> tuple[int, int, int]:

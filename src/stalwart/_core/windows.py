@@ -2,7 +2,8 @@
 Sliding windows of call outcomes for the circuit breaker.
 
 Both windows keep running totals, so recording an outcome and reading the
-totals are O(1): a count window is a ring of the last *size* outcomes; a
+totals are O(1): a count window is a ring of the last *size* outcomes
+(grown as calls come, so its memory follows the calls seen); a
 time window is a ring of *buckets* counters, each covering
 ``length / buckets`` seconds, and moving it forward clears at most
 *buckets* counters however far time jumped.
@@ -28,13 +29,16 @@ SLOW = 2
 class CountRing:
     """
     The outcomes of the last *size* calls.
+
+    The ring grows with the calls it is given, one byte per outcome, up to
+    *size*: memory follows the calls seen, not the size asked for.
     """
 
     __slots__ = ("_flags", "_next", "calls", "failures", "size", "slow")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._flags = [0] * size
+        self._flags = bytearray()
         self._next = 0
         self.calls = 0
         self.failures = 0
@@ -44,17 +48,18 @@ class CountRing:
         """
         Add one outcome; the oldest drops out once the ring is full.
         """
-        index = self._next
-        if self.calls == self.size:
+        if self.calls < self.size:
+            self._flags.append(flags)
+            self.calls += 1
+        else:
+            index = self._next
             old = self._flags[index]
             self.failures -= old & FAILURE
             self.slow -= (old & SLOW) >> 1
-        else:
-            self.calls += 1
-        self._flags[index] = flags
+            self._flags[index] = flags
+            self._next = index + 1 if index + 1 < self.size else 0
         self.failures += flags & FAILURE
         self.slow += (flags & SLOW) >> 1
-        self._next = index + 1 if index + 1 < self.size else 0
 
     def totals(self, now: float) -> tuple[int, int, int]:
         """
@@ -66,7 +71,7 @@ class CountRing:
         """
         Forget every outcome.
         """
-        self._flags = [0] * self.size
+        self._flags = bytearray()
         self._next = 0
         self.calls = self.failures = self.slow = 0
 
