@@ -33,12 +33,10 @@ def model(
         now += takes
         if not fails:
             return "ok", sleeps
-        if attempt == 1:
-            start = now  # the time budget starts at the first failure
         if attempts is not None and attempt >= attempts:
             return "raise", sleeps
         delay = min(initial * multiplier ** (attempt - 1), cap)
-        if timeout is not None and now - start + delay >= timeout:
+        if timeout is not None and now + delay >= timeout:  # from the start
             return "raise", sleeps
         if delay > 0:
             sleeps.append(delay)
