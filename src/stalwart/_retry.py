@@ -1575,9 +1575,13 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
             hint: object = None
             if error is not None:
                 if honor and isinstance(error, RejectedError):
-                    hint = getattr(error, "retry_after", None)
-                    if hint.__class__ not in _NUMBERS or not hint > 0.0:  # type: ignore[operator]  # an int or a float here
-                        hint = None
+                    after = getattr(error, "retry_after", None)
+                    if (
+                        after.__class__ in _NUMBERS
+                        and cast("float", after) > 0
+                    ):
+                        hint = after
+                    else:  # None, 0 or NaN: it does not say when
                         rejection = True
                 if hint is None:
                     if not isinstance(error, types):
