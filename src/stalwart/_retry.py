@@ -188,10 +188,6 @@ def _check_bool(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigurationError(msg)
 
 
-def _optional_seconds(value: float | timedelta | None) -> float | None:
-    return None if value is None else seconds(value)
-
-
 # -- backoffs -----------------------------------------------------------------
 
 
@@ -964,7 +960,7 @@ class Retry:
         default=0.1, converter=seconds, validator=_wait_validators
     )
     wait_max: float | None = attrs.field(
-        default=None, converter=_optional_seconds, validator=_check_wait_max
+        default=None, converter=optional_seconds, validator=_check_wait_max
     )
     wait_multiplier: float = attrs.field(
         default=2.0, validator=_multiplier_validators
