@@ -986,6 +986,9 @@ class Retry:
         default=DEFAULT_CLOCK, validator=valid_clock, repr=False
     )
 
+    # Names the primitive in errors, as _faces.Guard's _kind does: a
+    # pipeline chains a Retry through call() / acall(), its run step.
+    _kind: ClassVar[str] = _KIND
     _core: RetryCore = attrs.field(init=False, repr=False)
     _strategy: Backoff | None = attrs.field(init=False, repr=False)
     _wait_fn: WaitFunction | None = attrs.field(init=False, repr=False)
