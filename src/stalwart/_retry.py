@@ -92,6 +92,8 @@ _STOP = -1.0  # what the decision returns to end the loop on its outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 _NO_RESULT = object()  # an Attempt given no result
+# Results that are never awaitable: a set lookup spares call() a call.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list})
 _WAIT_MAX = 5.0  # the default backoff's cap when wait_max is not given
 _MIN_WINDOW = 0.001  # a shorter budget window cannot slide in slots
 _PACKAGE = str(Path(__file__).parent) + os.sep  # as in co_filename
@@ -1335,15 +1337,17 @@ class Retry:
             error: Exception | None = e
             result = None
         else:
-            if is_awaitable(result):
+            if result.__class__ not in _PLAIN and is_awaitable(result):
                 raise awaitable_result_error(
                     _KIND, self.name, "call()", "acall()", result
                 )
-            if self.on_result is None:
-                self._begin()
+            if self.on_result is None and self.budget is None:
+                self._calls.incr()  # _begin(), a frame less
                 return cast("T", result)
             error = None
         self._begin()
+        if error is None and self.on_result is None:
+            return cast("T", result)
         try:
             return cast("T", self._run(fn, args, kwargs, error, result, start))
         finally:
