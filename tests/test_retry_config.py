@@ -25,7 +25,10 @@ from stalwart.testing import FakeClock, retry_testing, set_retry_testing
 
 
 async def _apredicate(*args: Any) -> bool:
-    return True  # pragma: no cover  # never awaited
+    """
+    An async predicate, hook or wait function: always refused.
+    """
+    return True  # never awaited
 
 
 class TestValidation:
