@@ -174,6 +174,9 @@ class TestBlockingOnALoop:
         assert error is info.value.__context__
         assert [] == clock.sleeps
         assert 1 == fn.calls
+        assert RetryStatistics(calls=1, retries=0, give_ups=0) == (
+            retry.statistics()
+        )
 
     def test_sync_loop_refuses_to_block(self, clock):
         """
@@ -191,6 +194,7 @@ class TestBlockingOnALoop:
             asyncio.run(main())
 
         assert [] == clock.sleeps
+        assert 0 == retry.statistics().retries
 
     def test_zero_waits_do_not_block(self, clock):
         """

@@ -101,7 +101,7 @@ _PACKAGE = str(Path(__file__).parent) + os.sep  # as in co_filename
 # The failure path (see _failure_path): the decision after a bad outcome,
 # the check right before a wait, and the sync and async retry loops.
 _Decide: TypeAlias = Callable[
-    [int, "Exception | None", object, float, float, bool], float
+    [int, "Exception | None", object, float, float], float
 ]
 _Settle: TypeAlias = Callable[
     [int, float, float, "Exception | None", object], float
@@ -804,7 +804,7 @@ class Attempt:
             return False
         # The loop counts the retry once it has checked the time again.
         delay = retry._decide(
-            self.number, exc, result, self._start, self._previous, False
+            self.number, exc, result, self._start, self._previous
         )
         self._delay = delay
         if delay < 0.0:
@@ -836,7 +836,6 @@ class Attempt:
                 return _STOP
         finally:
             error = None  # no frame <-> traceback cycle
-        retry._retries.incr()
         return delay
 
 
@@ -1428,14 +1427,15 @@ class Retry:
             delay = attempt._step()
             if delay < 0.0:
                 return
+            if delay > 0.0 and on_loop_thread():
+                raise blocking_on_loop(
+                    _KIND,
+                    self.name,
+                    "'for attempt in retry'",
+                    "'async for attempt in retry'",
+                )
+            self._retries.incr()
             if delay > 0.0:
-                if on_loop_thread():
-                    raise blocking_on_loop(
-                        _KIND,
-                        self.name,
-                        "'for attempt in retry'",
-                        "'async for attempt in retry'",
-                    )
                 self.clock.sleep(delay)
             attempt = Attempt(self, attempt.number + 1, start, delay)
 
@@ -1448,6 +1448,7 @@ class Retry:
             delay = attempt._step()
             if delay < 0.0:
                 return
+            self._retries.incr()
             if delay > 0.0:
                 await self.clock.asleep(delay)
             attempt = Attempt(self, attempt.number + 1, start, delay)
@@ -1555,19 +1556,17 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
             return give_up(decision, attempt, error, result, now)
         return delay
 
-    def decide(  # noqa: PLR0917  # positional: called on every retry
+    def decide(
         attempt: int,
         error: Exception | None,
         result: object,
         start: float,
         previous: float,
-        count: bool,
     ) -> float:
         """
         Classify the outcome of attempt *attempt*; return the wait before
-        the next attempt, or ``_STOP`` to end with this outcome.  With
-        *count*, count the retry (the attempt loops count it only after
-        their own last check).
+        the next attempt, or ``_STOP`` to end with this outcome.  The face
+        counts the retry once it is about to wait (or to retry at once).
 
         Written flat, with each optional feature behind one test.
         Whatever a predicate, the backoff or a hook raises gets the
@@ -1650,8 +1649,6 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
             if error is not None:
                 _chain(exc, error)
             raise
-        if count:
-            count_retry()
         return delay
 
     # The sync and async loops are twins over decide().
@@ -1666,7 +1663,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
     ) -> Any:
         attempt, delay = 1, 0.0
         while True:
-            delay = decide(attempt, error, result, start, delay, True)
+            delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
                 if error is None:
                     return result
@@ -1674,10 +1671,11 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
                     raise error
                 finally:  # break the frame <-> traceback cycle
                     error = None
+            if delay > 0.0 and on_loop_thread():
+                blocked, error = _blocking(name, error), None
+                raise blocked
+            count_retry()
             if delay > 0.0:
-                if on_loop_thread():
-                    blocked, error = _blocking(name, error), None
-                    raise blocked
                 clock.sleep(delay)
             attempt += 1
             try:
@@ -1699,7 +1697,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
     ) -> Any:
         attempt, delay = 1, 0.0
         while True:
-            delay = decide(attempt, error, result, start, delay, True)
+            delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
                 if error is None:
                     return result
@@ -1707,6 +1705,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
                     raise error
                 finally:  # break the frame <-> traceback cycle
                     error = None
+            count_retry()
             if delay > 0.0:
                 await clock.asleep(delay)
             attempt += 1
