@@ -1,12 +1,14 @@
 """
 Retry rows for ``compare_peers.py``: stalwart, hand-written floors, and
-tenacity, stamina and backoff, on the success path and on one failure then
-success with a zero wait, sync and async.
+tenacity, stamina, backoff, pyresilience and hyx (async only), on the
+success path and on one failure then success with a zero wait, sync and
+async.
 
 Success rows are ratios to a plain call (``plain`` / ``await``); failure
 rows to a hand-written inline retry measured in the same rounds
 (``inline retry`` / ``async inline retry``).  Two floors: a bare retry
-loop, and one doing inline the per-call work of a default ``Retry``.
+loop, and one doing inline the per-call work of a default ``Retry`` (a
+clock read as the call starts, since its time budget starts there).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from harness import (
     f,
     flaky,
 )
-from stalwart import Retry
+from stalwart import RejectedError, Retry
 from stalwart._deadline import _current
 
 
@@ -60,9 +62,10 @@ def floor_retry(fn: Callable[..., Any], attempts: int = 3) -> Any:
 def floor_retry_kept(fn: Callable[..., Any], attempts: int = 3) -> Any:
     """
     A hand-written retry doing, inline, the per-call work a default
-    ``Retry`` must do: count calls; on a failure read the clock (the time
-    budget starts there), read the deadline context variable and the
-    exception's ``retry_after``, apply the stop rules and count the retry.
+    ``Retry`` must do: count calls and read the clock as the call starts
+    (its time budget starts there); on a failure read the clock, the
+    deadline context variable and the exception's ``retry_after``, tell a
+    stalwart refusal apart, apply the stop rules and count the retry.
     """
     calls = retries = 0
     timeout, delay = 45.0, 0.0
@@ -70,17 +73,19 @@ def floor_retry_kept(fn: Callable[..., Any], attempts: int = 3) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls, retries
         calls += 1
+        start = _monotonic()
         try:
             return fn(*args, **kwargs)
-        except Boom as e:
+        except Exception as e:  # noqa: BLE001  # judged below, as Retry does
             error = e
-        start = _monotonic()
         attempt = 1
         while True:
+            if isinstance(error, RejectedError) or not isinstance(error, Boom):
+                raise error
             wait = getattr(error, "retry_after", None)
             if wait is None:
                 wait = delay
-            now = _monotonic() if attempt > 1 else start
+            now = _monotonic()
             deadline = _get_deadline()
             if (
                 attempt >= attempts
@@ -95,8 +100,26 @@ def floor_retry_kept(fn: Callable[..., Any], attempts: int = 3) -> Any:
             try:
                 del error  # no frame <-> traceback cycle left to the GC
                 return fn(*args, **kwargs)
-            except Boom as e:
+            except Exception as e:  # noqa: BLE001  # judged above
                 error = e
+
+    return wrapper
+
+
+def afloor_retry_kept(fn: Callable[..., Any], attempts: int = 3) -> Any:
+    """The async twin of :func:`floor_retry_kept` (success path only)."""
+    calls = 0
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        start = _monotonic()
+        try:
+            return await fn(*args, **kwargs)
+        except Boom:
+            if _monotonic() - start >= 45.0:
+                raise
+            return await fn(*args, **kwargs)
 
     return wrapper
 
@@ -135,15 +158,19 @@ def rows(suite: Suite) -> None:
         kind="base",
     )
 
-    makers: list[tuple[str, Callable[[Callable[..., Any]], Any], str]] = []
+    makers: list[
+        tuple[str, Callable[[Callable[..., Any]], Any], str, bool]
+    ] = []
 
     def both(
         name: str,
         make: Callable[[Callable[..., Any]], Any],
         kind: str = "ours",
+        *,
+        sync: bool = True,
     ) -> None:
         """Register one retry decorator factory for every row."""
-        makers.append((name, make, kind))
+        makers.append((name, make, kind, sync))
 
     both(
         "stalwart Retry(attempts=3, on=Boom, wait=0)",
@@ -216,9 +243,37 @@ def rows(suite: Suite) -> None:
     except ImportError:
         suite.skipped.append(("backoff", "not installed"))
 
+    try:
+        import pyresilience
+
+        both(
+            "pyresilience resilient(retry=RetryConfig(delay=0, jitter=False))",
+            pyresilience.resilient(
+                retry=pyresilience.RetryConfig(
+                    max_attempts=3, delay=0.0, jitter=False, retry_on=(Boom,)
+                )
+            ),
+            kind="peer",
+        )
+    except ImportError:
+        suite.skipped.append(("pyresilience", "not installed"))
+
+    try:
+        from hyx.retry import retry as hyx_retry
+
+        both(
+            "hyx retry(on=Boom, attempts=3, backoff=0)",
+            hyx_retry(on=Boom, attempts=3, backoff=0),
+            kind="peer",
+            sync=False,
+        )
+    except ImportError:
+        suite.skipped.append(("hyx", "not installed"))
+
     # Row names are unique across sections: ratios are keyed by name.
-    for name, make, kind in makers:
-        suite.add(SUCCESS, name, "g(x)", {"g": make(f), "x": 1}, kind=kind)
+    for name, make, kind, sync in makers:
+        if sync:
+            suite.add(SUCCESS, name, "g(x)", {"g": make(f), "x": 1}, kind=kind)
         suite.add(
             SUCCESS,
             f"{name} async",
@@ -227,15 +282,16 @@ def rows(suite: Suite) -> None:
             is_async=True,
             kind=kind,
         )
-    for name, make, kind in makers:
-        suite.add(
-            FAILURE,
-            f"{name} [1 failure]",
-            "g(x)",
-            {"g": make(flaky()), "x": 1},
-            baseline=INLINE,
-            kind=kind,
-        )
+    for name, make, kind, sync in makers:
+        if sync:
+            suite.add(
+                FAILURE,
+                f"{name} [1 failure]",
+                "g(x)",
+                {"g": make(flaky()), "x": 1},
+                baseline=INLINE,
+                kind=kind,
+            )
         suite.add(
             FAILURE,
             f"{name} [1 failure] async",
@@ -248,6 +304,28 @@ def rows(suite: Suite) -> None:
     kept = "floor: hand-written retry, with a default Retry's work"
     suite.add(
         SUCCESS, kept, "g(x)", {"g": floor_retry_kept(f), "x": 1}, kind="floor"
+    )
+    suite.add(
+        SUCCESS,
+        f"{kept} async",
+        "await g(x)",
+        {"g": afloor_retry_kept(af), "x": 1},
+        is_async=True,
+        kind="floor",
+    )
+    retry = Retry(attempts=3, on=Boom, wait=0)
+    suite.add(
+        SUCCESS,
+        "stalwart Retry(...).call(f, x)",
+        "r.call(f, x)",
+        {"r": retry, "f": f, "x": 1},
+    )
+    suite.add(
+        SUCCESS,
+        "stalwart await Retry(...).acall(af, x)",
+        "await r.acall(af, x)",
+        {"r": retry, "af": af, "x": 1},
+        is_async=True,
     )
     suite.add(
         FAILURE,

@@ -24,8 +24,8 @@ from stalwart import Retry, RetryBudget
 
 
 def test_retry_success(benchmark):
-    """Decorated def, success, default settings (timeout=45 s, which
-    starts at a first failure: no clock read here)."""
+    """Decorated def, success, default settings (timeout=45 s, whose
+    budget starts with the call: one clock read)."""
     benchmark.extra_info["baseline"] = "test_plain_call"
     benchmark(batch("g(x)", {"g": Retry()(f), "x": 1}))
 
@@ -40,6 +40,13 @@ def test_retry_success_call(benchmark):
     """``retry.call(f, x)``, success."""
     benchmark.extra_info["baseline"] = "test_plain_call"
     benchmark(batch("r.call(f, x)", {"r": Retry(), "f": f, "x": 1}))
+
+
+def test_retry_success_loop(benchmark):
+    """``for attempt in retry: with attempt: f(x)``, success."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    loop = "for attempt in r:\n    with attempt:\n        f(x)"
+    benchmark(batch(loop, {"r": Retry(), "f": f, "x": 1}))
 
 
 def test_retry_success_budget(benchmark):

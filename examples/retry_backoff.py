@@ -61,13 +61,36 @@ retry = stalwart.Retry(
 print(f"  -> {retry.call(Flaky(3, ConnectionError('reset')))}")
 print(f"  waits: {[round(s, 3) for s in clock.sleeps]}")
 
-print("\n2. The server says when to come back (retry_after)")
+print("\n2. The server says when to come back")
 clock.sleeps.clear()
+# A stalwart refusal carrying retry_after is retried after exactly that
+# wait, even though on= names only ConnectionError.
 breaker_says = stalwart.CircuitOpenError("payments", retry_after=2.5)
 retry = stalwart.Retry(
-    name="payments", on=stalwart.RejectedError, hooks=log, clock=clock
+    name="payments", on=ConnectionError, hooks=log, clock=clock
 )
 print(f"  -> {retry.call(Flaky(1, breaker_says))}")
+print(f"  waited exactly {clock.sleeps}")
+
+
+class ThrottledError(Exception):
+    """An HTTP 429 with its Retry-After header, in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"429, retry after {retry_after}s")
+        self.header = retry_after
+
+
+def on_throttled(error: Exception) -> bool | stalwart.RetryAfter:
+    """Retry a 429 after what its header says; nothing else."""
+    if isinstance(error, ThrottledError):
+        return stalwart.RetryAfter(error.header)
+    return False
+
+
+clock.sleeps.clear()
+retry = stalwart.Retry(name="api", on=on_throttled, hooks=log, clock=clock)
+print(f"  -> {retry.call(Flaky(1, ThrottledError(4.0)))}")
 print(f"  waited exactly {clock.sleeps}")
 
 print("\n3. A 3-second time budget: never wait past it")

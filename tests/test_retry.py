@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from helpers import Boom, as_async
-from retry_support import Flaky
+from retry_support import FACES, RESULT_FACES, Flaky, exp
 from stalwart import (
     CircuitOpenError,
     ConstantBackoff,
@@ -26,6 +26,7 @@ from stalwart import (
     ExponentialBackoff,
     LinearBackoff,
     Retry,
+    RetryAfter,
     RetryExhaustedError,
     RetryGaveUp,
     RetryScheduled,
@@ -33,69 +34,6 @@ from stalwart import (
 )
 from stalwart._deadline import deadline_scope
 from stalwart.testing import FakeClock, use_clock
-
-
-def _loop(retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    for attempt in retry:
-        with attempt:
-            return fn(*args, **kw)
-    raise AssertionError("unreachable")
-
-
-async def _aloop(
-    retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any
-) -> Any:
-    async for attempt in retry:
-        with attempt:
-            return await fn(*args, **kw)
-    raise AssertionError("unreachable")
-
-
-def _loop_result(
-    retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any
-) -> Any:
-    for attempt in retry:
-        with attempt:
-            result = fn(*args, **kw)
-            attempt.set_result(result)
-    return result
-
-
-async def _aloop_result(
-    retry: Retry, fn: Callable[..., Any], *args: Any, **kw: Any
-) -> Any:
-    async for attempt in retry:
-        with attempt:
-            result = await fn(*args, **kw)
-            attempt.set_result(result)
-    return result
-
-
-FACES: dict[str, Callable[..., Any]] = {
-    "call": lambda r, fn, *a, **k: r.call(fn, *a, **k),
-    "acall": lambda r, fn, *a, **k: asyncio.run(
-        r.acall(as_async(fn), *a, **k)
-    ),
-    "decorator": lambda r, fn, *a, **k: r(fn)(*a, **k),
-    "async-decorator": lambda r, fn, *a, **k: asyncio.run(
-        r(as_async(fn))(*a, **k)
-    ),
-    "loop": _loop,
-    "async-loop": lambda r, fn, *a, **k: asyncio.run(
-        _aloop(r, as_async(fn), *a, **k)
-    ),
-}
-# The faces that see results: the loops hand theirs to set_result().
-RESULT_FACES: dict[str, Callable[..., Any]] = {
-    **{
-        name: FACES[name]
-        for name in ("call", "acall", "decorator", "async-decorator")
-    },
-    "loop": _loop_result,
-    "async-loop": lambda r, fn, *a, **k: asyncio.run(
-        _aloop_result(r, as_async(fn), *a, **k)
-    ),
-}
 
 
 @pytest.fixture(name="face", params=list(FACES))
@@ -120,22 +58,6 @@ def _events() -> list[Any]:
     A list that a hook appends every event to.
     """
     return []
-
-
-def exp(clock: FakeClock, **kwargs: Any) -> Retry:
-    """
-    Build a retry with an exponential backoff of 1, 2, 4... and no jitter.
-    """
-    settings: dict[str, Any] = {
-        "on": Boom,
-        "wait_initial": 1.0,
-        "wait_max": 100.0,
-        "jitter": "none",
-        "timeout": None,
-        "clock": clock,
-    }
-    settings.update(kwargs)
-    return Retry(**settings)
 
 
 class TestSchedules:
@@ -298,31 +220,63 @@ class TestTimeBudget:
         assert 2.0 == clock.now()
         assert 2 == fn.calls
 
-    def test_starts_at_the_first_failure(self, face, clock):
+    def test_starts_with_the_call(self, face, clock):
         """
-        The time budget covers the retrying: it starts when the first
-        attempt fails, so a slow first attempt does not use it up.
+        The time budget starts when the call starts: with attempts of 2 s,
+        a wait of 0.25 s and a budget of 3 s, the attempts start at 0 and
+        2.25 and the call ends at 4.25 (not a third attempt at 4.5).
+        """
+        retry = Retry(on=Boom, wait=0.25, timeout=3.0, clock=clock)
+        fn = Flaky(Boom(), Boom(), Boom(), clock=clock, takes=2.0)
+
+        with pytest.raises(Boom):
+            face(retry, fn)
+
+        assert [0.0, 2.25] == fn.started
+        assert 4.25 == clock.now()
+
+    def test_slow_first_attempt_spends_it(self, face, clock):
+        """
+        A first attempt longer than the budget leaves no time to retry.
         """
         retry = Retry(on=Boom, wait=0.1, timeout=2.0, clock=clock)
         fn = Flaky(Boom(), clock=clock, takes=3.0)
 
-        assert "ok" == face(retry, fn)
-        assert [0.1] == clock.sleeps
-        assert 2 == fn.calls
+        with pytest.raises(Boom):
+            face(retry, fn)
+
+        assert [] == clock.sleeps
+        assert 1 == fn.calls
 
     def test_later_attempts_count(self, face, clock):
         """
-        Every wait and every attempt after the first failure is charged.
+        Every attempt and every wait is charged to the budget.
         """
-        retry = Retry(on=Boom, wait=0.1, timeout=2.0, clock=clock)
+        retry = Retry(on=Boom, wait=0.1, timeout=3.5, clock=clock)
         fn = Flaky(Boom(), Boom(), Boom(), clock=clock, takes=1.5)
 
         with pytest.raises(Boom):
             face(retry, fn)
 
-        # Failures at t=1.5 (the start), 3.1 (1.6 s in) and 4.7 (3.2 s in).
+        # Failures at t=1.5, 3.1 (3.2 with the next wait: inside 3.5) and
+        # 4.7 (4.8: past it).
+        assert [0.0, 1.6, 3.2] == fn.started
         assert [0.1, 0.1] == clock.sleeps
-        assert 3 == fn.calls
+
+    def test_no_wait_ends_at_or_past_it(self, face, clock):
+        """
+        A wait that would end exactly at the budget is not started.
+        """
+        retry = Retry(on=Boom, wait=1.0, timeout=3.0, clock=clock)
+        fn = Flaky(Boom(), Boom(), clock=clock, takes=1.0)
+
+        with pytest.raises(Boom):
+            face(retry, fn)
+
+        # 1 s attempt + 1 s wait + 1 s attempt = 2 s; one more wait would
+        # end at 3.0, the budget itself.
+        assert [0.0, 2.0] == fn.started
+        assert 3.0 == clock.now()
 
     def test_whole_call_bounded_by_an_enclosing_deadline(self, face, clock):
         """
@@ -366,18 +320,43 @@ class TestTimeBudget:
 
 
 class TestWhatIsRetried:
-    def test_other_exceptions_propagate(self, face, clock):
+    def test_other_exceptions_propagate(self, face, clock, events):
         """
-        An exception outside *on* propagates at once, unchanged.
+        An exception outside *on* propagates at once, unchanged, and the
+        call is still visible: counted as given up, with an event that
+        says the outcome was not one to retry.
         """
         error = KeyError("x")
-        retry = exp(clock)
+        retry = exp(clock, name="api", hooks=events.append)
 
         with pytest.raises(KeyError) as info:
             face(retry, Flaky(error))
 
         assert error is info.value
-        assert RetryStatistics(calls=1, retries=0, give_ups=0) == (
+        assert info.value.__context__ is None
+        assert RetryStatistics(calls=1, retries=0, give_ups=1) == (
+            retry.statistics()
+        )
+        assert [
+            RetryGaveUp(
+                primitive_name="api",
+                at=0.0,
+                attempt=1,
+                reason="not_retryable",
+                caused_by=error,
+            )
+        ] == events
+
+    def test_refused_by_a_predicate_is_visible(self, face, clock):
+        """
+        An exception a predicate declines is counted as given up too.
+        """
+        retry = exp(clock, on=lambda e: False)
+
+        with pytest.raises(Boom):
+            face(retry, Flaky(Boom()))
+
+        assert RetryStatistics(calls=1, retries=0, give_ups=1) == (
             retry.statistics()
         )
 
@@ -415,23 +394,55 @@ class TestWhatIsRetried:
     @pytest.mark.parametrize(
         ("verdict", "expected"),
         [
-            (7.0, [7.0]),
-            (3, [3.0]),
+            (RetryAfter(7.0), [7.0]),
+            (RetryAfter(timedelta(seconds=3)), [3.0]),
+            (RetryAfter(0), []),
             (timedelta(seconds=2), [2.0]),
-            (500.0, [60.0]),
-            ("yes", [1.0]),
+            (timedelta(0), []),
+            (RetryAfter(500.0), [60.0]),
         ],
-        ids=["float", "int", "timedelta", "capped", "truthy"],
+        ids=["after", "after-td", "after-0", "timedelta", "td-0", "capped"],
     )
     def test_predicate_dictates_delay(self, face, clock, verdict, expected):
         """
-        A predicate returning a delay overrides the backoff, capped.
+        A predicate returning a RetryAfter or a timedelta retries after
+        that delay instead of the backoff, capped by retry_after_max.
         """
         retry = exp(clock, on=lambda e: verdict)
 
-        face(retry, Flaky(Boom()))
-
+        assert "ok" == face(retry, Flaky(Boom()))
         assert expected == clock.sleeps
+
+    @pytest.mark.parametrize(
+        "answer",
+        [True, 7.0, 3, "yes", [0]],
+        ids=["true", "float", "int", "str", "list"],
+    )
+    def test_truthy_answer_uses_the_backoff(self, face, clock, answer):
+        """
+        Any other truthy answer, a number included, means "retry after
+        the backoff": a number is never read as a delay.
+        """
+        retry = exp(clock, on=lambda e: answer)
+
+        assert "ok" == face(retry, Flaky(Boom()))
+        assert [1.0] == clock.sleeps
+
+    @pytest.mark.parametrize(
+        "answer", [False, 0, 0.0, "", []], ids=["false", "0", "0.0", "", "[]"]
+    )
+    def test_falsy_answer_does_not_retry(self, face, clock, answer):
+        """
+        A falsy answer, zero included, means "do not retry".
+        """
+        retry = exp(clock, on=lambda e: answer)
+        fn = Flaky(Boom())
+
+        with pytest.raises(Boom):
+            face(retry, fn)
+
+        assert 1 == fn.calls
+        assert [] == clock.sleeps
 
     @pytest.mark.parametrize(
         ("retry_after", "expected"),
@@ -469,11 +480,14 @@ class TestWhatIsRetried:
 
     def test_retry_after_can_be_ignored(self, face, clock):
         """
-        use_retry_after=False keeps the backoff.
+        use_retry_after=False keeps the backoff for an exception's
+        retry_after attribute.
         """
-        retry = exp(clock, on=CircuitOpenError, use_retry_after=False)
+        error = Boom()
+        error.retry_after = 2.5  # type: ignore[attr-defined]
+        retry = exp(clock, use_retry_after=False)
 
-        face(retry, Flaky(CircuitOpenError("db", 2.5)))
+        face(retry, Flaky(error))
 
         assert [1.0] == clock.sleeps
 
@@ -558,10 +572,23 @@ class TestResults:
         """
         on_result may return the delay to wait (a Retry-After value).
         """
-        retry = exp(clock, on_result=lambda r: 5 if r == "busy" else False)
+        retry = exp(
+            clock, on_result=lambda r: RetryAfter(5) if r == "busy" else False
+        )
 
         assert "ok" == result_face(retry, Flaky("busy"))
         assert [5.0] == clock.sleeps
+
+    def test_a_count_is_not_a_delay(self, result_face, clock):
+        """
+        A predicate that counts errors retries while the count is not zero,
+        after the backoff, and accepts a result whose count is zero.
+        """
+        retry = exp(clock, on_result=lambda r: len(r["errors"]))
+        fn = Flaky({"errors": [1, 2]}, {"errors": []})
+
+        assert {"errors": []} == result_face(retry, fn)
+        assert [1.0] == clock.sleeps
 
     def test_errors_and_results_mix(self, result_face, clock):
         """

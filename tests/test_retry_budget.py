@@ -180,7 +180,7 @@ class TestBudget:
                 {"min_per_second": -0.5},
                 "'min_per_second' must be >= 0 (got -0.5)",
             ),
-            ({"window": 0}, "'window' must be > 0 (got 0.0)"),
+            ({"window": 0}, "'window' must be >= 0.001 (got 0.0)"),
             ({"name": ""}, "'name' must be a non-empty str (got '')"),
         ],
         ids=["ratio", "nan", "min", "window", "name"],

@@ -24,6 +24,13 @@ from stalwart import (
 from stalwart.testing import FakeClock, retry_testing, set_retry_testing
 
 
+async def _apredicate(*args: Any) -> bool:
+    """
+    An async predicate, hook or wait function: always refused.
+    """
+    return True  # never awaited
+
+
 class TestValidation:
     @pytest.mark.parametrize(
         ("settings", "message"),
@@ -75,10 +82,13 @@ class TestValidation:
                     "(got 'x')"
                 ),
             ),
-            ({"wait": -1}, "'wait' must be a finite number >= 0 (got -1)"),
+            (
+                {"wait": -1},
+                "'wait' must be a number of seconds in [0, 1e+09] (got -1)",
+            ),
             (
                 {"wait": math.inf},
-                "'wait' must be a finite number >= 0 (got inf)",
+                "'wait' must be a number of seconds in [0, 1e+09] (got inf)",
             ),
             (
                 {"use_retry_after": "yes"},
@@ -103,8 +113,70 @@ class TestValidation:
                 {"hooks": 3},
                 "'hooks' must be an iterable of callables (got 3)",
             ),
+            (
+                {"on": None},
+                (
+                    "'on' must be an exception type, a tuple of them, or a "
+                    "predicate (got None); on=() retries no exception"
+                ),
+            ),
+            (
+                {"wait_multiplier": None},
+                "'wait_multiplier' must be a number (got None)",
+            ),
+            (
+                {"wait_multiplier": 10**400},
+                f"'wait_multiplier' must be finite (got {10**400})",
+            ),
+            (
+                {"wait_max": 1e300},
+                "'wait_max' must be <= 1e+09 (got 1e+300)",
+            ),
+            (
+                {"wait_max": math.nan},
+                "'wait_max' must be a number, not NaN (got nan)",
+            ),
+            (
+                {"retry_after_max": math.inf},
+                "'retry_after_max' must be <= 1e+09 (got inf)",
+            ),
+            (
+                {"wait": 1e300},
+                "'wait' must be a number of seconds in [0, 1e+09] (got 1e+300)",
+            ),
+            (
+                {"wait": 10**400},
+                f"'wait' must be a number of seconds in [0, 1e+09] (got {10**400})",
+            ),
+            (
+                {"wait": math.nan},
+                "'wait' must be a number of seconds in [0, 1e+09] (got nan)",
+            ),
+            (
+                {"attempts": True},
+                "'attempts' must be an int (got True)",
+            ),
+            (
+                {"timeout": 10**400},
+                (
+                    "'timeout' must be a number of seconds that fits a "
+                    f"float (got {10**400})"
+                ),
+            ),
+            (
+                {"honor_rejections": None},
+                "'honor_rejections' must be a bool (got None)",
+            ),
+            (
+                {"wait_initial": 10},
+                "'wait_max' must be >= 'wait_initial' (got 5.0 (the default) < 10.0)",
+            ),
         ],
-        ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
+        ids=lambda v: (
+            "-".join(f"{k}={str(x)[:12]}" for k, x in v.items())
+            if isinstance(v, dict)
+            else None
+        ),
     )
     def test_single_field(self, settings, message):
         """
@@ -141,6 +213,54 @@ class TestValidation:
         retry = Retry(wait=lambda attempt, outcome: 1.0, wait_max=2.0)
 
         assert 2.0 == retry.wait_max
+
+    def test_wait_max_defaults_to_none(self):
+        """
+        wait_max is None unless given: the default backoff caps at 5 s,
+        a wait callable is not capped.
+        """
+        assert Retry().wait_max is None
+        assert 5.0 == Retry()._strategy.cap  # type: ignore[union-attr]
+
+    def test_huge_attempt_limit(self):
+        """
+        An attempt limit beyond the float range is a fine limit.
+        """
+        clock = FakeClock()
+        retry = Retry(attempts=10**400, on=Boom, wait=1, clock=clock)
+        calls = []
+
+        def flaky() -> str:
+            calls.append(1)
+            if len(calls) < 3:
+                raise Boom
+            return "ok"
+
+        assert "ok" == retry.call(flaky)
+        assert [1.0, 1.0] == clock.sleeps
+
+    @pytest.mark.parametrize(
+        ("settings", "name"),
+        [
+            ({"on": _apredicate}, "on"),
+            ({"on_result": _apredicate}, "on_result"),
+            ({"hooks": [_apredicate]}, "hooks"),
+            ({"wait": _apredicate}, "wait"),
+            ({"jitter_source": _apredicate}, "jitter_source"),
+        ],
+        ids=["on", "on_result", "hooks", "wait", "jitter_source"],
+    )
+    def test_async_callables_refused(self, settings, name):
+        """
+        An async def where a plain callable is needed raises a TypeError
+        naming the field: its coroutine would never be an answer.
+        """
+        with pytest.raises(TypeError) as info:
+            Retry(**settings)
+
+        assert str(info.value).startswith(
+            f"{name!r} must be a plain (sync) callable, not an async one"
+        )
 
     def test_jitter_source_accepts_random(self):
         """

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
+from collections.abc import Callable
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Boom
-from stalwart import ExponentialBackoff, Retry
+from stalwart import ExponentialBackoff, Retry, RetryScheduled
 from stalwart.testing import FakeClock
 
 
@@ -24,6 +26,7 @@ def model(
     multiplier: float,
     cap: float,
     outcomes: list[tuple[bool, float]],
+    lag: float,
 ) -> tuple[str, list[float]]:
     """
     Predict how a call ends ("ok" or "raise") and the waits it makes.
@@ -33,12 +36,13 @@ def model(
         now += takes
         if not fails:
             return "ok", sleeps
-        if attempt == 1:
-            start = now  # the time budget starts at the first failure
         if attempts is not None and attempt >= attempts:
             return "raise", sleeps
         delay = min(initial * multiplier ** (attempt - 1), cap)
-        if timeout is not None and now - start + delay >= timeout:
+        if timeout is not None and now + delay >= timeout:  # from the start
+            return "raise", sleeps
+        now += lag  # a hook, or the loop body after its block
+        if timeout is not None and now + delay >= timeout:  # checked again
             return "raise", sleeps
         if delay > 0:
             sleeps.append(delay)
@@ -65,14 +69,24 @@ class TestAgainstModel:
         cap=st.sampled_from([0.0, 1.0, 5.0]),
         outcomes=outcome_lists,
         face=st.sampled_from(
-            ["call", "decorator", "loop", "acall", "async-decorator"]
+            [
+                "call",
+                "decorator",
+                "loop",
+                "acall",
+                "async-decorator",
+                "async-loop",
+            ]
         ),
+        lag=st.sampled_from([0.0, 0.25, 2.0]),
     )
     def test_schedule(  # noqa: PLR0917  # one argument per drawn setting
-        self, attempts, timeout, initial, multiplier, cap, outcomes, face
+        self, attempts, timeout, initial, multiplier, cap, outcomes, face, lag
     ):
         """
-        The waits and the ending match the model exactly.
+        The waits and the ending match the model exactly, when time also
+        passes between a decision and its wait (a slow hook, or a loop
+        body after its block).
         """
         if attempts is None and timeout is None:
             timeout = 60.0
@@ -85,6 +99,7 @@ class TestAgainstModel:
                 initial=initial, multiplier=multiplier, cap=cap, jitter="none"
             ),
             clock=clock,
+            hooks=() if "loop" in face else _lagging(clock, lag),
         )
         pending = iter(outcomes)
 
@@ -107,10 +122,27 @@ class TestAgainstModel:
                 ending = asyncio.run(retry.acall(aattempt))
             elif face == "async-decorator":
                 ending = asyncio.run(retry(aattempt)())
-            else:
+            elif face == "loop":
                 for each in retry:
+                    failed = True
                     with each:
                         ending = attempt()
+                        failed = False
+                    if failed:  # swallowed: it will be retried
+                        clock.advance(lag)
+            else:
+
+                async def aloop() -> str:
+                    async for each in retry:
+                        failed = True
+                        with each:
+                            result = await aattempt()
+                            failed = False
+                        if failed:
+                            clock.advance(lag)
+                    return result
+
+                ending = asyncio.run(aloop())
         except Boom:
             ending = "raise"
 
@@ -121,5 +153,18 @@ class TestAgainstModel:
             multiplier=multiplier,
             cap=cap,
             outcomes=outcomes,
+            lag=lag,
         )
         assert expected == (ending, clock.sleeps)
+
+
+def _lagging(clock: FakeClock, lag: float) -> Callable[[object], None]:
+    """
+    A hook that takes *lag* seconds on every scheduled retry.
+    """
+
+    def hook(event: object) -> None:
+        if isinstance(event, RetryScheduled):
+            clock.advance(lag)
+
+    return hook

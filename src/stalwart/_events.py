@@ -228,8 +228,9 @@ class RetryGaveUp(Event):
     Attributes:
         attempt: The last attempt made, ``1`` for the first call.
         reason: ``"attempts"``, ``"timeout"`` (the retry's own time
-            budget), ``"deadline"`` (the enclosing call's deadline) or
-            ``"budget"`` (a shared :class:`~stalwart.RetryBudget`).
+            budget), ``"deadline"`` (the enclosing call's deadline),
+            ``"budget"`` (a shared :class:`~stalwart.RetryBudget`) or
+            ``"not_retryable"`` (an outcome it does not retry).
         caused_by: The exception that failed the last attempt, or ``None``
             when its result was rejected by ``on_result``.
         result: The rejected result (``None`` when *caused_by* is set).

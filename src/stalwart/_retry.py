@@ -1,32 +1,39 @@
 """
 Retry: run a call again after a failure, waiting a backoff in between.
 
-The decisions (stop rules, backoff arithmetic, the retry budget) live in
-the pure cores under ``_core``; this shell owns the clock, randomness, user
-predicates, events and the faces.  A successful first attempt through the
-decorator costs one ``try`` around the call and one counter increment; the
-time budget starts at the first failure, and every other piece of per-call
+Retry is a *run step*, not a guard: it re-runs the call, so its faces are
+``call`` / ``acall`` (the protocol a pipeline chains), the decorators and
+the attempt loops, all thin drivers over one failure path
+(:func:`_failure_path`) and the pure cores under ``_core``.  The shell owns
+the clock, randomness, user predicates, events and the faces.
+
+The time budget starts when the call starts, so a decorated call with a
+*timeout* costs one clock read, one ``try`` around the call and one
+counter increment when it succeeds at once; every other piece of per-call
 state is made only once an attempt fails.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import itertools
-import math
+import os
 import random
+import sys
 import threading
 import warnings
 
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterator,
 )
 from datetime import timedelta
-from types import TracebackType
+from pathlib import Path
+from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Literal, TypeAlias, cast, final
 
 import attrs
@@ -37,9 +44,20 @@ from ._core import backoff as _backoff
 from ._core.budget import BudgetCore
 from ._core.retry import GiveUp, RetryCore
 from ._deadline import _current as _current_deadline
-from ._errors import ConfigurationError, RetryExhaustedError
+from ._errors import ConfigurationError, RejectedError, RetryExhaustedError
 from ._events import Hook, RetryBudgetExhausted, RetryGaveUp, RetryScheduled
 from ._events import emit as _emit
+from ._faces import (
+    async_callable_error,
+    awaitable_result_error,
+    blocking_on_loop,
+    is_async_callable,
+    is_async_generator_function,
+    is_awaitable,
+    is_generator_function,
+    not_awaitable_error,
+    on_loop_thread,
+)
 from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
     ExceptionFilter,
@@ -47,9 +65,8 @@ from ._validators import (
     duration,
     finite,
     ge,
-    gt,
     hooks,
-    integer,
+    le,
     non_empty_str,
     non_negative,
     optional_duration,
@@ -57,7 +74,6 @@ from ._validators import (
     seconds,
     sync_callable,
     to_exception_filter,
-    to_seconds,
     valid_clock,
     valid_hooks,
 )
@@ -71,24 +87,68 @@ WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
 """A user backoff is ``(attempt, outcome) -> seconds``, where *outcome* is
 the exception that failed the attempt, or its rejected result."""
 
-_STOP = -1.0  # what _decide returns to end the loop with the last outcome
+_KIND = "Retry"
+_STOP = -1.0  # what the decision returns to end the loop on its outcome
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 _NO_RESULT = object()  # an Attempt given no result
+# Results that are never awaitable: a set lookup spares call() a call.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list})
+_WAIT_MAX = 5.0  # the default backoff's cap when wait_max is not given
+_MIN_WINDOW = 0.001  # a shorter budget window cannot slide in slots
+_PACKAGE = str(Path(__file__).parent) + os.sep  # as in co_filename
 
 # The failure path (see _failure_path): the decision after a bad outcome,
-# the mark starting the time budget, and the sync and async retry loops.
+# the check right before a wait, and the sync and async retry loops.
 _Decide: TypeAlias = Callable[
     [int, "Exception | None", object, float, float], float
 ]
-_Mark: TypeAlias = Callable[[], float]
+_Settle: TypeAlias = Callable[
+    [int, float, float, "Exception | None", object], float
+]
 _Run: TypeAlias = Callable[
-    [Callable[..., Any], Any, Any, "Exception | None", Any], Any
+    [Callable[..., Any], Any, Any, "Exception | None", Any, float], Any
 ]
 _ARun: TypeAlias = Callable[
-    [Callable[..., Awaitable[Any]], Any, Any, "Exception | None", Any],
+    [Callable[..., Awaitable[Any]], Any, Any, "Exception | None", Any, float],
     Awaitable[Any],
 ]
+
+
+# -- validation ---------------------------------------------------------------
+
+
+def _fail(name: str, requirement: str, value: object) -> ConfigurationError:
+    return ConfigurationError(
+        f"{name!r} must be {requirement} (got {value!r})"
+    )
+
+
+def _real(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """
+    Validator: an ``int`` or a ``float`` a float can hold (not ``None``,
+    not a ``bool``, not an int beyond the float range, which the
+    comparison validators cannot test).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(attr.name, "a number", value)
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            raise _fail(attr.name, "finite", value) from None
+
+
+def _check_attempts(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    # Not _validators.ge: an int beyond the float range is a fine limit.
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(attr.name, "an int", value)
+    if value < 1:
+        raise _fail(attr.name, ">= 1", value)
 
 
 def _check_jitter(
@@ -109,7 +169,11 @@ def _check_jitter(
     raise ConfigurationError(msg)
 
 
-_delay_validators = attrs.validators.and_(duration, non_negative, finite)
+# A wait: seconds, at least 0, at most what a clock can sleep.
+_wait_validators = attrs.validators.and_(
+    duration, non_negative, le(_backoff.LONGEST_WAIT)
+)
+_multiplier_validators = attrs.validators.and_(_real, ge(1), finite)
 
 
 def _check_result_exhausted(
@@ -126,6 +190,9 @@ def _check_bool(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigurationError(msg)
 
 
+# -- backoffs -----------------------------------------------------------------
+
+
 @final
 @attrs.frozen(kw_only=True)
 class ConstantBackoff:
@@ -133,13 +200,13 @@ class ConstantBackoff:
     Wait the same *delay* before every retry.
 
     Args:
-        delay: The wait, in seconds.
+        delay: The wait, in seconds (at most ``1e9``).
 
     .. versionadded:: 0.1.0
     """
 
     delay: float = attrs.field(
-        default=1.0, converter=seconds, validator=_delay_validators
+        default=1.0, converter=seconds, validator=_wait_validators
     )
     uses_random: ClassVar[bool] = False
 
@@ -177,20 +244,21 @@ class LinearBackoff(_Jittered):
     Args:
         initial: The first wait, in seconds.
         increment: Added to the wait at every retry, in seconds.
-        cap: The longest wait, jitter included, in seconds.
+        cap: The longest wait, jitter included, in seconds (at most
+            ``1e9``).
         jitter: ``"none"``, ``"full"``, ``"equal"`` or a fraction.
 
     .. versionadded:: 0.1.0
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_wait_validators
     )
     increment: float = attrs.field(
-        default=0.1, converter=seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_wait_validators
     )
     cap: float = attrs.field(
-        default=5.0, converter=seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_wait_validators
     )
     jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
 
@@ -214,20 +282,21 @@ class ExponentialBackoff(_Jittered):
     Args:
         initial: The first wait, in seconds.
         multiplier: The growth factor, at least ``1``.
-        cap: The longest wait, jitter included, in seconds.
+        cap: The longest wait, jitter included, in seconds (at most
+            ``1e9``).
         jitter: ``"none"``, ``"full"``, ``"equal"`` or a fraction.
 
     .. versionadded:: 0.1.0
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_wait_validators
     )
     multiplier: float = attrs.field(
-        default=2.0, validator=attrs.validators.and_(ge(1), finite)
+        default=2.0, validator=_multiplier_validators
     )
     cap: float = attrs.field(
-        default=5.0, converter=seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_wait_validators
     )
     jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
 
@@ -252,19 +321,19 @@ class DecorrelatedJitterBackoff:
     Args:
         initial: The shortest wait, in seconds.
         multiplier: How far the next wait may grow past the previous one.
-        cap: The longest wait, in seconds.
+        cap: The longest wait, in seconds (at most ``1e9``).
 
     .. versionadded:: 0.1.0
     """
 
     initial: float = attrs.field(
-        default=0.1, converter=seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_wait_validators
     )
     multiplier: float = attrs.field(
-        default=3.0, validator=attrs.validators.and_(ge(1), finite)
+        default=3.0, validator=_multiplier_validators
     )
     cap: float = attrs.field(
-        default=5.0, converter=seconds, validator=_delay_validators
+        default=5.0, converter=seconds, validator=_wait_validators
     )
     uses_random: ClassVar[bool] = True
 
@@ -300,6 +369,10 @@ def _to_jitter_source(
     if isinstance(value, random.Random):
         return value.random
     if callable(value):
+        if is_async_callable(value):
+            raise async_callable_error(
+                "jitter_source", value, "a draw must be a float, not awaited"
+            )
         return value
     msg = (
         "'jitter_source' must be a random.Random or a callable "
@@ -314,44 +387,113 @@ def _private_random() -> Callable[[], float]:
     return random.Random().random  # jitter is not crypto
 
 
-RetryOn: TypeAlias = (
-    type[Exception]
-    | tuple[type[Exception], ...]
-    | Callable[[Exception], object]
-    | ExceptionFilter
-)
-"""What ``on=`` accepts: exception types, or a predicate that returns
-whether to retry, or the delay to retry after."""
+# -- what predicates answer ---------------------------------------------------
 
 
-def _to_on(value: RetryOn) -> ExceptionFilter:
-    spec = to_exception_filter(value, "on")
-    for kind in spec.types:
-        if not issubclass(kind, Exception):
-            msg = (
-                "'on' must name Exception subclasses; "
-                f"{kind.__name__} is never retried (got {value!r})"
-            )
-            raise ConfigurationError(msg)
-    return spec
+@final
+@attrs.frozen
+class RetryAfter:
+    """
+    A predicate's answer meaning "retry, after *seconds*" instead of the
+    backoff (the value of a ``Retry-After`` header, say).
+
+    A predicate given to ``on=`` or ``on_result=`` answers by truthiness
+    (``True``: retry after the backoff; ``False`` or ``None``: do not
+    retry), so a number it returns is a yes or a no, never a delay; a
+    delay is a ``RetryAfter`` or a :class:`~datetime.timedelta`.  The wait
+    is capped by the retry's ``retry_after_max``.
+
+    Args:
+        seconds: The wait, in seconds or as a ``timedelta``; at least 0.
+
+    Raises:
+        ConfigurationError: If *seconds* is not a number of seconds >= 0.
+
+    .. versionadded:: 0.2.0
+    """
+
+    seconds: float = attrs.field(
+        converter=seconds,
+        validator=attrs.validators.and_(duration, non_negative),
+    )
 
 
 def _verdict(value: object) -> tuple[bool, float | None]:
     """
     Read what a predicate returned: retry or not, and a dictated delay.
 
-    ``True``/``False`` (or any truthy/falsy value) say whether to retry; a
-    number or a ``timedelta`` says "retry after that many seconds".
+    A :class:`RetryAfter` or a ``timedelta`` means "retry after that
+    delay"; anything else is read by truthiness (a number is a yes or a
+    no, never a delay).
     """
     if value is True:
         return True, None
     if value is None or value is False:
         return False, None
-    if isinstance(value, (int, float)):  # a tuple is faster
-        return True, float(value)
+    if value.__class__ is RetryAfter:
+        return True, value.seconds
     if isinstance(value, timedelta):
         return True, value.total_seconds()
     return bool(value), None
+
+
+def _user_seconds(value: object) -> float:
+    """
+    Read the wait a user's ``wait=`` callable returned, in seconds.
+
+    Raises:
+        TypeError: If it is neither a number nor a ``timedelta``.
+    """
+    if value.__class__ in _NUMBERS:
+        return cast("float", value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    msg = (
+        "'wait' must return a number of seconds or a timedelta "
+        f"(got {value!r})"
+    )
+    raise TypeError(msg)
+
+
+def _chain(error: BaseException, cause: BaseException) -> None:
+    """
+    Give *error*, raised while *cause* was being judged, *cause* as the
+    ``__context__`` at the end of its chain, as an ``except`` block around
+    the judging would have (the faces judge outside one, so that the
+    failure they re-raise gets no context of its own).
+    """
+    link: BaseException | None = cause
+    for _ in range(100):  # a chain leading back to *error*: leave it
+        if link is None:
+            break
+        if link is error:
+            return
+        link = link.__context__
+    link = error
+    for _ in range(100):
+        context = link.__context__
+        if context is cause:
+            return
+        if context is None:
+            link.__context__ = cause
+            return
+        link = context
+
+
+def _stacklevel() -> int:
+    """
+    Return the ``stacklevel`` that points a warning issued by the caller
+    of this function at the first frame outside stalwart (the user's
+    line, whichever face it went through).
+    """
+    frame = sys._getframe(2)  # the caller's caller, stacklevel 2
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(
+        _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 @final
@@ -389,6 +531,9 @@ def _set_testing(mode: _TestingMode | None) -> _TestingMode | None:
     global _testing
     previous, _testing = _testing, mode
     return previous
+
+
+# -- retry budget -------------------------------------------------------------
 
 
 @final
@@ -430,8 +575,8 @@ class RetryBudget:
         ratio: Retries allowed per call, e.g. ``0.2`` for 20% extra load.
         min_per_second: Retries always allowed per second, so that a
             service with little traffic can still retry.
-        window: How far back calls and retries are counted, in seconds.
-            The window slides in tenths of itself.
+        window: How far back calls and retries are counted, in seconds
+            (at least ``0.001``).  The window slides in tenths of itself.
         clock: The clock the window is measured on.
 
     .. versionadded:: 0.1.0
@@ -439,15 +584,17 @@ class RetryBudget:
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
     ratio: float = attrs.field(
-        default=0.2, validator=attrs.validators.and_(non_negative, finite)
+        default=0.2,
+        validator=attrs.validators.and_(_real, non_negative, finite),
     )
     min_per_second: float = attrs.field(
-        default=1.0, validator=attrs.validators.and_(non_negative, finite)
+        default=1.0,
+        validator=attrs.validators.and_(_real, non_negative, finite),
     )
     window: float = attrs.field(
         default=10.0,
         converter=seconds,
-        validator=attrs.validators.and_(duration, gt(0), finite),
+        validator=attrs.validators.and_(duration, ge(_MIN_WINDOW), finite),
     )
     clock: Clock = attrs.field(
         default=DEFAULT_CLOCK, validator=valid_clock, repr=False
@@ -510,6 +657,45 @@ def _check_budget(
         raise ConfigurationError(msg)
 
 
+# -- retry --------------------------------------------------------------------
+
+
+RetryOn: TypeAlias = (
+    type[Exception]
+    | tuple[type[Exception], ...]
+    | Callable[[Exception], object]
+    | ExceptionFilter
+)
+"""What ``on=`` accepts: exception types, or a predicate that answers
+whether to retry (by truthiness), or with a :class:`RetryAfter` or a
+``timedelta``, the delay to retry after."""
+
+
+def _to_on(value: RetryOn) -> ExceptionFilter:
+    if value is None:
+        msg = (
+            "'on' must be an exception type, a tuple of them, or a "
+            "predicate (got None); on=() retries no exception"
+        )
+        raise ConfigurationError(msg)
+    spec = to_exception_filter(value, "on")
+    for kind in spec.types:
+        if not issubclass(kind, Exception):
+            msg = (
+                "'on' must name Exception subclasses; "
+                f"{kind.__name__} is never retried (got {value!r})"
+            )
+            raise ConfigurationError(msg)
+    return spec
+
+
+def _check_wait_max(
+    inst: object, attr: attrs.Attribute[Any], value: Any
+) -> None:
+    if value is not None:
+        _wait_validators(inst, attr, value)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class RetryStatistics:
@@ -518,9 +704,13 @@ class RetryStatistics:
 
     Attributes:
         calls: Calls started (through any face).
-        retries: Retries scheduled.
-        give_ups: Calls that ended because retrying stopped (attempts,
-            time, deadline or budget) while the outcome was still bad.
+        retries: Retries made: waits started (or skipped, when zero)
+            before another attempt.
+        give_ups: Calls that ended on a bad outcome: retrying stopped
+            (attempts, time, deadline or budget) while the outcome was
+            still bad, or the outcome was not one to retry (an exception
+            *on* does not cover).  Every one of them also sends a
+            :class:`~stalwart.RetryGaveUp` event saying why.
 
     .. versionadded:: 0.1.0
     """
@@ -538,7 +728,10 @@ class Attempt:
     Entering it does nothing; leaving it with an exception that is to be
     retried swallows the exception and schedules the next attempt, which
     the loop waits for.  An exception that is not retried, or the last one
-    when the retry gives up, leaves the ``with`` block unchanged.
+    when the retry gives up, leaves the ``with`` block unchanged.  When
+    retrying stops only at the next step of the loop (the time budget or
+    the deadline was spent by code after the ``with`` block, or by a slow
+    hook), the loop raises the swallowed exception there.
 
     A block that produces a result hands it over with :meth:`set_result`,
     so the retry's *on_result* can ask for another attempt.
@@ -551,6 +744,8 @@ class Attempt:
 
     __slots__ = (
         "_delay",
+        "_error",
+        "_judged",
         "_previous",
         "_result",
         "_retry",
@@ -567,6 +762,8 @@ class Attempt:
         self._previous = previous
         self._delay = _STOP
         self._result: object = _NO_RESULT
+        self._error: Exception | None = None
+        self._judged: object = None
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number} of {self._retry.name!r}>"
@@ -605,12 +802,41 @@ class Attempt:
             result = None
         else:  # BaseExceptions that are not Exceptions are never retried
             return False
-        if self.number == 1:  # the first failure starts the time budget
-            self._start = retry._mark()
-        self._delay = retry._decide(
+        # The loop counts the retry once it has checked the time again.
+        delay = retry._decide(
             self.number, exc, result, self._start, self._previous
         )
-        return self._delay >= 0.0
+        self._delay = delay
+        if delay < 0.0:
+            return False
+        self._error, self._judged = exc, result
+        return True
+
+    def _step(self) -> float:
+        """
+        Return the wait before the next attempt, or ``_STOP`` to end the
+        loop, checking the time budget and the deadline once more right
+        before the wait (code after the ``with`` block took time).
+
+        Raises:
+            Exception: The swallowed exception, when retrying stops here.
+        """
+        delay = self._delay
+        if delay < 0.0:
+            return _STOP
+        retry = self._retry
+        error, self._error = self._error, None
+        try:
+            delay = retry._settle(
+                self.number, self._start, delay, error, self._judged
+            )
+            if delay < 0.0:
+                if error is not None:
+                    raise error
+                return _STOP
+        finally:
+            error = None  # no frame <-> traceback cycle
+        return delay
 
 
 @final
@@ -620,8 +846,10 @@ class Retry:
     Call again after a failure, waiting a backoff between attempts.
 
     Use it as a decorator on a ``def`` or an ``async def`` (each call has
-    its own attempt count), with :meth:`call`/:meth:`acall`, or as an
-    attempt loop for a block of code::
+    its own attempt count), on a generator function or an async one (the
+    call is re-run only until its first item is yielded), with
+    :meth:`call`/:meth:`acall`, or as an attempt loop for a block of
+    code::
 
         for attempt in retry:
             with attempt:
@@ -630,13 +858,20 @@ class Retry:
     (``async for`` in coroutines).  A ``with retry:`` form cannot exist: a
     ``with`` block cannot be run again.
 
-    Retrying stops at *attempts*, at the *timeout* (never waiting up to or
-    past it: when the next wait would reach it, the retry gives up at
-    once), at the deadline of an enclosing :class:`~stalwart.Timeout`
-    (same rule), or when a shared *budget* is spent.  On giving up after an
-    exception, that exception is re-raised unchanged.  ``KeyboardInterrupt``,
+    Retrying stops at *attempts*, at the *timeout* (never starting a wait
+    that would end at or past it: the retry gives up at once instead), at
+    the deadline of an enclosing :class:`~stalwart.Timeout` (same rule),
+    or when a shared *budget* is spent.  On giving up after an exception,
+    that exception is re-raised unchanged.  ``KeyboardInterrupt``,
     ``SystemExit``, ``GeneratorExit`` and ``asyncio.CancelledError`` are
     never retried, and cancelling an async wait ends the call at once.
+
+    A stalwart refusal (:class:`~stalwart.CircuitOpenError`,
+    :class:`~stalwart.RateLimitExceededError`,
+    :class:`~stalwart.BulkheadFullError`, any
+    :class:`~stalwart.RejectedError`) that says when to come back
+    (``retry_after``) is retried after exactly that wait, whatever *on*
+    says, when the wait fits the time left (*honor_rejections*).
 
     All durations are in seconds (``float`` or ``timedelta``).
 
@@ -644,18 +879,20 @@ class Retry:
         name: Names the retry in events and errors.
         attempts: The most attempts, counting the first call; ``None`` for
             no limit (then set a *timeout*).
-        timeout: The time budget of the retrying, in seconds: it starts
-            when the first attempt fails and covers every wait and every
-            later attempt; ``None`` for no limit.  To bound the whole call,
-            first attempt included, run it inside a
-            :class:`~stalwart.Timeout`, whose deadline the retry never
-            waits past.
-        on: Which exceptions to retry: a type, a tuple of types, or a
-            predicate receiving the exception and returning ``True`` or
-            ``False``, or a delay (seconds or ``timedelta``) to retry after,
-            overriding the backoff (a ``Retry-After`` header, say).
+        timeout: The time budget of the whole call, in seconds: it starts
+            when the call starts and covers every attempt and every wait;
+            ``None`` for no limit.
+        on: Which exceptions to retry: a type, a tuple of types (``()``
+            for none), or a predicate receiving the exception.  A
+            predicate answers by truthiness (a number is a yes or a no,
+            never a delay), or with a :class:`RetryAfter` or a
+            ``timedelta`` to retry after that delay instead of the backoff
+            (a ``Retry-After`` header, say).  A predicate whose every
+            answer so far was ``None`` warns once: it is almost always a
+            forgotten ``return``.
         on_result: A predicate on a successful result with the same
-            returns as *on*: truthy means the result is bad, retry.
+            answers as *on*: a truthy answer means the result is bad,
+            retry.
         result_exhausted: When attempts run out on a result *on_result*
             still rejects: ``"return"`` it (the default) or ``"raise"``
             :class:`~stalwart.RetryExhaustedError`.
@@ -663,25 +900,33 @@ class Retry:
             :class:`LinearBackoff`, :class:`ExponentialBackoff` or
             :class:`DecorrelatedJitterBackoff`, a number of seconds (a
             constant wait), or a callable ``(attempt, outcome) -> seconds``
-            whose result is kept within ``[0, wait_max]``.  ``None`` (the
+            whose waits are used as given (a negative one counts as 0),
+            capped only by a *wait_max* given with it.  ``None`` (the
             default) builds an exponential backoff from the ``wait_*``
-            fields and *jitter*; when *wait* is given, those keep their
-            defaults (a callable may set *wait_max*, its cap).
+            fields and *jitter*; a backoff or a number cannot be combined
+            with them.
         wait_initial: The first wait of the default exponential backoff.
-        wait_max: The longest wait of the default backoff (jitter
-            included), and the cap of a callable *wait*.
+        wait_max: The longest wait of the default backoff, jitter included
+            (5 s when not given), or the cap of a callable *wait* (none
+            when not given).  Every wait is at most ``1e9`` s.
         wait_multiplier: The growth factor of the default backoff.
         jitter: The jitter of the default backoff: ``"none"``, ``"full"``
             (uniform in ``[0, wait]``), ``"equal"`` (in ``[wait/2, wait]``)
             or a fraction *f* (in ``wait * [1 - f, 1 + f]``).
-        use_retry_after: Wait exactly what an exception's ``retry_after``
-            attribute says (stalwart's own :class:`~stalwart.RejectedError`
-            carry one), instead of the backoff.
+        use_retry_after: Wait exactly what a retried exception's numeric
+            ``retry_after`` attribute says, instead of the backoff.
+        honor_rejections: Retry a stalwart rejection that carries a
+            positive ``retry_after`` after that wait whatever *on* says,
+            when it fits the time left.  A rejection without one is
+            retried only if *on* covers it, after the backoff, and never
+            after a zero wait (retrying a refusal at once cannot help).
+            ``False`` treats rejections like any other exception.
         retry_after_max: The longest server-dictated wait honoured (from
             ``retry_after`` or a predicate); longer ones are cut to it.
         jitter_source: Where jitter draws from: a :class:`random.Random`
-            or a callable returning a float in ``[0, 1)``.  By default
-            each retry has its own private generator.
+            or a callable returning a float in ``[0, 1)`` (a draw outside
+            ``[0, 1]`` is brought back into it).  By default each retry
+            has its own private generator.
         budget: A :class:`RetryBudget` shared with other retries.
         hooks: Receive :class:`~stalwart.RetryScheduled`,
             :class:`~stalwart.RetryGaveUp` and
@@ -690,14 +935,13 @@ class Retry:
 
     Raises:
         ConfigurationError: On an invalid setting.
+        TypeError: For an ``async def`` where a plain callable is needed.
 
     .. versionadded:: 0.1.0
     """
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
-    attempts: int | None = attrs.field(
-        default=10, validator=attrs.validators.and_(integer, ge(1))
-    )
+    attempts: int | None = attrs.field(default=10, validator=_check_attempts)
     timeout: float | None = attrs.field(
         default=45.0,
         converter=optional_seconds,
@@ -714,18 +958,19 @@ class Retry:
     )
     wait: Backoff | WaitFunction | float | timedelta | None = None
     wait_initial: float = attrs.field(
-        default=0.1, converter=seconds, validator=_delay_validators
+        default=0.1, converter=seconds, validator=_wait_validators
     )
-    wait_max: float = attrs.field(
-        default=5.0, converter=seconds, validator=_delay_validators
+    wait_max: float | None = attrs.field(
+        default=None, converter=optional_seconds, validator=_check_wait_max
     )
     wait_multiplier: float = attrs.field(
-        default=2.0, validator=attrs.validators.and_(ge(1), finite)
+        default=2.0, validator=_multiplier_validators
     )
     jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
     use_retry_after: bool = attrs.field(default=True, validator=_check_bool)
+    honor_rejections: bool = attrs.field(default=True, validator=_check_bool)
     retry_after_max: float = attrs.field(
-        default=60.0, converter=seconds, validator=_delay_validators
+        default=60.0, converter=seconds, validator=_wait_validators
     )
     jitter_source: Callable[[], float] = attrs.field(
         factory=_private_random,
@@ -742,72 +987,31 @@ class Retry:
         default=DEFAULT_CLOCK, validator=valid_clock, repr=False
     )
 
+    # Names the primitive in errors, as _faces.Guard's _kind does: a
+    # pipeline chains a Retry through call() / acall(), its run step.
+    _kind: ClassVar[str] = _KIND
     _core: RetryCore = attrs.field(init=False, repr=False)
     _strategy: Backoff | None = attrs.field(init=False, repr=False)
     _wait_fn: WaitFunction | None = attrs.field(init=False, repr=False)
+    _wait_cap: float = attrs.field(init=False, repr=False)
     _decide: _Decide = attrs.field(init=False, repr=False)
-    _mark: _Mark = attrs.field(init=False, repr=False)
+    _settle: _Settle = attrs.field(init=False, repr=False)
     _run: _Run = attrs.field(init=False, repr=False)
     _arun: _ARun = attrs.field(init=False, repr=False)
     _calls: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _fast: _FastDecorators = attrs.field(init=False, repr=False)
     _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _give_ups: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    # Predicates (by field name) that answered something else than None,
+    # and those already warned about answering None.
+    _answered: set[str] = attrs.field(init=False, repr=False, factory=set)
+    _warned: set[str] = attrs.field(init=False, repr=False, factory=set)
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
 
     def __attrs_post_init__(self) -> None:
-        problems: list[str] = []
-        strategy: Backoff | None = None
-        wait_fn: WaitFunction | None = None
-        wait = self.wait
-        if wait is None:
-            if self.wait_max < self.wait_initial:
-                problems.append(
-                    f"'wait_max' must be >= 'wait_initial' "
-                    f"(got {self.wait_max!r} < {self.wait_initial!r})"
-                )
-            else:
-                strategy = ExponentialBackoff(
-                    initial=self.wait_initial,
-                    multiplier=self.wait_multiplier,
-                    cap=self.wait_max,
-                    jitter=self.jitter,
-                )
-        else:
-            # A callable's waits are capped by wait_max; a backoff object
-            # (or a number) carries its own.
-            fields = ["wait_initial", "wait_multiplier", "jitter"]
-            if not callable(wait):
-                fields.append("wait_max")
-            defaults = attrs.fields_dict(type(self))
-            problems.extend(
-                f"{field!r} cannot be set together with 'wait' "
-                f"(got {getattr(self, field)!r})"
-                for field in fields
-                if getattr(self, field) != defaults[field].default
-            )
-            if isinstance(wait, _BACKOFFS):
-                strategy = wait
-            elif isinstance(wait, int | float | timedelta) and not isinstance(
-                wait, bool
-            ):
-                delay = to_seconds(wait, "wait")
-                if 0.0 <= delay < math.inf:
-                    strategy = ConstantBackoff(delay=delay)
-                else:
-                    problems.append(
-                        f"'wait' must be a finite number >= 0 (got {wait!r})"
-                    )
-            elif callable(wait):
-                wait_fn = wait
-            else:
-                problems.append(
-                    "'wait' must be a backoff, a number of seconds or a "
-                    f"callable (got {wait!r})"
-                )
-        collect(problems)
+        strategy, wait_fn, cap = self._backoff()
         core = RetryCore(
             attempts=self.attempts,
             timeout=self.timeout,
@@ -816,9 +1020,10 @@ class Retry:
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_strategy", strategy)
         object.__setattr__(self, "_wait_fn", wait_fn)
-        decide, mark, run, arun = _failure_path(self)
+        object.__setattr__(self, "_wait_cap", cap)
+        decide, settle, run, arun = _failure_path(self)
         object.__setattr__(self, "_decide", decide)
-        object.__setattr__(self, "_mark", mark)
+        object.__setattr__(self, "_settle", settle)
         object.__setattr__(self, "_run", run)
         object.__setattr__(self, "_arun", arun)
         object.__setattr__(self, "_fast", _fast_decorators(self))
@@ -830,9 +1035,81 @@ class Retry:
         elif self.timeout == 0:
             warnings.warn(
                 "Retry(timeout=0) never retries: its time budget is spent "
-                "as soon as the first attempt fails",
+                "as soon as the call starts",
                 stacklevel=3,
             )
+
+    def _backoff(self) -> tuple[Backoff | None, WaitFunction | None, float]:
+        """
+        Build the backoff from *wait* and the ``wait_*`` fields: a
+        strategy, or a user's wait function and its cap.
+
+        Raises:
+            ConfigurationError: Listing every conflicting setting.
+        """
+        problems: list[str] = []
+        strategy: Backoff | None = None
+        wait_fn: WaitFunction | None = None
+        wait = self.wait
+        if wait is None:
+            cap = _WAIT_MAX if self.wait_max is None else self.wait_max
+            if cap < self.wait_initial:
+                default = " (the default)" if self.wait_max is None else ""
+                collect(
+                    [
+                        (
+                            f"'wait_max' must be >= 'wait_initial' (got "
+                            f"{cap!r}{default} < {self.wait_initial!r})"
+                        )
+                    ]
+                )
+            strategy = ExponentialBackoff(
+                initial=self.wait_initial,
+                multiplier=self.wait_multiplier,
+                cap=cap,
+                jitter=self.jitter,
+            )
+            return strategy, None, cap
+        # A callable's waits may be capped by wait_max; a backoff object
+        # (or a number) carries its own.
+        fields = ["wait_initial", "wait_multiplier", "jitter"]
+        if not callable(wait):
+            fields.append("wait_max")
+        defaults = attrs.fields_dict(type(self))
+        problems.extend(
+            f"{field!r} cannot be set together with 'wait' "
+            f"(got {getattr(self, field)!r})"
+            for field in fields
+            if getattr(self, field) != defaults[field].default
+        )
+        if isinstance(wait, _BACKOFFS):
+            strategy = wait
+        elif isinstance(wait, int | float | timedelta) and not isinstance(
+            wait, bool
+        ):
+            delay = seconds(wait)
+            # A NaN, or an int too large for a float, compares False.
+            if 0.0 <= delay <= _backoff.LONGEST_WAIT:
+                strategy = ConstantBackoff(delay=delay)
+            else:
+                problems.append(
+                    "'wait' must be a number of seconds in [0, "
+                    f"{_backoff.LONGEST_WAIT:g}] (got {wait!r})"
+                )
+        elif callable(wait):
+            if is_async_callable(wait):
+                raise async_callable_error(
+                    "wait", wait, "a wait must be a number, not awaited"
+                )
+            wait_fn = wait
+        else:
+            problems.append(
+                "'wait' must be a backoff, a number of seconds or a "
+                f"callable (got {wait!r})"
+            )
+        collect(problems)
+        cap = _backoff.LONGEST_WAIT if self.wait_max is None else self.wait_max
+        return strategy, wait_fn, cap
 
     def _variable_delay(
         self,
@@ -846,13 +1123,50 @@ class Retry:
         """
         strategy = self._strategy
         if strategy is not None:
-            u = self.jitter_source() if strategy.uses_random else 0.0
+            u = self._draw() if strategy.uses_random else 0.0
             return strategy.compute(attempt, previous, u)
         wait_fn = cast("WaitFunction", self._wait_fn)
         chosen = wait_fn(attempt, result if error is None else error)
-        if isinstance(chosen, timedelta):
-            chosen = chosen.total_seconds()
-        return _backoff.clamp(chosen, self.wait_max)
+        return _backoff.clamp(_user_seconds(chosen), self._wait_cap)
+
+    def _draw(self) -> float:
+        """
+        Draw a uniform number from *jitter_source* (brought into
+        ``[0, 1]`` by the backoff).
+
+        Raises:
+            TypeError: If the source returned something else than a
+                number.
+        """
+        u = self.jitter_source()
+        if u.__class__ in _NUMBERS:
+            return u
+        msg = f"'jitter_source' must return a float in [0, 1) (got {u!r})"
+        raise TypeError(msg)
+
+    def _ask(
+        self, field: str, predicate: Callable[[Any], object], value: object
+    ) -> tuple[bool, float | None]:
+        """
+        Ask the *field* predicate about *value*: retry or not, and a
+        dictated delay.
+        """
+        answer = predicate(value)
+        if answer is None:
+            if field not in self._answered and field not in self._warned:
+                self._warned.add(field)
+                warnings.warn(
+                    f"Retry {self.name!r}: the {field}= predicate "
+                    f"{predicate!r} returned None, read as 'do not "
+                    "retry'. A predicate answers True or False (is a "
+                    "return missing?), or a RetryAfter or a timedelta to "
+                    "retry after that delay.",
+                    stacklevel=_stacklevel(),
+                )
+            return False, None
+        if field not in self._answered:
+            self._answered.add(field)
+        return _verdict(answer)
 
     def _give_up(
         self,
@@ -860,14 +1174,22 @@ class Retry:
         attempt: int,
         error: Exception | None,
         result: object,
-        now: float,
+        now: float | None = None,
     ) -> float:
+        """
+        End the call on its bad outcome: count it, tell the hooks why.
+
+        Raises:
+            RetryExhaustedError: If it ends on a rejected result and
+                *result_exhausted* is ``"raise"``.
+        """
         self._give_ups.incr()
         if self.hooks:
+            at = self.clock.now() if now is None else now
             if reason is GiveUp.BUDGET:
                 event: RetryGaveUp = RetryBudgetExhausted(
                     primitive_name=self.name,
-                    at=now,
+                    at=at,
                     attempt=attempt,
                     reason=reason.value,
                     caused_by=error,
@@ -877,7 +1199,7 @@ class Retry:
             else:
                 event = RetryGaveUp(
                     primitive_name=self.name,
-                    at=now,
+                    at=at,
                     attempt=attempt,
                     reason=reason.value,
                     caused_by=error,
@@ -896,16 +1218,54 @@ class Retry:
         if self.budget is not None:
             self.budget._deposit()
 
+    def _start(self) -> float:
+        """
+        Return the time the call starts, which starts the time budget
+        (``0.0`` when there is no *timeout* to measure).
+        """
+        return 0.0 if self.timeout is None else self.clock.now()
+
     # -- faces ------------------------------------------------------------
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
-        Decorate *fn* (a ``def`` or an ``async def``) to retry it.
+        Decorate *fn* to retry it: a ``def``, an ``async def`` (or an
+        object whose ``__call__`` is one), or a generator function or an
+        async one, which is re-run only until it yields its first item
+        (after that, its items may have been used: an exception goes to
+        the caller).
+
+        Raises:
+            TypeError: If *fn* is not callable, or is a generator
+                function and the retry has *on_result* (which judges
+                results, not items).
 
         .. versionadded:: 0.1.0
         """
-        if inspect.iscoroutinefunction(fn):
-            return cast("Callable[P, T]", self._decorate_async(fn))
+        if not callable(fn):
+            msg = f"{_KIND} {self.name!r} decorates callables (got {fn!r})"
+            raise TypeError(msg)
+        generator = is_generator_function(fn)
+        agenerator = not generator and is_async_generator_function(fn)
+        if (generator or agenerator) and self.on_result is not None:
+            msg = (
+                f"{_KIND} {self.name!r}: on_result judges results, and a "
+                f"generator function ({fn!r}) yields items; judge the items "
+                "in the generator, or retry without on_result"
+            )
+            raise TypeError(msg)
+        if generator:
+            return cast(
+                "Callable[P, T]", _retry_generator(self, cast("Any", fn))
+            )
+        if agenerator:
+            return cast(
+                "Callable[P, T]", _retry_async_generator(self, cast("Any", fn))
+            )
+        if is_async_callable(fn):
+            return cast(
+                "Callable[P, T]", self._decorate_async(cast("Any", fn))
+            )
         return self._decorate(fn)
 
     def _inlined(self) -> bool:
@@ -944,6 +1304,11 @@ class Retry:
 
         return retrying
 
+    def _not_callable(self, face: str, fn: object) -> TypeError:
+        return TypeError(
+            f"{_KIND} {self.name!r}: {face} needs a callable (got {fn!r})"
+        )
+
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -955,21 +1320,35 @@ class Retry:
 
         Raises:
             Exception: The last exception, unchanged, once retrying stops.
+            TypeError: If *fn* is not callable, or returned something to
+                await (use :meth:`acall`); nothing is counted then.
+            RuntimeError: If it would wait on the thread of a running
+                event loop, which it would block (use :meth:`acall`).
 
         .. versionadded:: 0.1.0
         """
-        self._begin()
+        start = 0.0 if self.timeout is None else self.clock.now()
         try:
             result: Any = fn(*args, **kwargs)
         except Exception as e:
+            if not callable(fn):
+                raise self._not_callable("call()", fn) from None
             error: Exception | None = e
             result = None
         else:
-            if self.on_result is None:
+            if result.__class__ not in _PLAIN and is_awaitable(result):
+                raise awaitable_result_error(
+                    _KIND, self.name, "call()", "acall()", result
+                )
+            if self.on_result is None and self.budget is None:
+                self._calls.incr()  # _begin(), a frame less
                 return cast("T", result)
             error = None
+        self._begin()
+        if error is None and self.on_result is None:
+            return cast("T", result)
         try:
-            return cast("T", self._run(fn, args, kwargs, error, result))
+            return cast("T", self._run(fn, args, kwargs, error, result, start))
         finally:
             error = None
 
@@ -988,21 +1367,42 @@ class Retry:
 
         Raises:
             Exception: The last exception, unchanged, once retrying stops.
+            TypeError: If *fn* is not callable, or returned something that
+                cannot be awaited (use :meth:`call`); nothing is counted
+                then.
 
         .. versionadded:: 0.1.0
         """
+        start = 0.0 if self.timeout is None else self.clock.now()
+        try:
+            awaitable: Any = fn(*args, **kwargs)
+        except Exception as e:
+            if not callable(fn):
+                raise self._not_callable("acall()", fn) from None
+            error: Exception | None = e
+            result: Any = None
+        else:
+            if awaitable.__class__ is not CoroutineType and not is_awaitable(
+                awaitable
+            ):
+                raise not_awaitable_error(
+                    _KIND, self.name, "acall()", "call()", awaitable
+                )
+            try:
+                result = await awaitable
+            except Exception as e:
+                error = e
+                result = None
+            else:
+                if self.on_result is None:
+                    self._begin()
+                    return cast("T", result)
+                error = None
         self._begin()
         try:
-            result: Any = await fn(*args, **kwargs)
-        except Exception as e:
-            error: Exception | None = e
-            result = None
-        else:
-            if self.on_result is None:
-                return cast("T", result)
-            error = None
-        try:
-            return cast("T", await self._arun(fn, args, kwargs, error, result))
+            return cast(
+                "T", await self._arun(fn, args, kwargs, error, result, start)
+            )
         finally:
             error = None
 
@@ -1013,30 +1413,45 @@ class Retry:
         *on_result* judges what the block gives
         :meth:`Attempt.set_result`.
 
+        Raises:
+            RuntimeError: If it would wait on the thread of a running
+                event loop, which it would block (use ``async for``).
+
         .. versionadded:: 0.1.0
         """
+        start = self._start()
         self._begin()
-        attempt = Attempt(self, 1, 0.0, 0.0)
+        attempt = Attempt(self, 1, start, 0.0)
         while True:
             yield attempt
-            delay = attempt._delay
+            delay = attempt._step()
             if delay < 0.0:
                 return
+            if delay > 0.0 and on_loop_thread():
+                raise blocking_on_loop(
+                    _KIND,
+                    self.name,
+                    "'for attempt in retry'",
+                    "'async for attempt in retry'",
+                )
+            self._retries.incr()
             if delay > 0.0:
                 self.clock.sleep(delay)
-            attempt = Attempt(self, attempt.number + 1, attempt._start, delay)
+            attempt = Attempt(self, attempt.number + 1, start, delay)
 
-    async def _aiter(self) -> AsyncIterator[Attempt]:
+    async def _aiter(self) -> AsyncGenerator[Attempt, None]:
+        start = self._start()
         self._begin()
-        attempt = Attempt(self, 1, 0.0, 0.0)
+        attempt = Attempt(self, 1, start, 0.0)
         while True:
             yield attempt
-            delay = attempt._delay
+            delay = attempt._step()
             if delay < 0.0:
                 return
+            self._retries.incr()
             if delay > 0.0:
                 await self.clock.asleep(delay)
-            attempt = Attempt(self, attempt.number + 1, attempt._start, delay)
+            attempt = Attempt(self, attempt.number + 1, start, delay)
 
     def __aiter__(self) -> AsyncIterator[Attempt]:
         """
@@ -1066,18 +1481,34 @@ _FastDecorators: TypeAlias = tuple[
 ]
 
 
-def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
+def _blocking(name: str, error: Exception | None) -> Exception:
+    """
+    Return the error for a sync face about to wait on the thread of a
+    running event loop, with the failure it was retrying as its context.
+    """
+    blocked = blocking_on_loop(
+        _KIND,
+        name,
+        "call() (or a decorated def)",
+        "acall() (or decorate an async def)",
+    )
+    blocked.__context__ = error
+    return blocked
+
+
+def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
     """
     Build the failure path of *retry*, which every face shares: the
-    decision that follows a bad outcome, the mark that starts the time
-    budget, and the sync and async loops that run the later attempts.
+    decision that follows a bad outcome, the check right before a wait,
+    and the sync and async loops that run the later attempts.
 
     They are closures, not methods, so the settings they read on every
     retry are closure variables rather than attribute look-ups: a retry
     around a zero wait must stay cheap.
     """
     types, predicate = retry.on.types, retry.on.predicate
-    on_result, use_retry_after = retry.on_result, retry.use_retry_after
+    on_result = retry.on_result
+    use_retry_after, honor = retry.use_retry_after, retry.honor_rejections
     core, budget, hooks, clock = (
         retry._core,
         retry.budget,
@@ -1086,10 +1517,44 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
     )
     strategy = retry._strategy
     fixed = strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
+    timed = retry.timeout is not None
     # The clock is read on failure only for the time budget or events.
-    clocked = retry.timeout is not None or bool(hooks)
-    variable_delay, give_up = retry._variable_delay, retry._give_up
+    clocked = timed or bool(hooks)
+    variable_delay, give_up, ask = (
+        retry._variable_delay,
+        retry._give_up,
+        retry._ask,
+    )
     count_retry = retry._retries.incr
+    name = retry.name
+    not_retryable = GiveUp.NOT_RETRYABLE
+
+    def settle(
+        attempt: int,
+        start: float,
+        delay: float,
+        error: Exception | None,
+        result: object,
+    ) -> float:
+        """
+        Check the time budget and the deadline again right before a wait
+        of *delay* decided earlier (a hook, or the body of an attempt
+        loop, took time since); return *delay*, or ``_STOP`` after giving
+        up.
+        """
+        deadline = _get_deadline()
+        if not timed and deadline is None:
+            return delay
+        now = clock.now()
+        decision = core.decide(
+            attempt,
+            now - start,
+            delay,
+            None if deadline is None else deadline.remaining(),
+        )
+        if decision.__class__ is GiveUp:
+            return give_up(decision, attempt, error, result, now)
+        return delay
 
     def decide(
         attempt: int,
@@ -1100,84 +1565,103 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
     ) -> float:
         """
         Classify the outcome of attempt *attempt*; return the wait before
-        the next attempt, or ``_STOP`` to end with this outcome.
+        the next attempt, or ``_STOP`` to end with this outcome.  The face
+        counts the retry once it is about to wait (or to retry at once).
 
         Written flat, with each optional feature behind one test.
+        Whatever a predicate, the backoff or a hook raises gets the
+        failure being judged as its ``__context__``.
         """
-        hint: object = None
-        if error is not None:
-            if not isinstance(error, types):
-                if predicate is None:
-                    return _STOP
-                again, hint = _verdict(predicate(error))
+        try:
+            rejection = False  # a refusal that needs a wait to help
+            hint: object = None
+            if error is not None:
+                if honor and isinstance(error, RejectedError):
+                    after = getattr(error, "retry_after", None)
+                    if (
+                        after.__class__ in _NUMBERS
+                        and cast("float", after) > 0
+                    ):
+                        hint = after
+                    else:  # None, 0 or NaN: it does not say when
+                        rejection = True
+                if hint is None:
+                    if not isinstance(error, types):
+                        if predicate is None:
+                            return give_up(not_retryable, attempt, error, None)
+                        again, hint = ask("on", predicate, error)
+                        if not again:
+                            return give_up(not_retryable, attempt, error, None)
+                    if hint is None and use_retry_after and not rejection:
+                        hint = getattr(error, "retry_after", None)
+                        if hint is not None and hint.__class__ not in _NUMBERS:
+                            hint = None  # not a delay: ignore it
+            else:
+                # Faces only pass results here when on_result is set.
+                again, hint = ask(
+                    "on_result",
+                    cast("Callable[[Any], object]", on_result),
+                    result,
+                )
                 if not again:
                     return _STOP
-            if hint is None and use_retry_after:
-                hint = getattr(error, "retry_after", None)
-                if hint is not None and hint.__class__ not in _NUMBERS:
-                    hint = None  # not a delay: ignore it
-        else:
-            # Faces only pass results here when on_result is set.
-            again, hint = _verdict(
-                cast("Callable[[Any], object]", on_result)(result)
+            testing = _testing  # read once: another thread may flip it
+            rules = core
+            if testing is not None:
+                rules = core.capped(testing.attempts)
+                delay = 0.0
+            elif hint is not None:
+                delay = core.server_delay(cast("float", hint))
+            elif (delay := fixed) < 0.0:
+                delay = variable_delay(attempt, error, result, previous)
+            if rejection and not delay > 0.0 and testing is None:
+                # Asking again at once is refused again: never spin.
+                return give_up(not_retryable, attempt, error, None)
+            now = clock.now() if clocked else 0.0
+            deadline = _get_deadline()
+            decision = rules.decide(
+                attempt,
+                now - start,
+                delay,
+                None if deadline is None else deadline.remaining(),
             )
-            if not again:
-                return _STOP
-        testing = _testing  # read once: another thread may flip it
-        rules = core
-        if testing is not None:
-            rules = core.capped(testing.attempts)
-            delay = 0.0
-        elif hint is not None:
-            delay = core.server_delay(cast("float", hint))
-        elif (delay := fixed) < 0.0:
-            delay = variable_delay(attempt, error, result, previous)
-        # The first failure's time is *start* itself, read by the caller.
-        now = clock.now() if clocked and attempt > 1 else start
-        deadline = _get_deadline()
-        decision = rules.decide(
-            attempt,
-            now - start,
-            delay,
-            None if deadline is None else deadline.remaining(),
-        )
-        if decision.__class__ is GiveUp:
-            return give_up(decision, attempt, error, result, now)
-        if budget is not None and not budget._withdraw():
-            return give_up(GiveUp.BUDGET, attempt, error, result, now)
-        count_retry()
-        if hooks:
-            _emit(
-                hooks,
-                RetryScheduled(
-                    primitive_name=retry.name,
-                    at=now,
-                    attempt=attempt,
-                    wait=delay,
-                    caused_by=error,
-                    result=result,
-                ),
-            )
+            if decision.__class__ is GiveUp:
+                return give_up(decision, attempt, error, result, now)
+            if budget is not None and not budget._withdraw():
+                return give_up(GiveUp.BUDGET, attempt, error, result, now)
+            if hooks:
+                _emit(
+                    hooks,
+                    RetryScheduled(
+                        primitive_name=name,
+                        at=now,
+                        attempt=attempt,
+                        wait=delay,
+                        caused_by=error,
+                        result=result,
+                    ),
+                )
+                # A slow hook must not push the wait past a limit.
+                delay = settle(attempt, start, delay, error, result)
+                if delay < 0.0:
+                    return delay
+        except BaseException as exc:
+            if error is not None:
+                _chain(exc, error)
+            raise
         return delay
-
-    def mark() -> float:
-        """
-        Return the time of a first failure, which starts the time budget
-        (``0.0`` when neither a *timeout* nor an event reads it).
-        """
-        return clock.now() if clocked else 0.0
 
     # The sync and async loops are twins over decide().
 
-    def run(
+    def run(  # noqa: PLR0917  # positional: called on every retry
         fn: Callable[..., Any],
         args: Any,
         kwargs: Any,
         error: Exception | None,
         result: Any,
+        start: float,
     ) -> Any:
         attempt, delay = 1, 0.0
-        start = clock.now() if clocked else 0.0  # mark(), a frame less
         while True:
             delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
@@ -1187,6 +1671,10 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
                     raise error
                 finally:  # break the frame <-> traceback cycle
                     error = None
+            if delay > 0.0 and on_loop_thread():
+                blocked, error = _blocking(name, error), None
+                raise blocked
+            count_retry()
             if delay > 0.0:
                 clock.sleep(delay)
             attempt += 1
@@ -1199,15 +1687,15 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
                 if on_result is None:
                     return result
 
-    async def arun(
+    async def arun(  # noqa: PLR0917  # positional: called on every retry
         fn: Callable[..., Awaitable[Any]],
         args: Any,
         kwargs: Any,
         error: Exception | None,
         result: Any,
+        start: float,
     ) -> Any:
         attempt, delay = 1, 0.0
-        start = clock.now() if clocked else 0.0  # mark(), a frame less
         while True:
             delay = decide(attempt, error, result, start, delay)
             if delay < 0.0:
@@ -1217,6 +1705,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
                     raise error
                 finally:  # break the frame <-> traceback cycle
                     error = None
+            count_retry()
             if delay > 0.0:
                 await clock.asleep(delay)
             attempt += 1
@@ -1229,50 +1718,93 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Mark, _Run, _ARun]:
                 if on_result is None:
                     return result
 
-    return decide, mark, run, arun
+    return decide, settle, run, arun
 
 
 def _fast_decorators(retry: Retry) -> _FastDecorators:
     """
     Build the decorators' wrappers for *retry*.
 
-    A success costs one ``try`` around the call and one increment of the
-    ``calls`` cell below, which every wrapper built here shares; after a
-    failure, the loop of the ``call()`` faces takes over.  Only exceptions
-    the retry may retry are caught, by an ``except`` on its types when it
-    has no predicate.
+    A success costs one clock read (when there is a *timeout*: its budget
+    starts with the call), one ``try`` around the call and one increment
+    of the ``calls`` cell below, which every wrapper built here shares;
+    after a failure, the loop of the ``call()`` faces takes over, which
+    also counts and reports the failures it does not retry.
     """
     # A float: adding to one takes its result from the float free list,
     # cheaper than a new int, and it counts exactly up to 2**53 calls.
     calls = 0.0
     run, arun = retry._run, retry._arun
-    types, predicate = retry.on.types, retry.on.predicate
-    # *on*'s types are Exception subclasses (checked when it is built).
-    catch: type[Exception] | tuple[type[Exception], ...] = (
-        cast("tuple[type[Exception], ...]", types)
-        if predicate is None
-        else Exception
-    )
+    clock = retry.clock  # its now() is read per call: use_clock() swaps it
+    timed = retry.timeout is not None
+
+    # Two wrappers per face, chosen once: a test per call would cost more
+    # than the time budget's clock read does.
 
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        if not timed:
+            return decorate_untimed(fn)
+
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
             calls += 1.0
+            start = clock.now()
             try:
                 return fn(*args, **kwargs)
-            except catch as e:
+            except Exception as e:
                 error = e
-            # Outside the except block, so later errors get no __context__.
+            # Outside the except block, so the failure re-raised at the
+            # end gets no __context__ of its own.
             try:
-                result: T = run(fn, args, kwargs, error, None)
+                result: T = run(fn, args, kwargs, error, None, start)
             finally:
                 del error  # no frame <-> traceback cycle left to the GC
             return result
 
         return retrying
 
+    def decorate_untimed(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal calls
+            calls += 1.0
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            try:
+                result: T = run(fn, args, kwargs, error, None, 0.0)
+            finally:
+                del error
+            return result
+
+        return retrying
+
     def adecorate(
+        fn: Callable[P, Awaitable[T]],
+    ) -> Callable[P, Awaitable[T]]:
+        if not timed:
+            return adecorate_untimed(fn)
+
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            nonlocal calls
+            calls += 1.0
+            start = clock.now()
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as e:
+                error = e
+            try:
+                result: T = await arun(fn, args, kwargs, error, None, start)
+            finally:
+                del error
+            return result
+
+        return retrying
+
+    def adecorate_untimed(
         fn: Callable[P, Awaitable[T]],
     ) -> Callable[P, Awaitable[T]]:
         @functools.wraps(fn)
@@ -1281,12 +1813,12 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
             calls += 1.0
             try:
                 return await fn(*args, **kwargs)
-            except catch as e:
+            except Exception as e:
                 error = e
             try:
-                result: T = await arun(fn, args, kwargs, error, None)
+                result: T = await arun(fn, args, kwargs, error, None, 0.0)
             finally:
-                del error  # no frame <-> traceback cycle left to the GC
+                del error
             return result
 
         return retrying
@@ -1295,3 +1827,90 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         return int(calls)
 
     return decorate, adecorate, count
+
+
+def _retry_generator(
+    retry: Retry, fn: Callable[..., Generator[Any, Any, Any]]
+) -> Callable[..., Generator[Any, Any, Any]]:
+    """
+    Retry the generator function *fn* until it yields its first item;
+    from then on the caller has items that may have been used, so what
+    the generator raises is the caller's.  ``send``, ``throw`` and
+    ``close`` are passed through.
+    """
+
+    @functools.wraps(fn)
+    def retrying(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        for attempt in retry:
+            with attempt:
+                gen = fn(*args, **kwargs)
+                try:
+                    item = next(gen)
+                except StopIteration as stop:  # empty: done
+                    return stop.value
+                break
+        else:  # the loop ends on the first success, or raises
+            raise AssertionError("unreachable")
+        while True:
+            try:
+                sent = yield item
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as thrown:  # passed on to the generator
+                try:
+                    item = gen.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    item = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+    return retrying
+
+
+def _retry_async_generator(
+    retry: Retry, fn: Callable[..., AsyncGenerator[Any, Any]]
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """
+    Retry the async generator function *fn* until it yields its first
+    item, as :func:`_retry_generator` does; ``asend``, ``athrow`` and
+    ``aclose`` are passed through.
+    """
+
+    @functools.wraps(fn)
+    async def retrying(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        attempts = retry._aiter()
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    agen = fn(*args, **kwargs)
+                    try:
+                        item = await agen.__anext__()
+                    except StopAsyncIteration:  # empty: done
+                        return
+                    break
+            else:  # the loop ends on the first success, or raises
+                raise AssertionError("unreachable")
+        finally:
+            await attempts.aclose()
+        while True:
+            try:
+                sent = yield item
+            except GeneratorExit:
+                await agen.aclose()
+                raise
+            except BaseException as thrown:  # passed on to the generator
+                try:
+                    item = await agen.athrow(thrown)
+                except StopAsyncIteration:
+                    return
+            else:
+                try:
+                    item = await agen.asend(sent)
+                except StopAsyncIteration:
+                    return
+
+    return retrying

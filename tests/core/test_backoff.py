@@ -25,6 +25,8 @@ caps = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 multipliers = st.floats(min_value=1.0, max_value=1e3, allow_nan=False)
 attempts = st.integers(min_value=1, max_value=10_000)
 uniforms = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+# What a misbehaving jitter source may return.
+any_draws = st.floats() | st.integers(-(10**30), 10**30)
 fractions = st.floats(min_value=0.0, max_value=1.0, exclude_min=True)
 jitters = st.sampled_from(["none", "full", "equal"]) | fractions
 
@@ -57,6 +59,65 @@ class TestClamp:
 
         assert expected == result
         assert float is type(result)
+
+
+class TestUnit:
+    @pytest.mark.parametrize(
+        ("draw", "expected"),
+        [
+            (0.25, 0.25),
+            (1.5, 1.0),
+            (-0.5, 0.0),
+            (math.nan, 0.0),
+            (math.inf, 1.0),
+            (-math.inf, 0.0),
+        ],
+        ids=["inside", "above", "below", "nan", "inf", "-inf"],
+    )
+    def test_unit(self, draw, expected):
+        """
+        A draw is brought into [0, 1]; NaN counts as 0.
+        """
+        assert expected == backoff.unit(draw)
+
+    def test_clamp_huge_int(self):
+        """
+        An int beyond the float range clamps to the cap.
+        """
+        assert 5.0 == backoff.clamp(10**400, 5.0)
+
+
+class TestAnyDraw:
+    @given(
+        delay=delays,
+        cap=caps,
+        kind=jitters,
+        u=any_draws,
+    )
+    def test_jitter_within_cap(self, delay, cap, kind, u):
+        """
+        Whatever the draw, a jittered wait stays within [0, cap].
+        """
+        delay = min(delay, cap)
+
+        assert within(backoff.jitter(delay, kind, cap, u), cap)
+
+    @given(
+        previous=delays,
+        initial=delays,
+        multiplier=multipliers,
+        cap=caps,
+        u=any_draws,
+    )
+    def test_decorrelated_within_cap(
+        self, previous, initial, multiplier, cap, u
+    ):
+        """
+        Whatever the draw, a decorrelated wait stays within [0, cap].
+        """
+        delay = backoff.decorrelated(previous, initial, multiplier, cap, u)
+
+        assert within(delay, cap)
 
 
 class TestExponential:
@@ -326,7 +387,7 @@ class TestStrategies:
             ),
             (
                 lambda: ExponentialBackoff(cap=math.inf),
-                "'cap' must be finite (got inf)",
+                "'cap' must be <= 1e+09 (got inf)",
             ),
             (
                 lambda: LinearBackoff(jitter="half"),

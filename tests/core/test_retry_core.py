@@ -168,6 +168,23 @@ class TestBudgetCore:
         assert 0.0 == core.allowance(100.0)
         assert 0 == core.calls
 
+    @pytest.mark.parametrize(
+        "now", [math.inf, -math.inf, math.nan, 1e300], ids=str
+    )
+    def test_times_no_slot_can_hold(self, now):
+        """
+        A time too far out for a slot index counts in the newest slot,
+        first operation included, instead of failing.
+        """
+        core = BudgetCore(ratio=1.0, min_per_second=0.0, window=0.001)
+        core.deposit(now)
+        core.deposit(now)
+
+        assert core.withdraw(now)
+        assert 2 == core.calls
+        assert 1 == core.retries
+        assert 1.0 == core.allowance(now)
+
     def test_clock_going_backwards(self):
         """
         A clock that goes backwards counts in the newest slot.

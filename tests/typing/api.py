@@ -144,6 +144,12 @@ def retry_api() -> None:
     )
     stalwart.Retry(on=lambda e: 2.0, on_result=lambda r: r is None)
     stalwart.Retry(
+        on=lambda e: stalwart.RetryAfter(timedelta(seconds=2)),
+        on_result=lambda r: stalwart.RetryAfter(1.5) if r else False,
+        honor_rejections=False,
+    )
+    assert_type(stalwart.RetryAfter(2.0).seconds, float)
+    stalwart.Retry(
         on=lambda e: isinstance(e, OSError), jitter_source=random.random
     )
     stalwart.Retry(wait=lambda attempt, outcome: timedelta(seconds=attempt))
@@ -174,6 +180,17 @@ def retry_api() -> None:
         with attempt:
             assert_type(attempt.number, int)
             attempt.set_result(fetch("x"))
+
+    @retry
+    def lines(path: str) -> Iterator[str]:
+        yield path
+
+    @retry
+    async def alines(path: str) -> AsyncIterator[str]:
+        yield path
+
+    assert_type(lines("x"), Iterator[str])
+    assert_type(alines("x"), AsyncIterator[str])
 
     assert_type(retry.statistics().retries, int)
     assert_type(budget.statistics().available, float)

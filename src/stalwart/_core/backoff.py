@@ -3,9 +3,10 @@ Pure backoff arithmetic: how long to wait before retry number *n*.
 
 Every function takes the attempt that just failed (``1`` for the first
 call), the configuration, and, where randomness is involved, a uniform draw
-*u* in ``[0, 1)`` made by the caller, so tests control it.  Every result is
-finite, never negative and never above *cap*, jitter included, at any
-attempt number (no ``OverflowError`` at attempt 10,000).
+*u* made by the caller, so tests control it.  Every result is finite, never
+negative and never above *cap*, jitter included, at any attempt number (no
+``OverflowError`` at attempt 10,000) and whatever the draw: a draw outside
+``[0, 1]`` (a misbehaving jitter source) is brought back into it first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ NONE = "none"
 FULL = "full"
 EQUAL = "equal"
 
+LONGEST_WAIT = 1e9
+"""The longest wait, in seconds (about 31.7 years): every platform's
+blocking sleep takes it, where a longer one may overflow (``time.sleep``
+refuses about 9.2e9 s on Linux)."""
+
 
 def clamp(delay: float, cap: float) -> float:
     """
@@ -23,7 +29,17 @@ def clamp(delay: float, cap: float) -> float:
     """
     if not delay > 0.0:  # also catches NaN
         return 0.0
-    return min(float(delay), cap)
+    # min() first: an int too large for a float compares fine.
+    return float(min(delay, cap))
+
+
+def unit(u: float) -> float:
+    """
+    Bring a uniform draw into ``[0, 1]``; ``NaN`` counts as ``0``.
+    """
+    if not u > 0.0:  # also catches NaN
+        return 0.0
+    return min(u, 1.0)
 
 
 def constant(delay: float, cap: float) -> float:
@@ -71,7 +87,7 @@ def decorrelated(
     """
     # An overflow to inf is harmless here: min() brings it back to cap.
     high = min(max(previous, initial) * multiplier, cap)
-    return clamp(initial + u * (high - initial), cap)
+    return clamp(initial + unit(u) * (high - initial), cap)
 
 
 def jitter(delay: float, kind: str | float, cap: float, u: float) -> float:
@@ -84,6 +100,7 @@ def jitter(delay: float, kind: str | float, cap: float, u: float) -> float:
     """
     if kind == NONE:
         return delay
+    u = unit(u)
     if kind == FULL:
         return delay * u
     if kind == EQUAL:

@@ -14,6 +14,9 @@ import math
 import attrs
 
 
+_HUGE = 2.0**62  # slot indices stay small ints, cheap to compare
+
+
 @attrs.define
 class BudgetCore:
     """
@@ -49,11 +52,16 @@ class BudgetCore:
         """
         Slide the window to *now* and return the position of its slot.
         """
-        index = math.floor(now / self._width)
         head = self._head
-        if head is None or index > head:
-            head = self._roll(head, index)
-        # A clock that went backwards keeps counting in the newest slot.
+        position = now / self._width
+        # A time no slot index can hold (a clock at +/-inf or NaN) counts
+        # in the newest slot, as a clock that went backwards does.
+        if -_HUGE < position < _HUGE:
+            index = math.floor(position)
+            if head is None or index > head:
+                head = self._roll(head, index)
+        elif head is None:
+            head = self._roll(None, 0)
         return head % self.slots
 
     def _roll(self, head: int | None, index: int) -> int:

@@ -23,6 +23,8 @@ class GiveUp(enum.Enum):
     """The next wait would reach the deadline of the enclosing call."""
     BUDGET = "budget"
     """The shared retry budget had nothing left (decided by the budget)."""
+    NOT_RETRYABLE = "not_retryable"
+    """The outcome is not one to retry (decided by the shell's filters)."""
 
 
 @attrs.frozen
@@ -33,9 +35,9 @@ class RetryCore:
     Attributes:
         attempts: Most attempts allowed, counting the first call; ``None``
             for no limit.
-        timeout: The time budget in seconds, counted from the first
-            failure, waits and later attempts included; ``None`` for no
-            limit.
+        timeout: The time budget in seconds, counted from the start of
+            the call, every attempt and every wait included; ``None`` for
+            no limit.
         retry_after_max: The longest server-dictated delay honoured, in
             seconds; longer ones are cut to it.
     """
@@ -56,8 +58,8 @@ class RetryCore:
 
         Args:
             attempt: The attempt that just failed, ``1`` for the first.
-            elapsed: Seconds since the first attempt failed (only read
-                when there is a *timeout*).
+            elapsed: Seconds since the call started (only read when
+                there is a *timeout*).
             delay: The delay proposed for the next attempt, within bounds.
             deadline_left: Seconds left before the enclosing call's
                 deadline, or ``None`` when there is none.
@@ -66,6 +68,8 @@ class RetryCore:
             The delay to wait before the next attempt, or why to give up.
             The loop never waits up to or past a time limit: it gives up
             at once instead, since the next attempt would have no time.
+            Asked again right before the wait (with the time spent since),
+            it gives the same answer unless a limit came closer.
         """
         if self.attempts is not None and attempt >= self.attempts:
             return GiveUp.ATTEMPTS
