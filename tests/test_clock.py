@@ -14,7 +14,7 @@ import pytest
 import stalwart._clock
 import stalwart.testing
 
-from stalwart import Clock, DefaultClock, SystemClock
+from stalwart import Clock, ConfigurationError, DefaultClock, SystemClock
 from stalwart._clock import DEFAULT_CLOCK, observe_real_waits, wait_event
 from stalwart.testing import FakeClock, use_clock
 
@@ -234,6 +234,159 @@ class TestFakeClockSync:
 
         assert [1.0, 0, 2.5] == clock.sleeps
         assert 3.5 == clock.now()
+
+
+class TestFakeClockValues:
+    @pytest.mark.parametrize(
+        "start",
+        [float("-inf"), float("inf"), float("nan"), 10**400],
+        ids=["-inf", "inf", "nan", "huge-int"],
+    )
+    def test_start_must_be_finite(self, start):
+        """
+        A start time that is not a finite float is refused where the clock
+        is built, naming start and the value.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            FakeClock(start=start)
+
+        assert str(e.value).startswith(
+            f"'start' must be finite (got {start!r}"
+        )
+
+    @pytest.mark.parametrize(
+        "start",
+        [True, "1.0", None, [1.0]],
+        ids=["bool", "str", "None", "list"],
+    )
+    def test_start_must_be_a_number(self, start):
+        """
+        A start time that is not a number (a bool included) is refused,
+        naming start and the value.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            FakeClock(start)
+
+        assert f"'start' must be a number of seconds (got {start!r})" == str(
+            e.value
+        )
+
+    def test_int_start_becomes_float(self):
+        """
+        An int start time is accepted as the same float.
+        """
+        clock = FakeClock(start=-5)
+
+        assert -5.0 == clock.now()
+        assert isinstance(clock.now(), float)
+
+    def test_every_problem_is_listed(self):
+        """
+        Several wrong options are reported together.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            FakeClock(start=float("nan"), autojump=1, wait_for_io="yes")
+
+        assert (
+            "invalid configuration:\n"
+            "- 'start' must be finite (got nan)\n"
+            "- 'autojump' must be a bool (got 1)\n"
+            "- 'wait_for_io' must be a bool (got 'yes')"
+        ) == str(e.value)
+
+    def test_wait_for_io_needs_autojump(self):
+        """
+        wait_for_io without auto-jumping means nothing, so it is refused.
+        """
+        with pytest.raises(ConfigurationError, match="'wait_for_io' only"):
+            FakeClock(autojump=False, wait_for_io=True)
+
+    def test_options_are_readable(self):
+        """
+        autojump and wait_for_io read back as given.
+        """
+        default = FakeClock()
+        manual = FakeClock(autojump=False)
+        io = FakeClock(wait_for_io=True)
+
+        assert (True, False) == (default.autojump, default.wait_for_io)
+        assert (False, False) == (manual.autojump, manual.wait_for_io)
+        assert (True, True) == (io.autojump, io.wait_for_io)
+
+    @pytest.mark.parametrize(
+        "seconds", [float("nan"), float("inf"), float("-inf")]
+    )
+    @pytest.mark.parametrize("method", ["advance", "sleep"])
+    def test_advance_and_sleep_refuse_non_finite(self, method, seconds):
+        """
+        advance() and sleep() refuse NaN and infinities with a clear error,
+        leaving time and the record alone.
+        """
+        clock = FakeClock(start=1.0)
+
+        with pytest.raises(ValueError) as e:
+            getattr(clock, method)(seconds)
+
+        assert (
+            f"{method}() takes a finite number of seconds (got {seconds!r})"
+            == str(e.value)
+        )
+        assert 1.0 == clock.now()
+        assert [] == clock.sleeps
+
+    @pytest.mark.parametrize("seconds", [True, "1", None])
+    @pytest.mark.parametrize("method", ["advance", "sleep"])
+    def test_advance_and_sleep_refuse_non_numbers(self, method, seconds):
+        """
+        advance() and sleep() refuse what is not a number with TypeError.
+        """
+        clock = FakeClock()
+
+        with pytest.raises(TypeError, match=f"{method}\\(\\) takes a number"):
+            getattr(clock, method)(seconds)
+
+        assert 0.0 == clock.now()
+
+    def test_advance_past_the_largest_float_is_refused(self):
+        """
+        An advance that would make time infinite is refused; time stays.
+        """
+        clock = FakeClock(start=1e308)
+
+        with pytest.raises(ValueError, match="past the largest float"):
+            clock.advance(1e308)
+
+        assert 1e308 == clock.now()
+
+    def test_async_sleep_refuses_nan(self):
+        """
+        asleep(nan) is refused before anything is recorded.
+        """
+        clock = FakeClock()
+
+        with pytest.raises(ValueError, match="not NaN"):
+            asyncio.run(clock.asleep(float("nan")))
+
+        assert [] == clock.sleeps
+
+    def test_infinite_async_sleep_waits_until_cancelled(self):
+        """
+        asleep(inf) never draws a jump: other sleepers wake at their time,
+        and it ends only when cancelled.
+        """
+        clock = FakeClock()
+
+        async def main() -> bool:
+            forever = asyncio.ensure_future(clock.asleep(float("inf")))
+            await clock.asleep(1.0)
+            await clock.asleep(2.0)
+            forever.cancel()
+            await asyncio.gather(forever, return_exceptions=True)
+            return forever.cancelled()
+
+        assert asyncio.run(main())
+        assert 3.0 == clock.now()
+        assert [1.0, float("inf"), 2.0] == clock.sleeps
 
 
 class TestFakeClockAsync:
