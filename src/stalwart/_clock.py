@@ -4,7 +4,9 @@ The one place where stalwart reads time and waits.
 Every primitive reads time through a :class:`Clock`.  The default clock of
 every primitive is :data:`DEFAULT_CLOCK`, a proxy that forwards to the
 system clock, or to the clock installed by
-:func:`stalwart.testing.use_clock` inside a test.
+:func:`stalwart.testing.use_clock` inside a test.  The real waits made
+here can be observed through :func:`observe_real_waits`, the seam of the
+pytest plugin's ``no_real_sleep`` check.
 """
 
 from __future__ import annotations
