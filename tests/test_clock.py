@@ -314,7 +314,9 @@ class TestFakeClockValues:
         assert (True, True) == (io.autojump, io.wait_for_io)
 
     @pytest.mark.parametrize(
-        "seconds", [float("nan"), float("inf"), float("-inf")]
+        "seconds",
+        [float("nan"), float("inf"), float("-inf"), 10**400],
+        ids=["nan", "inf", "-inf", "huge-int"],
     )
     @pytest.mark.parametrize("method", ["advance", "sleep"])
     def test_advance_and_sleep_refuse_non_finite(self, method, seconds):

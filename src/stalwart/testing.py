@@ -110,10 +110,14 @@ def _seconds(method: str, seconds: object) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         msg = f"{method}() takes a number of seconds (got {seconds!r})"
         raise TypeError(msg)
-    if not math.isfinite(seconds):
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int too large for a float
+        value = math.inf
+    if not math.isfinite(value):
         msg = f"{method}() takes a finite number of seconds (got {seconds!r})"
         raise ValueError(msg)
-    return seconds
+    return value
 
 
 def _start(start: object) -> tuple[float, list[str]]:
@@ -261,7 +265,7 @@ class FakeClock:
                 NaN or infinite, or would take time past the largest float.
             TypeError: If *seconds* is not a number.
         """
-        _seconds("advance", seconds)
+        seconds = _seconds("advance", seconds)
         if seconds < 0:
             msg = f"time can't go backwards (advance({seconds!r}))"
             raise ValueError(msg)
@@ -361,7 +365,7 @@ class FakeClock:
             ValueError: If *seconds* is NaN or infinite (a thread would
                 sleep forever).
         """
-        _seconds("sleep", seconds)
+        _seconds("sleep", seconds)  # recorded as given
         self.sleeps.append(seconds)
         if seconds > 0:
             self.advance(seconds)
