@@ -148,8 +148,8 @@ class FakeClock:
     * Threads blocked on the clock (:meth:`wait_event`: a bulkhead's queue,
       :meth:`Timeout.call <stalwart.Timeout.call>`'s wait) wake when time
       reaches their deadline, whether it got there by :meth:`advance` or by
-      an auto-jump; a jump goes no further than the earliest deadline of a
-      blocked thread or task.
+      an auto-jump; a loop's jump goes no further than the earliest
+      deadline of its own sleepers and of the blocked threads.
 
     By default, awaiting a thread or real I/O counts as being blocked, so
     fake time can jump while such work is in flight, exactly as with trio's
