@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 import stalwart
-import stalwart.testing
 
 from stalwart.testing import FakeClock
 
