@@ -154,6 +154,10 @@ def no_retry_waits(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _forbids_real_sleep(item: pytest.Item) -> bool:
+    """
+    Whether *item* is checked: ``allow_real_sleep`` wins, then
+    ``no_real_sleep``, then the option and the ini setting.
+    """
     if item.get_closest_marker("allow_real_sleep") is not None:
         return False
     if item.get_closest_marker("no_real_sleep") is not None:

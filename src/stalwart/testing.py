@@ -121,6 +121,9 @@ def _seconds(method: str, seconds: object) -> float:
 
 
 def _start(start: object) -> tuple[float, list[str]]:
+    """
+    Check FakeClock's *start*: the time as a float, and the problems found.
+    """
     if isinstance(start, bool) or not isinstance(start, int | float):
         return 0.0, [f"'start' must be a number of seconds (got {start!r})"]
     try:
