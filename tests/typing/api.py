@@ -27,6 +27,10 @@ def clocks() -> None:
     system.sleep(0.0)
     with use_clock(FakeClock()) as fake:
         assert_type(fake, stalwart.Clock)
+    manual = FakeClock(start=5, autojump=False)
+    assert_type(manual.autojump, bool)
+    assert_type(FakeClock(wait_for_io=True).wait_for_io, bool)
+    assert_type(manual.waiting_threads, int)
     deadline = stalwart.current_deadline()
     if deadline is not None:
         assert_type(deadline.remaining(), float)
