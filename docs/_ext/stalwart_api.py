@@ -48,6 +48,7 @@ STDLIB = [
     ("asyncio.CancelledError", "exception", "library/asyncio-exceptions"),
     ("asyncio.sleep", "function", "library/asyncio-task"),
     ("asyncio.timeout", "function", "library/asyncio-task"),
+    ("asyncio.to_thread", "function", "library/asyncio-task"),
     ("BaseException", "exception", "library/exceptions"),
     ("Exception", "exception", "library/exceptions"),
     ("KeyboardInterrupt", "exception", "library/exceptions"),
