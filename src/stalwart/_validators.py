@@ -107,7 +107,8 @@ class _Compare:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(attr.name, "a number", value)
-        if math.isnan(value) or not self.check(value, self.bound):
+        # `value != value` is NaN, without converting a huge int to float.
+        if value != value or not self.check(value, self.bound):  # noqa: PLR0124
             raise _fail(attr.name, f"{self.op} {self.bound:g}", value)
 
     def __repr__(self) -> str:
