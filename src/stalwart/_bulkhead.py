@@ -7,11 +7,14 @@ a thread parks on a :class:`threading.Event`, a task on a future that is
 woken through :meth:`~asyncio.loop.call_soon_threadsafe`, and whoever gives
 a permit back wakes the waiter it was handed to, whatever its kind.
 
-Every permit is a token of the core.  The faces keep theirs where the call
-or block keeps its state (a ``with`` block's under the frame that entered
-it, see :class:`stalwart._faces.Blocks`); the explicit steps keep theirs
-under the task or thread that took them, so a second ``release()`` is
-caught instead of handing a second permit to a waiter.
+The ``with`` faces and the decorator take anonymous permits: each entry is
+matched by exactly one exit, so only the count matters, whichever order
+blocks end in (generators stepped alternately, an async generator stepped
+from several tasks) and the bookkeeping costs least.  The explicit steps
+and the guard protocol (:class:`stalwart._faces.Guard`) take permits as
+tokens of the core; the explicit steps keep theirs under the task or
+thread that took them, so a second ``release()`` is caught instead of
+handing a second permit to a waiter.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import math
 import threading
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Literal, cast, final
 
 import attrs
@@ -34,10 +37,9 @@ from ._deadline import block_until, cap_wait, wait_future
 from ._errors import BulkheadFullError, ConfigurationError
 from ._events import CallRejected, Hook, emit
 from ._faces import (
-    Blocks,
+    PLAIN,
     awaitable_result_error,
     blocking_on_loop,
-    caller,
     guard_acall,
     guard_async_generator,
     guard_call,
@@ -71,6 +73,8 @@ class _Default(enum.Enum):
 MAX_WAIT = _Default.MAX_WAIT
 
 _running_loop = asyncio.events._get_running_loop
+_WITH_FACES = ("`with bulkhead`", "`async with bulkhead`")
+_CALL_FACES = ("call()", "acall()")
 _current_task = asyncio.current_task
 
 
@@ -225,8 +229,6 @@ class Bulkhead:
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
-    # The permit of each open `with` / `async with` block, by frame.
-    _blocks: Blocks[int] = attrs.field(init=False, repr=False, factory=Blocks)
     # The permits taken by explicit steps, by the task or thread holding
     # them (guarded by _lock).
     _held: dict[object, list[int]] = attrs.field(
@@ -253,7 +255,7 @@ class Bulkhead:
         """
         holder = _holder()
         with self._lock:
-            token = self._core.try_enter()
+            token = self._core.try_take()
             if token:
                 self._held.setdefault(holder, []).append(token)
                 return True
@@ -284,9 +286,11 @@ class Bulkhead:
         wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
         holder = _holder()
         with self._lock:
-            token = self._core.try_enter()
+            token = self._core.try_take()
         if not token:
-            token = self._wait(wait, "acquire()", "await bulkhead.aacquire()")
+            token = self._wait(
+                wait, ("acquire()", "await bulkhead.aacquire()")
+            )
         with self._lock:
             self._held.setdefault(holder, []).append(token)
 
@@ -307,7 +311,7 @@ class Bulkhead:
         wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
         holder = _holder()
         with self._lock:
-            token = self._core.try_enter()
+            token = self._core.try_take()
         if not token:
             token = await self._await(wait)
         with self._lock:
@@ -334,7 +338,7 @@ class Bulkhead:
                 token = tokens.pop()
                 if not tokens:
                     del self._held[holder]
-                waiter = self._core.exit(token)
+                waiter = self._core.give_back(token)
         if tokens is None:
             msg = (
                 f"Bulkhead {self.name!r}: release() without a permit held by"
@@ -364,13 +368,14 @@ class Bulkhead:
     # -- context managers and calls -----------------------------------------
 
     def __enter__(self) -> None:
-        with self._lock:
-            token = self._core.try_enter()
-        if not token:
-            token = self._wait(
-                self.max_wait, "`with bulkhead`", "`async with bulkhead`"
-            )
-        self._blocks.push(caller(1), token)
+        # Hot path: lock.acquire()/release() cost half of `with lock:`, and
+        # try_enter() cannot raise.
+        lock = self._lock
+        lock.acquire()
+        entered = self._core.try_enter()
+        lock.release()
+        if not entered:
+            self._wait(self.max_wait, _WITH_FACES, anonymous=True)
 
     def __exit__(
         self,
@@ -378,18 +383,22 @@ class Bulkhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        token = self._blocks.pop(caller(1))
-        with self._lock:
-            waiter = self._core.exit(token)
+        lock = self._lock
+        lock.acquire()
+        try:
+            waiter = self._core.exit()
+        finally:
+            lock.release()
         if waiter is not None:
             self._wake(waiter)
 
     async def __aenter__(self) -> None:
-        with self._lock:
-            token = self._core.try_enter()
-        if not token:
-            token = await self._await(self.max_wait)
-        self._blocks.push(caller(1), token)
+        lock = self._lock
+        lock.acquire()
+        entered = self._core.try_enter()
+        lock.release()
+        if not entered:
+            await self._await(self.max_wait, anonymous=True)
 
     async def __aexit__(
         self,
@@ -397,11 +406,7 @@ class Bulkhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        token = self._blocks.pop(caller(1))
-        with self._lock:
-            waiter = self._core.exit(token)
-        if waiter is not None:
-            self._wake(waiter)
+        self.__exit__(exc_type, exc, tb)
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -454,7 +459,8 @@ class Bulkhead:
         if is_generator_function(fn):
             gen = cast("Callable[P, Generator[Any, Any, Any]]", fn)
             return cast("Callable[P, T]", guard_generator(self, gen))
-        lock = self._lock
+        acquire = self._lock.acquire
+        release = self._lock.release
         core = self._core
         wake = self._wake
         if is_async_callable(fn):
@@ -462,15 +468,19 @@ class Bulkhead:
 
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with lock:
-                    token = core.try_enter()
-                if not token:
-                    token = await self._await(self.max_wait)
+                acquire()
+                entered = core.try_enter()
+                release()
+                if not entered:
+                    await self._await(self.max_wait, anonymous=True)
                 try:
                     return await afn(*args, **kwargs)
                 finally:
-                    with lock:
-                        waiter = core.exit(token)
+                    acquire()
+                    try:
+                        waiter = core.exit()
+                    finally:
+                        release()
                     if waiter is not None:
                         wake(waiter)
 
@@ -478,18 +488,24 @@ class Bulkhead:
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            with lock:
-                token = core.try_enter()
-            if not token:
-                token = self._wait(self.max_wait, "call()", "acall()")
+            acquire()
+            entered = core.try_enter()
+            release()
+            if not entered:
+                self._wait(self.max_wait, _CALL_FACES, anonymous=True)
             try:
                 result = fn(*args, **kwargs)
             finally:
-                with lock:
-                    waiter = core.exit(token)
+                acquire()
+                try:
+                    waiter = core.exit()
+                finally:
+                    release()
                 if waiter is not None:
                     wake(waiter)
-            if is_awaitable(result):
+            if type(result) is CoroutineType or (
+                type(result) not in PLAIN and is_awaitable(result)
+            ):
                 raise awaitable_result_error(
                     "Bulkhead", self.name, "call()", "acall()", result
                 )
@@ -500,15 +516,17 @@ class Bulkhead:
     # -- the guard protocol (stalwart._faces.Guard) ---------------------------
 
     def _enter(self) -> int:
-        with self._lock:
-            token = self._core.try_enter()
+        lock = self._lock
+        lock.acquire()
+        token = self._core.try_take()
+        lock.release()
         if token:
             return token
-        return self._wait(self.max_wait, "call()", "acall()")
+        return self._wait(self.max_wait, _CALL_FACES)
 
     async def _aenter(self) -> int:
         with self._lock:
-            token = self._core.try_enter()
+            token = self._core.try_take()
         if token:
             return token
         return await self._await(self.max_wait)
@@ -516,8 +534,12 @@ class Bulkhead:
     def _exit(
         self, token: int, exc: BaseException | None, result: object
     ) -> None:
-        with self._lock:
-            waiter = self._core.exit(token)
+        lock = self._lock
+        lock.acquire()
+        try:
+            waiter = self._core.give_back(token)
+        finally:
+            lock.release()
         if waiter is not None:
             self._wake(waiter)
 
@@ -531,42 +553,65 @@ class Bulkhead:
 
     # -- waiting (the slow path) --------------------------------------------
 
-    def _wait(self, timeout: float | None, face: str, aface: str) -> int:
+    def _wait(
+        self,
+        timeout: float | None,
+        faces: tuple[str, str],
+        *,
+        anonymous: bool = False,
+    ) -> int:
         """
         Queue the calling thread and park it until a permit is handed to it.
 
+        Args:
+            timeout: The longest wait, in seconds (``None``: no limit).
+            faces: The sync face waiting and its async twin, named in the
+                error when waiting would block an event loop.
+            anonymous: Keep the permit anonymous (see the core).
+
         Returns:
-            The token of the permit it now holds.
+            The token of the permit it now holds (unless *anonymous*).
         """
         wait, _ = cap_wait(timeout)
         until = None if wait is None else self.clock.now() + wait
         event = threading.Event()
         on_loop = _running_loop() is not None
-        token = self._enqueue(event, wait, (face, aface) if on_loop else None)
-        if token:
-            return token
-        try:
-            block_until(self.clock, event, until)
-        except BaseException:
-            self._abandon(event)
-            raise
-        return self._settle(event)
+        token = self._enqueue(event, wait, faces if on_loop else None)
+        if not token:
+            try:
+                block_until(self.clock, event, until)
+            except BaseException:
+                self._abandon(event)
+                raise
+            token = self._settle(event)
+        if anonymous:
+            with self._lock:
+                self._core.anonymize(token)
+        return token
 
-    async def _await(self, timeout: float | None) -> int:  # noqa: ASYNC109  # twin of _wait
+    async def _await(
+        self,
+        timeout: float | None,  # noqa: ASYNC109  # twin of _wait
+        *,
+        anonymous: bool = False,
+    ) -> int:
         """
         Queue the calling task and park it until a permit is handed to it.
         """
         wait, _ = cap_wait(timeout)
         waiter = _TaskWaiter(asyncio.get_running_loop())
         token = self._enqueue(waiter, wait, None)
-        if token:
-            return token
-        try:
-            await wait_future(waiter.fut, self.clock, wait)
-        except BaseException:
-            self._abandon(waiter)
-            raise
-        return self._settle(waiter)
+        if not token:
+            try:
+                await wait_future(waiter.fut, self.clock, wait)
+            except BaseException:
+                self._abandon(waiter)
+                raise
+            token = self._settle(waiter)
+        if anonymous:
+            with self._lock:
+                self._core.anonymize(token)
+        return token
 
     def _enqueue(
         self,
@@ -584,7 +629,7 @@ class Bulkhead:
             ``0`` once queued.
         """
         with self._lock:
-            token = self._core.try_enter()
+            token = self._core.try_take()
             if token:
                 return token
             refused = blocked = False
@@ -619,7 +664,7 @@ class Bulkhead:
             token = self._core.withdraw(waiter, refused=False)
             if not token:
                 return
-            nxt = self._core.exit(token)
+            nxt = self._core.give_back(token)
         if nxt is not None:
             self._wake(nxt)
 
@@ -632,7 +677,7 @@ class Bulkhead:
                 # permit, so hand it on rather than leak it.
                 with self._lock:
                     token = self._core.withdraw(waiter, refused=False)
-                    waiter = self._core.exit(token)
+                    waiter = self._core.give_back(token)
             else:
                 return
 

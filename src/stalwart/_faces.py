@@ -146,6 +146,10 @@ def async_callable_error(name: str, value: object, why: str) -> TypeError:
 _PLAIN: set[type] = {type(None), bool, int, float, str, bytes, tuple, list}
 _PLAIN_MAX = 4096
 
+PLAIN: Final = _PLAIN
+"""Types whose instances are never awaitable: a hot path checks
+``type(result) not in PLAIN`` before calling :func:`is_awaitable`."""
+
 
 def is_awaitable(value: object) -> bool:
     """

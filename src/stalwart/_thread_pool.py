@@ -158,29 +158,24 @@ class ThreadPoolBulkhead:
         if is_async_callable(fn):
             raise self._async_misuse(fn)
         with self._lock:
-            token = self._core.try_enter()
-            if not token:
+            admitted = self._core.try_enter()
+            if not admitted:
                 self._core.refuse()
-        if not token:
+        if not admitted:
             raise self._refusal()
         context = contextvars.copy_context()
         try:
             future = self._executor.submit(
-                self._run,
-                context,
-                token,
-                functools.partial(fn, *args, **kwargs),
+                self._run, context, functools.partial(fn, *args, **kwargs)
             )
         except RuntimeError:
-            self._release(token)
+            self._release()
             msg = f"ThreadPoolBulkhead {self.name!r} is shut down"
             raise RuntimeError(msg) from None
         # _run gives the permit back before the result is visible, so a
         # caller that saw its result can call again at once; a call
         # withdrawn before it started never runs _run.
-        future.add_done_callback(
-            functools.partial(self._release_if_cancelled, token)
-        )
+        future.add_done_callback(self._release_if_cancelled)
         return future
 
     def call(
@@ -328,9 +323,7 @@ class ThreadPoolBulkhead:
     ) -> None:
         self.shutdown()
 
-    def _run(
-        self, context: contextvars.Context, token: int, job: Callable[[], T]
-    ) -> T:
+    def _run(self, context: contextvars.Context, job: Callable[[], T]) -> T:
         with self._lock:
             self._running[0] += 1
         try:
@@ -338,15 +331,15 @@ class ThreadPoolBulkhead:
         finally:
             with self._lock:
                 self._running[0] -= 1
-                self._core.exit(token)
+                self._core.exit()
 
-    def _release_if_cancelled(self, token: int, future: Future[Any]) -> None:
+    def _release_if_cancelled(self, future: Future[Any]) -> None:
         if future.cancelled():
-            self._release(token)
+            self._release()
 
-    def _release(self, token: int) -> None:
+    def _release(self) -> None:
         with self._lock:
-            self._core.exit(token)
+            self._core.exit()
 
     def _at_deadline(self, future: Future[T], deadline: Deadline) -> T:
         """

@@ -24,20 +24,40 @@ from stalwart._core.bulkhead import BulkheadCore, BulkheadSnapshot
 class TestBulkheadCore:
     def test_enter_until_full(self):
         """
-        try_enter grants max_concurrent permits, each its own token, then
-        says no with 0.
+        try_take grants permits, each its own token, and try_enter
+        anonymous ones, max_concurrent in all; then both say no.
+        """
+        core: BulkheadCore[str] = BulkheadCore(3, 0)
+
+        assert [1, 2] == [core.try_take() for _ in range(2)]
+        assert core.try_enter()
+        assert (0, False) == (core.try_take(), core.try_enter())
+        assert BulkheadSnapshot(3, 0, 0, 3) == core.snapshot()
+
+    def test_anonymous_permits(self):
+        """
+        exit gives back an anonymous permit; one too many is an error, and
+        a token can be made anonymous.
         """
         core: BulkheadCore[str] = BulkheadCore(2, 0)
+        core.try_enter()
+        token = core.try_take()
+        core.anonymize(token)
 
-        assert [1, 2, 0] == [core.try_enter() for _ in range(3)]
-        assert BulkheadSnapshot(2, 0, 0, 2) == core.snapshot()
+        assert core.exit() is None
+        assert core.exit() is None
+        with pytest.raises(RuntimeError, match="without a matching"):
+            core.exit()
+        with pytest.raises(RuntimeError, match="given back twice"):
+            core.give_back(token)
+        assert BulkheadSnapshot(0, 0, 0, 2) == core.snapshot()
 
     def test_queue_is_bounded(self):
         """
         enqueue refuses, and counts, once max_queue waiters are queued.
         """
         core: BulkheadCore[str] = BulkheadCore(1, 1)
-        core.try_enter()
+        core.try_take()
 
         assert core.would_queue()
         assert core.enqueue("a")
@@ -54,7 +74,7 @@ class TestBulkheadCore:
         unlimited: BulkheadCore[int] = BulkheadCore(math.inf, 0)
 
         assert all(core.enqueue(i) for i in range(10_000))
-        assert all(unlimited.try_enter() for _ in range(10_000))
+        assert all(unlimited.try_take() for _ in range(10_000))
         assert BulkheadSnapshot(1, 10_000, 0, 1) == core.snapshot()
         assert 10_000 == unlimited.in_flight
 
@@ -63,13 +83,13 @@ class TestBulkheadCore:
         exit returns the longest waiter, which takes a new token.
         """
         core: BulkheadCore[str] = BulkheadCore(1, 3)
-        token = core.try_enter()
+        token = core.try_take()
         for name in "abc":
             core.enqueue(name)
 
         woken = []
         for _ in range(4):
-            waiter = core.exit(token)
+            waiter = core.give_back(token)
             woken.append(waiter)
             if waiter is not None:
                 token = core.withdraw(waiter, refused=True)
@@ -84,10 +104,10 @@ class TestBulkheadCore:
         """
         core: BulkheadCore[str] = BulkheadCore(1, 0)
         if token == 1:
-            core.exit(core.try_enter())
+            core.give_back(core.try_take())
 
         with pytest.raises(RuntimeError, match="given back twice"):
-            core.exit(token)
+            core.give_back(token)
 
     def test_second_exit_never_hands_over_twice(self):
         """
@@ -95,13 +115,13 @@ class TestBulkheadCore:
         time: the waiter it went to stays the only holder.
         """
         core: BulkheadCore[str] = BulkheadCore(1, 2)
-        token = core.try_enter()
+        token = core.try_take()
         core.enqueue("a")
         core.enqueue("b")
 
-        assert "a" == core.exit(token)
+        assert "a" == core.give_back(token)
         with pytest.raises(RuntimeError):
-            core.exit(token)
+            core.give_back(token)
         assert BulkheadSnapshot(1, 1, 0, 1) == core.snapshot()
         assert core.withdraw("b", refused=False) == 0
 
@@ -111,16 +131,16 @@ class TestBulkheadCore:
         permit that reached it first.
         """
         core: BulkheadCore[str] = BulkheadCore(1, 2)
-        token = core.try_enter()
+        core.try_enter()
         core.enqueue("a")
         core.enqueue("b")
 
         assert 0 == core.withdraw("b", refused=True)
-        assert "a" == core.exit(token)
+        assert "a" == core.exit()
         handed = core.withdraw("a", refused=True)
-        assert handed not in (0, token)
+        assert handed > 0
         assert BulkheadSnapshot(1, 0, 1, 1) == core.snapshot()
-        assert core.exit(handed) is None
+        assert core.give_back(handed) is None
 
     def test_refuse_counts(self):
         """
@@ -147,21 +167,32 @@ class BulkheadMachine(RuleBasedStateMachine):
         self.limit = limit
         self.max_queue = queue
         self.held: list[int] = []
+        self.anonymous = 0
         self.returned: list[int] = []
         self.queue: collections.deque[int] = collections.deque()
         self.granted: list[int] = []
         self.next_id = 0
         self.high = 0
 
-    @rule()
-    def arrive(self) -> None:
-        token = self.core.try_enter()
-        if token:
-            assert len(self.held) < self.limit
-            assert token not in self.held + self.returned
-            self.held.append(token)
+    def holders(self) -> int:
+        return len(self.held) + self.anonymous + len(self.granted)
+
+    @rule(anonymous=st.booleans())
+    def arrive(self, anonymous: bool) -> None:
+        before = self.holders()
+        if anonymous:
+            entered = self.core.try_enter()
+            self.anonymous += entered
         else:
-            assert len(self.held) + len(self.granted) == self.limit
+            token = self.core.try_take()
+            entered = token > 0
+            if entered:
+                assert token not in self.held + self.returned
+                self.held.append(token)
+        if entered:
+            assert before < self.limit
+        else:
+            assert before == self.limit
             waiter = self.next_id
             self.next_id += 1
             queued = self.core.enqueue(waiter)
@@ -169,15 +200,27 @@ class BulkheadMachine(RuleBasedStateMachine):
             assert room == queued
             if queued:
                 self.queue.append(waiter)
-        self.high = max(self.high, len(self.held) + len(self.granted))
+        self.high = max(self.high, self.holders())
 
     @precondition(lambda self: self.held)
     @rule(data=st.data())
     def leave(self, data: st.DataObject) -> None:
         token = data.draw(st.sampled_from(self.held))
-        woken = self.core.exit(token)
+        woken = self.core.give_back(token)
         self.held.remove(token)
         self.returned.append(token)
+        if self.queue:
+            expected = self.queue.popleft()
+            assert expected == woken
+            self.granted.append(expected)
+        else:
+            assert woken is None
+
+    @precondition(lambda self: self.anonymous)
+    @rule()
+    def leave_anonymous(self) -> None:
+        woken = self.core.exit()
+        self.anonymous -= 1
         if self.queue:
             expected = self.queue.popleft()
             assert expected == woken
@@ -191,7 +234,7 @@ class BulkheadMachine(RuleBasedStateMachine):
         token = data.draw(st.sampled_from(self.returned))
 
         with pytest.raises(RuntimeError):
-            self.core.exit(token)
+            self.core.give_back(token)
 
     @precondition(lambda self: self.queue)
     @rule(data=st.data())
@@ -202,21 +245,23 @@ class BulkheadMachine(RuleBasedStateMachine):
         self.queue.remove(waiter)
 
     @precondition(lambda self: self.granted)
-    @rule(data=st.data())
-    def take_granted(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), anonymous=st.booleans())
+    def take_granted(self, data: st.DataObject, anonymous: bool) -> None:
         waiter = data.draw(st.sampled_from(self.granted))
         token = self.core.withdraw(waiter, refused=True)
 
         assert token not in self.held + self.returned
         self.granted.remove(waiter)
-        self.held.append(token)
+        if anonymous:
+            self.core.anonymize(token)
+            self.anonymous += 1
+        else:
+            self.held.append(token)
 
     @invariant()
     def counters_agree(self) -> None:
         snap = self.core.snapshot()
-        holders = len(self.held) + len(self.granted)
-
-        assert holders == snap.in_flight
+        assert self.holders() == snap.in_flight
         assert len(self.queue) == snap.queued
         assert self.high == snap.high_water
         assert 0 <= snap.in_flight <= self.limit

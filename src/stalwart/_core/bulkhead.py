@@ -10,15 +10,20 @@ of the queue and returns that waiter so the shell can wake it (trio's
 are handed over rather than put back, a newcomer can never overtake a
 waiter: service is FIFO.
 
-Every permit is a token of its own (a positive int, never reused), so a
-permit given back twice is caught: the second :meth:`~BulkheadCore.exit`
-finds its token gone and raises, instead of handing a second permit to the
-next waiter.  A permit handed over to a waiter is a new token.
+A permit is either a token of its own (a positive int, never reused,
+taken with :meth:`~BulkheadCore.try_take`), so that one given back twice is
+caught: the second :meth:`~BulkheadCore.give_back` finds its token gone
+and raises, instead of handing a second permit to the next waiter; or
+anonymous (:meth:`~BulkheadCore.try_enter` / :meth:`~BulkheadCore.exit`),
+for the faces whose every entry is matched by exactly one exit (a ``with``
+block, a decorated call), where only the count matters and the bookkeeping
+is cheapest.  A permit handed over to a waiter is a new token, which the
+waiter may make anonymous.
 
 Invariants (checked by the state-machine tests):
 
 * ``0 <= in_flight <= max_concurrent``, where ``in_flight`` is the number
-  of tokens held;
+  of tokens held plus the anonymous permits;
 * waiters are queued only while every permit is taken;
 * ``len(queue) <= max_queue`` (``None``: no limit).
 """
@@ -54,6 +59,7 @@ class BulkheadCore(Generic[W]):
     """
 
     __slots__ = (
+        "_anonymous",
         "_granted",
         "_held",
         "_last",
@@ -72,8 +78,9 @@ class BulkheadCore(Generic[W]):
         self.refused = 0
         self.high_water = 0
         self._last = 0  # the last token issued
-        # The tokens of the permits held now.
+        # The tokens of the permits held now, and how many anonymous ones.
         self._held: set[int] = set()
+        self._anonymous = 0
         # A dict is an ordered set: FIFO order, and O(1) removal of a
         # waiter that gives up from the middle of the queue.
         self._queue: dict[W, None] = {}
@@ -86,27 +93,48 @@ class BulkheadCore(Generic[W]):
         """
         How many permits are held now.
         """
-        return len(self._held)
+        return len(self._held) + self._anonymous
 
-    def try_enter(self) -> int:
+    def try_enter(self) -> bool:
         """
-        Take a permit if one is free and nobody waits for it; never queue.
+        Take an anonymous permit if one is free and nobody waits for it;
+        never queue.  Give it back with :meth:`exit`.
+        """
+        # A waiter exists only while every permit is taken (permits are
+        # handed over on exit), so counting the holders is enough for FIFO.
+        taken = len(self._held) + self._anonymous
+        if taken < self.max_concurrent:
+            self._anonymous += 1
+            if taken >= self.high_water:  # cheaper than max()
+                self.high_water = taken + 1
+            return True
+        return False
+
+    def try_take(self) -> int:
+        """
+        Take a permit as a token if one is free and nobody waits for it;
+        never queue.  Give it back with :meth:`give_back`.
 
         Returns:
             The permit's token (a positive int), or ``0`` when every permit
             is taken.
         """
-        # A waiter exists only while every permit is taken (permits are
-        # handed over in exit()), so counting the holders is enough for
-        # FIFO.
-        held = self._held
-        if len(held) < self.max_concurrent:
+        taken = len(self._held) + self._anonymous
+        if taken < self.max_concurrent:
             self._last = token = self._last + 1
-            held.add(token)
-            if len(held) > self.high_water:  # noqa: PLR1730  # cheaper than max()
-                self.high_water = len(held)
+            self._held.add(token)
+            if taken >= self.high_water:  # cheaper than max()
+                self.high_water = taken + 1
             return token
         return 0
+
+    def anonymize(self, token: int) -> None:
+        """
+        Turn the permit *token* (one handed over to a waiter, say) into an
+        anonymous one.
+        """
+        self._held.remove(token)
+        self._anonymous += 1
 
     def enqueue(self, waiter: W) -> bool:
         """
@@ -134,7 +162,24 @@ class BulkheadCore(Generic[W]):
         """
         self.refused += 1
 
-    def exit(self, token: int) -> W | None:
+    def exit(self) -> W | None:
+        """
+        Give back an anonymous permit.
+
+        Returns:
+            The waiter the permit was handed to, which the shell must wake,
+            or ``None`` when nobody was waiting.
+
+        Raises:
+            RuntimeError: If no anonymous permit is held.
+        """
+        if not self._anonymous:
+            msg = "exit() without a matching try_enter()"
+            raise RuntimeError(msg)
+        self._anonymous -= 1
+        return self._hand_over()
+
+    def give_back(self, token: int) -> W | None:
         """
         Give back the permit *token*.
 
@@ -154,6 +199,9 @@ class BulkheadCore(Generic[W]):
                 " back twice, or never taken)"
             )
             raise RuntimeError(msg) from None
+        return self._hand_over()
+
+    def _hand_over(self) -> W | None:
         if self._queue:
             # The permit goes straight to the head of the queue, as a new
             # token: in_flight does not change.
@@ -177,7 +225,7 @@ class BulkheadCore(Generic[W]):
         Returns:
             ``0`` if it was still queued (it is no longer); otherwise the
             token of the permit handed to it, which it now holds and must
-            use or give back with :meth:`exit`.
+            use or give back with :meth:`give_back`.
         """
         if waiter in self._queue:
             del self._queue[waiter]
@@ -191,7 +239,7 @@ class BulkheadCore(Generic[W]):
         Copy the counters.
         """
         return BulkheadSnapshot(
-            in_flight=len(self._held),
+            in_flight=len(self._held) + self._anonymous,
             queued=len(self._queue),
             refused=self.refused,
             high_water=self.high_water,
