@@ -254,12 +254,18 @@ class Bulkhead:
         .. versionadded:: 0.1.0
         """
         holder = _holder()
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             token = self._core.try_take()
             if token:
                 self._held.setdefault(holder, []).append(token)
-                return True
-            self._core.refuse()
+            else:
+                self._core.refuse()
+        finally:
+            lock.release()
+        if token:
+            return True
         self._refusal()
         return False
 
@@ -332,13 +338,17 @@ class Bulkhead:
         """
         holder = _holder()
         waiter: _Waiter | None = None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             tokens = self._held.get(holder)
             if tokens:
                 token = tokens.pop()
                 if not tokens:
                     del self._held[holder]
                 waiter = self._core.give_back(token)
+        finally:
+            lock.release()
         if tokens is None:
             msg = (
                 f"Bulkhead {self.name!r}: release() without a permit held by"
