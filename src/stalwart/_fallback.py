@@ -109,18 +109,22 @@ class Fallback:
     ``KeyboardInterrupt``, ``SystemExit`` and cancellation always pass
     through.
 
-    Faces: the decorator (``def`` and ``async def``) and :meth:`call` /
-    :meth:`acall`.  There is no ``with`` form: a ``with`` block cannot
-    replace its own outcome.
+    Faces: the decorator (``def`` and ``async def``; generator functions
+    are refused) and :meth:`call` / :meth:`acall`.  There is no ``with``
+    form: a ``with`` block cannot replace its own outcome.  A misused face
+    (``call`` with an ``async`` function, ``acall`` with a plain one, an
+    ``async`` handler in a sync face) raises :class:`TypeError` and never
+    answers with the fallback value.
 
     Args:
         value: What to return instead.
         handler: ``handler(exception_or_result)`` returns what to return
             instead.
         on: Which exceptions trigger the fallback: a type, a tuple of types
-            or a predicate; :class:`Exception` by default.
-        on_result: A predicate on results; a result it accepts triggers the
-            fallback too.
+            or a predicate; :class:`Exception` by default; ``()`` for
+            results only (``None`` is refused).
+        on_result: A plain predicate on results; a result it accepts
+            triggers the fallback too.
         name: Used in events.
         clock: Where event times are read.
         hooks: Receive a :class:`~stalwart.FallbackUsed` per fallback.
