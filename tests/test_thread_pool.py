@@ -344,7 +344,7 @@ class TestMisuse:
         async def anumbers() -> AsyncGenerator[int, None]:
             yield 1
 
-        with pytest.raises(TypeError, match="cannot run the generator"):
+        with pytest.raises(TypeError, match="cannot guard the generator"):
             pool(numbers if kind == "generator" else anumbers)
 
     def test_call_on_a_loop_thread(self, pool):

@@ -587,17 +587,14 @@ class Bulkhead:
         event = threading.Event()
         on_loop = _running_loop() is not None
         token = self._enqueue(event, wait, faces if on_loop else None)
-        if not token:
-            try:
-                block_until(self.clock, event, until)
-            except BaseException:
-                self._abandon(event)
-                raise
-            token = self._settle(event)
-        if anonymous:
-            with self._lock:
-                self._core.anonymize(token)
-        return token
+        if token:
+            return self._keep(token, anonymous)
+        try:
+            block_until(self.clock, event, until)
+        except BaseException:
+            self._abandon(event)
+            raise
+        return self._settle(event, anonymous)
 
     async def _await(
         self,
@@ -611,17 +608,14 @@ class Bulkhead:
         wait, _ = cap_wait(timeout)
         waiter = _TaskWaiter(asyncio.get_running_loop())
         token = self._enqueue(waiter, wait, None)
-        if not token:
-            try:
-                await wait_future(waiter.fut, self.clock, wait)
-            except BaseException:
-                self._abandon(waiter)
-                raise
-            token = self._settle(waiter)
-        if anonymous:
-            with self._lock:
-                self._core.anonymize(token)
-        return token
+        if token:
+            return self._keep(token, anonymous)
+        try:
+            await wait_future(waiter.fut, self.clock, wait)
+        except BaseException:
+            self._abandon(waiter)
+            raise
+        return self._settle(waiter, anonymous)
 
     def _enqueue(
         self,
@@ -656,7 +650,7 @@ class Bulkhead:
             raise self._refusal()
         return 0
 
-    def _settle(self, waiter: _Waiter) -> int:
+    def _settle(self, waiter: _Waiter, anonymous: bool) -> int:
         """
         After a wait ended normally: keep the permit or report a timeout.
         """
@@ -664,6 +658,16 @@ class Bulkhead:
             token = self._core.withdraw(waiter, refused=True)
         if not token:
             raise self._refusal()
+        return self._keep(token, anonymous)
+
+    def _keep(self, token: int, anonymous: bool) -> int:
+        """
+        Keep the permit *token*, made anonymous for the faces that count
+        permits only (see the core).
+        """
+        if anonymous:
+            with self._lock:
+                self._core.anonymize(token)
         return token
 
     def _abandon(self, waiter: _Waiter) -> None:

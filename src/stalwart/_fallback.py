@@ -18,10 +18,10 @@ from ._errors import ConfigurationError
 from ._events import FallbackUsed, Hook, emit
 from ._faces import (
     awaitable_result_error,
+    generator_function_error,
+    is_any_generator_function,
     is_async_callable,
-    is_async_generator_function,
     is_awaitable,
-    is_generator_function,
     not_awaitable_error,
 )
 from ._typing import ExceptionSpec, P, T
@@ -275,13 +275,14 @@ class Fallback:
 
         .. versionadded:: 0.1.0
         """
-        if is_generator_function(fn) or is_async_generator_function(fn):
-            msg = (
-                f"Fallback {self.name!r} cannot guard the generator function"
-                f" {fn!r}: it replaces one outcome, and an iteration has"
-                " one per item; guard the code that consumes it instead"
+        if is_any_generator_function(fn):
+            raise generator_function_error(
+                "Fallback",
+                self.name,
+                fn,
+                "it replaces one outcome, and an iteration has one per item;"
+                " guard the code that consumes it instead",
             )
-            raise TypeError(msg)
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 

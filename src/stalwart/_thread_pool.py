@@ -29,10 +29,10 @@ from ._events import CallRejected, Hook, emit
 from ._faces import (
     awaitable_result_error,
     blocking_on_loop,
+    generator_function_error,
+    is_any_generator_function,
     is_async_callable,
-    is_async_generator_function,
     is_awaitable,
-    is_generator_function,
     on_loop_thread,
 )
 from ._typing import P, T
@@ -266,13 +266,13 @@ class ThreadPoolBulkhead:
 
         .. versionadded:: 0.1.0
         """
-        if is_generator_function(fn) or is_async_generator_function(fn):
-            msg = (
-                f"ThreadPoolBulkhead {self.name!r} cannot run the generator"
-                f" function {fn!r}: only its creation would run on the"
-                " pool, never its steps"
+        if is_any_generator_function(fn):
+            raise generator_function_error(
+                "ThreadPoolBulkhead",
+                self.name,
+                fn,
+                "only its creation would run on the pool, never its steps",
             )
-            raise TypeError(msg)
         if is_async_callable(fn):
             raise self._async_misuse(fn)
 

@@ -56,6 +56,7 @@ from ._faces import (
     awaitable_result_error,
     blocking_on_loop,
     caller,
+    generator_function_error,
     guard_async_generator,
     is_async_callable,
     is_async_generator_function,
@@ -558,11 +559,13 @@ class Timeout:
             agen = cast("Callable[P, AsyncGenerator[Any, Any]]", fn)
             return cast("Callable[P, T]", guard_async_generator(self, agen))
         if is_generator_function(fn):
-            raise TypeError(
-                f"Timeout {self.name!r} cannot guard the generator function"
-                f" {fn!r}: its steps run in the caller's thread, where a"
-                " timeout cannot interrupt them; time the consumer with"
-                " call() instead, or make it an async generator"
+            raise generator_function_error(
+                "Timeout",
+                self.name,
+                fn,
+                "its steps run in the caller's thread, where a timeout cannot"
+                " interrupt them; time the consumer with call() instead, or"
+                " make it an async generator",
             )
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
