@@ -1,9 +1,11 @@
 """
 Isolation rows for ``compare_peers.py``: bulkhead acquire/release against
 ``threading.BoundedSemaphore`` (``bsem``) and ``asyncio.Semaphore``
-(``asem``) from the same rounds, and the bulkhead, fallback and timeout
-decorators on their success path against a plain call/await.  Peers:
-pyresilience (sync and async) and hyx (async only).
+(``asem``) from the same rounds, the bulkhead, fallback and timeout
+decorators on their success path against a plain call/await, and each
+``with`` / ``async with`` face around the same call (to set against its
+decorator row).  Peers: pyresilience (sync and async) and hyx (async
+only).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from stalwart import Bulkhead, Fallback, Timeout
 SYNC = "bulkhead acquire/release, sync (vs BoundedSemaphore)"
 ASYNC = "bulkhead acquire/release, async (vs asyncio.Semaphore)"
 DECO = "isolation decorators, success path"
+WITH = (
+    "isolation with faces around the same call (budget: <= 1.5x the decorator)"
+)
 
 
 async def _zero(*args: Any) -> int:
@@ -208,3 +213,27 @@ def rows(suite: Suite) -> None:
             acall if is_async else call,
             is_async=is_async,
         )
+    with_faces: list[tuple[str, str, Any, bool]] = [
+        ("stalwart with bulkhead: f(x)", "with g:\n    f(x)", b, False),
+        (
+            "stalwart async with bulkhead: await f(x)",
+            "async with g:\n    await f(x)",
+            b,
+            True,
+        ),
+        (
+            "stalwart async with timeout: await f(x)",
+            "async with g:\n    await f(x)",
+            Timeout(seconds=60),
+            True,
+        ),
+        (
+            "stalwart with timeout (SIGALRM): f(x)",
+            "with g:\n    f(x)",
+            Timeout(seconds=60),
+            False,
+        ),
+    ]
+    for name, stmt, guard, is_async in with_faces:
+        ns = {"g": guard, "f": af if is_async else f, "x": 1}
+        suite.add(WITH, name, stmt, ns, is_async=is_async)

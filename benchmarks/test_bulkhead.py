@@ -1,13 +1,18 @@
 """
 Isolation hot paths: bulkhead acquire/release (sync and async) against
 ``threading.BoundedSemaphore`` and ``asyncio.Semaphore`` from the same run,
-decorators against a plain call, and the fallback, timeout and thread-pool
-paths.
+decorators against a plain call, the fallback, timeout and thread-pool
+paths, and every ``with`` / ``async with`` face against its decorator
+(DESIGN.md's budget: at most 1.5x).
 """
 
 from __future__ import annotations
 
 import asyncio
+
+from typing import Any
+
+import pytest
 
 from harness import LOOP, abatch, af, batch, f
 from stalwart import Bulkhead, Fallback, ThreadPoolBulkhead, Timeout
@@ -72,6 +77,57 @@ def test_timeout_sync_call(benchmark):
     benchmark(
         batch("c(f, x)", {"c": Timeout(seconds=60).call, "f": f, "x": 1})
     )
+
+
+def test_timeout_sync_decorator(benchmark):
+    """A decorated def under a Timeout: a worker thread (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": Timeout(seconds=60)(f), "x": 1}))
+
+
+# Each `with` face next to its decorator face, doing the same call inside.
+WITH_FACES: list[tuple[str, str, Any, bool, str]] = [
+    (
+        "bulkhead",
+        "with b:\n    f(x)",
+        Bulkhead(max_concurrent=10),
+        False,
+        "test_bulkhead_decorator",
+    ),
+    (
+        "bulkhead-async",
+        "async with b:\n    await f(x)",
+        Bulkhead(max_concurrent=10),
+        True,
+        "test_bulkhead_async_decorator",
+    ),
+    (
+        "timeout-async",
+        "async with b:\n    await f(x)",
+        Timeout(seconds=60),
+        True,
+        "test_timeout_async_decorator",
+    ),
+    (
+        "timeout-sigalrm",
+        "with b:\n    f(x)",
+        Timeout(seconds=60),
+        False,
+        "test_timeout_sync_decorator",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stmt", "guard", "is_async", "decorator"),
+    [row[1:] for row in WITH_FACES],
+    ids=[row[0] for row in WITH_FACES],
+)
+def test_with_face(benchmark, stmt, guard, is_async, decorator):
+    """A `with` / `async with` face around one call (vs its decorator)."""
+    benchmark.extra_info["baseline"] = decorator
+    ns = {"b": guard, "f": af if is_async else f, "x": 1}
+    benchmark(abatch(stmt, ns) if is_async else batch(stmt, ns))
 
 
 def test_thread_pool_call(benchmark):

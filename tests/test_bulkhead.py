@@ -6,11 +6,12 @@ the mix of threads and event loops.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import random
 import threading
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import timedelta
 from typing import Any
 
@@ -259,7 +260,7 @@ class TestFaces:
         """
         b = Bulkhead(max_concurrent=2, max_queue=1)
 
-        b._wait(None)
+        b._wait(None, ("call()", "acall()"))
         asyncio.run(b._await(None))
 
         assert BulkheadStatistics(2, 0, 0, 2) == b.statistics()
@@ -287,14 +288,17 @@ class TestFaces:
         """
         b = Bulkhead(max_concurrent=2)
 
+        async def in_a_task() -> None:
+            await b.aacquire()
+            b.release()
+
         assert b.try_acquire()
         b.acquire()
         assert not b.try_acquire()
         b.release()
-        asyncio.run(b.aacquire())
+        asyncio.run(in_a_task())
         b.release()
-        b.release()
-        with pytest.raises(RuntimeError, match="without a matching acquire"):
+        with pytest.raises(RuntimeError, match="without a permit held"):
             b.release()
         assert BulkheadStatistics(0, 0, 1, 2) == b.statistics()
 
@@ -361,16 +365,19 @@ class TestAsyncQueue:
         """
         b = Bulkhead(max_concurrent=1, max_queue=1, max_wait=5.0, clock=clock)
 
+        async def take_and_release() -> None:
+            await b.aacquire()
+            b.release()
+
         async def main() -> None:
             await b.aacquire()
-            waiter = asyncio.create_task(b.aacquire())
+            waiter = asyncio.create_task(take_and_release())
             await clock.asleep(0)
             with pytest.raises(BulkheadFullError):
                 await b.aacquire()
             assert 0.0 == clock.now()
             b.release()
             await waiter
-            b.release()
 
         asyncio.run(main())
 
@@ -422,17 +429,20 @@ class TestAsyncQueue:
         """
         b = Bulkhead(max_concurrent=1, max_queue=2, clock=clock)
 
+        async def take_and_release() -> None:
+            await b.aacquire()
+            b.release()
+
         async def main() -> None:
             await b.aacquire()
             first = asyncio.create_task(b.aacquire())
-            second = asyncio.create_task(b.aacquire())
+            second = asyncio.create_task(take_and_release())
             await clock.asleep(0)
             first.cancel()
             await asyncio.gather(first, return_exceptions=True)
             assert 1 == b.statistics().queued
             b.release()
             await second
-            b.release()
 
         asyncio.run(main())
 
@@ -444,17 +454,21 @@ class TestAsyncQueue:
         """
         b = Bulkhead(max_concurrent=1, max_queue=2, clock=clock)
 
+        async def take_and_release() -> int:
+            await b.aacquire()
+            inside = b.statistics().in_flight
+            b.release()
+            return inside
+
         async def main() -> None:
             await b.aacquire()
             first = asyncio.create_task(b.aacquire())
-            second = asyncio.create_task(b.aacquire())
+            second = asyncio.create_task(take_and_release())
             await clock.asleep(0)
             b.release()  # the permit goes to `first`...
             first.cancel()  # ...which is cancelled before it runs
             await asyncio.gather(first, return_exceptions=True)
-            await second
-            assert 1 == b.statistics().in_flight
-            b.release()
+            assert 1 == await second
 
         asyncio.run(main())
 
@@ -668,7 +682,6 @@ class TestMixed:
         """
         b = Bulkhead(max_concurrent=1, max_queue=4, clock=clock)
         order: list[str] = []
-        b.acquire()
         threads = []
 
         def thread_user(name: str) -> None:
@@ -680,6 +693,7 @@ class TestMixed:
                 order.append(name)
 
         async def main() -> None:
+            await b.aacquire()
             tasks = []
             for i, kind in enumerate("tatt"):
                 name = f"{kind}{i}"
@@ -860,3 +874,561 @@ class TestFakeClockInterleavings:
         assert [n for n in arrivals if n in entries] == entries
         assert (0, 0) == (stats.in_flight, stats.queued)
         assert stats.high_water <= limit
+
+
+class TestValues:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            (
+                {"max_concurrent": None},
+                "'max_concurrent' must be a number (got None)",
+            ),
+            (
+                {"max_concurrent": True},
+                "'max_concurrent' must be a number (got True)",
+            ),
+            (
+                {"max_concurrent": 1, "max_queue": 1.0},
+                "'max_queue' must be an int (got 1.0)",
+            ),
+            (
+                {"max_concurrent": 1, "max_wait": float("nan")},
+                "'max_wait' must be a number, not NaN (got nan)",
+            ),
+            (
+                {"max_concurrent": 1, "max_wait": 10**400},
+                "'max_wait' must be a number of seconds that fits a float (got "
+                + str(10**400)
+                + ")",
+            ),
+        ],
+        ids=["none", "bool", "float-queue", "nan-wait", "huge-wait"],
+    )
+    def test_refused_where_built(self, kwargs, message):
+        """
+        None, bools, NaN and numbers a float cannot hold are refused where
+        the bulkhead is built, naming the field and the value.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            Bulkhead(**kwargs)
+
+        assert message == str(e.value)
+
+    def test_unbounded_queue(self, clock):
+        """
+        max_queue=None lets any number of callers wait, in FIFO order.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=None, clock=clock)
+        order: list[int] = []
+
+        async def user(number: int) -> None:
+            async with b:
+                order.append(number)
+                await clock.asleep(1)
+
+        async def main() -> None:
+            await asyncio.gather(*(user(i) for i in range(500)))
+
+        asyncio.run(main())
+
+        assert list(range(500)) == order
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert "max_queue=None" in repr(b)
+
+    def test_huge_limit(self, invoke):
+        """
+        A limit larger than any float works as a plain int.
+        """
+        b = Bulkhead(max_concurrent=10**400)
+
+        assert "ok" == invoke(b, ok)
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_wait_longer_than_the_platform_can_block(self):
+        """
+        A queued thread with a max_wait beyond threading.TIMEOUT_MAX waits
+        as if unbounded instead of failing, and gets the permit.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=1, max_wait=1e10)
+        b.acquire()
+        thread, out = _start(b.acquire)
+        _until(lambda: b.statistics().queued == 1)
+
+        b.release()
+        thread.join()
+
+        assert [None] == out
+        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+
+    @pytest.mark.parametrize(
+        ("timeout", "error", "message"),
+        [
+            (
+                "1",
+                ConfigurationError,
+                "'timeout' must be a number of seconds or a timedelta (got '1')",
+            ),
+            (-1, ConfigurationError, "'timeout' must be >= 0 (got -1.0)"),
+            (
+                float("nan"),
+                ConfigurationError,
+                "'timeout' must be a number, not NaN (got nan)",
+            ),
+            (
+                float("inf"),
+                ConfigurationError,
+                (
+                    "'timeout' must be finite (got inf); use None to wait as"
+                    " long as it takes"
+                ),
+            ),
+            (
+                True,
+                ConfigurationError,
+                "'timeout' must be a number of seconds or a timedelta (got True)",
+            ),
+        ],
+        ids=["str", "negative", "nan", "inf", "bool"],
+    )
+    @pytest.mark.parametrize("face", ["sync", "async"])
+    def test_call_time_timeout_validated(self, timeout, error, message, face):
+        """
+        acquire(timeout=) and aacquire(timeout=) validate their value as
+        configuration is validated, even when a permit is free, and take
+        nothing when they refuse it.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        with pytest.raises(error) as e:
+            if face == "sync":
+                b.acquire(timeout=timeout)
+            else:
+                asyncio.run(b.aacquire(timeout=timeout))
+
+        assert message == str(e.value)
+        assert BulkheadStatistics(0, 0, 0, 0) == b.statistics()
+
+
+class TestRelease:
+    @pytest.mark.parametrize("kind", ["thread", "task"])
+    def test_second_release_with_callers_queued(self, kind, clock):
+        """
+        A second release() of one permit is an error: with callers queued
+        behind a bulkhead of one, the caller it went to stays the only
+        holder.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=2, clock=clock)
+        inside: list[int] = []
+
+        def thread_user() -> None:
+            with b:
+                inside.append(b.statistics().in_flight)
+
+        async def task_user() -> None:
+            async with b:
+                inside.append(b.statistics().in_flight)
+                await clock.asleep(0)
+
+        async def main() -> None:
+            await b.aacquire()
+            if kind == "task":
+                users = [asyncio.create_task(task_user()) for _ in range(2)]
+                await clock.asleep(0)
+            else:
+                threads = [_start(thread_user)[0] for _ in range(2)]
+                _until(lambda: b.statistics().queued == 2)
+            b.release()
+            with pytest.raises(RuntimeError, match="a second release"):
+                b.release()
+            assert BulkheadStatistics(1, 1, 0, 1) == b.statistics()
+            if kind == "task":
+                await asyncio.gather(*users)
+            else:
+                for thread in threads:
+                    await asyncio.to_thread(thread.join)
+
+        asyncio.run(main())
+
+        assert [1, 1] == inside
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_release_from_another_thread(self):
+        """
+        A permit is given back by the task or thread that took it; another
+        one is told so, and the permit stays held.
+        """
+        b = Bulkhead(max_concurrent=1, name="db")
+        b.acquire()
+        thread, out = _start(b.release)
+        thread.join()
+
+        assert isinstance(out[0], RuntimeError)
+        assert (
+            "Bulkhead 'db': release() without a permit held by this task or"
+            " thread (a second release() of one permit, or a permit taken"
+            " elsewhere: give a permit back where it was taken)"
+        ) == str(out[0])
+        assert 1 == b.statistics().in_flight
+        b.release()
+
+    def test_tasks_hold_their_own_permits(self):
+        """
+        Two tasks on one loop each give back their own permit; a task that
+        took none cannot give back another's.
+        """
+        b = Bulkhead(max_concurrent=2)
+
+        async def take() -> None:
+            await b.aacquire()
+
+        async def main() -> None:
+            await asyncio.create_task(take())
+            with pytest.raises(RuntimeError):
+                b.release()
+            await b.aacquire()
+            b.release()
+
+        asyncio.run(main())
+
+        assert 1 == b.statistics().in_flight
+
+
+class TestEvents:
+    def test_refused_try_acquire_sends_call_rejected(self, clock):
+        """
+        A refused try_acquire() sends a CallRejected, as the limiters' do.
+        """
+        events: list[Event] = []
+        b = Bulkhead(
+            max_concurrent=1, name="db", clock=clock, hooks=events.append
+        )
+        b.try_acquire()
+
+        assert not b.try_acquire()
+        assert 1 == len(events)
+        assert isinstance(events[0], CallRejected)
+        assert ("db", 1) == (
+            events[0].error.name,
+            events[0].error.max_concurrent,
+        )
+
+    @pytest.mark.parametrize(
+        "how", ["try_acquire", "queue-full", "timed-out", "zero-wait"]
+    )
+    def test_base_exception_from_a_hook_leaks_nothing(self, how, clock):
+        """
+        A KeyboardInterrupt raised by a hook on a refusal propagates, and
+        leaves no permit taken and nobody queued.
+        """
+
+        def interrupt(event: Event) -> None:
+            raise KeyboardInterrupt
+
+        b = Bulkhead(
+            max_concurrent=1,
+            max_queue=0 if how == "queue-full" else 1,
+            max_wait=0 if how == "zero-wait" else 1.0,
+            clock=clock,
+            hooks=interrupt,
+        )
+        b.acquire()
+
+        with pytest.raises(KeyboardInterrupt):
+            if how == "try_acquire":
+                b.try_acquire()
+            else:
+                asyncio.run(b.acall(as_async(ok)))
+
+        assert BulkheadStatistics(1, 0, 1, 1) == b.statistics()
+        b.release()
+        assert "ok" == b.call(ok)
+
+
+class TestMisuse:
+    def test_call_with_an_async_function(self):
+        """
+        call() given an async function raises TypeError naming acall(),
+        gives the permit back and counts nothing.
+        """
+        b = Bulkhead(max_concurrent=1, name="db")
+
+        async def fetch() -> str:
+            return "never awaited"
+
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            b.call(fetch)
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            b.call(lambda: fetch())
+
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_acall_with_a_plain_function(self):
+        """
+        acall() given a plain function raises TypeError naming call() and
+        gives the permit back.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        with pytest.raises(TypeError, match=r"use call\(\)"):
+            asyncio.run(b.acall(ok))  # type: ignore[arg-type]  # the misuse under test
+
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_decorated_def_returning_a_coroutine(self):
+        """
+        A decorated def that returns a coroutine is refused: the permit
+        would be back before the work ran.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        async def work() -> None:
+            pass
+
+        @b
+        def start() -> Any:
+            return work()
+
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            start()
+        assert 0 == b.statistics().in_flight
+
+    @pytest.mark.parametrize(
+        ("use", "face"),
+        [
+            ("with", "`with bulkhead` would block"),
+            ("acquire", "acquire() would block"),
+            ("call", "call() would block"),
+            ("decorator", "call() would block"),
+        ],
+    )
+    def test_sync_face_that_would_block_a_loop(self, use, face):
+        """
+        A sync face that would have to wait, used on the thread of a
+        running event loop, raises RuntimeError naming the async face
+        instead of freezing the loop; nothing is counted or queued.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=1, name="db")
+        decorated = b(ok)
+
+        async def main() -> None:
+            await b.aacquire()
+            with pytest.raises(RuntimeError) as e:
+                if use == "with":
+                    with b:
+                        pass
+                elif use == "acquire":
+                    b.acquire()
+                elif use == "call":
+                    b.call(ok)
+                else:
+                    decorated()
+            assert face in str(e.value)
+            assert "in async code use" in str(e.value)
+            assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+            b.release()
+
+        asyncio.run(main())
+
+    def test_sync_faces_that_do_not_wait_work_on_a_loop(self):
+        """
+        On a loop thread, a free permit, a full queue or a zero wait is
+        answered at once: no wait, so no error.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=0)
+
+        async def main() -> None:
+            with b:
+                with pytest.raises(BulkheadFullError):
+                    b.call(ok)
+            assert b.try_acquire()
+            with pytest.raises(BulkheadFullError):
+                b.acquire(timeout=0)
+            b.release()
+
+        asyncio.run(main())
+
+        assert BulkheadStatistics(0, 0, 2, 1) == b.statistics()
+
+
+class TestGenerators:
+    def test_decorated_generator_holds_one_permit(self):
+        """
+        A decorated generator function holds one permit from its first step
+        to its end, and gives it back when it fails or is closed.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        @b
+        def numbers(fail: bool) -> Generator[int, None, None]:
+            yield b.statistics().in_flight
+            yield b.statistics().in_flight
+            if fail:
+                raise Boom
+
+        assert [1, 1] == list(numbers(False))
+        failing = numbers(True)
+        next(failing)
+        with pytest.raises(BulkheadFullError):
+            b.call(ok)
+        with pytest.raises(Boom):
+            list(failing)
+        closed = numbers(False)
+        next(closed)
+        closed.close()
+        assert BulkheadStatistics(0, 0, 1, 1) == b.statistics()
+
+    def test_decorated_async_generator_stepped_from_tasks(self):
+        """
+        A decorated async generator stepped from different tasks holds one
+        permit for the whole iteration and gives it back at its end.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        @b
+        async def numbers() -> AsyncGenerator[int, None]:
+            for _ in range(3):
+                yield b.statistics().in_flight
+
+        async def main() -> list[int]:
+            agen = numbers()
+            seen = [await asyncio.create_task(anext(agen))]
+            seen.append(await asyncio.wait_for(anext(agen), 10))
+            seen.append(await asyncio.create_task(anext(agen)))
+            with pytest.raises(StopAsyncIteration):
+                await anext(agen)
+            return seen
+
+        assert [1, 1, 1] == asyncio.run(main())
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_with_blocks_in_generators_stepped_alternately(self):
+        """
+        Two generators with `with bulkhead:` around a yield, stepped
+        alternately, each give back their own permit, and a queued thread
+        gets the first one freed.
+        """
+        b = Bulkhead(max_concurrent=2, max_queue=1)
+
+        def gen(name: str) -> Generator[str, None, None]:
+            with b:
+                yield name
+                yield name
+
+        first, second = gen("a"), gen("b")
+        next(first)
+        next(second)
+        thread, out = _start(lambda: b.call(lambda: b.statistics().in_flight))
+        _until(lambda: b.statistics().queued == 1)
+        list(first)
+        thread.join()
+        list(second)
+
+        assert [2] == out
+        assert BulkheadStatistics(0, 0, 0, 2) == b.statistics()
+
+    def test_async_with_in_an_async_generator_stepped_from_tasks(self):
+        """
+        An async generator holding `async with bulkhead:` across a yield,
+        stepped from different tasks, gives its permit back without error.
+        """
+        b = Bulkhead(max_concurrent=1)
+
+        async def agen() -> AsyncGenerator[int, None]:
+            async with b:
+                yield 1
+                yield 2
+
+        async def main() -> None:
+            gen = agen()
+            await asyncio.create_task(anext(gen))
+            await asyncio.wait_for(anext(gen), 10)
+            with pytest.raises(StopAsyncIteration):
+                await asyncio.create_task(anext(gen))
+
+        asyncio.run(main())
+
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+
+    def test_nested_blocks_in_one_function(self):
+        """
+        Blocks of one bulkhead nested in one function each hold a permit.
+        """
+        b = Bulkhead(max_concurrent=2)
+
+        with b, b:
+            inside = b.statistics().in_flight
+            with pytest.raises(BulkheadFullError), b:
+                pass
+
+        assert 2 == inside
+        assert BulkheadStatistics(0, 0, 1, 2) == b.statistics()
+
+    def test_no_growth_of_the_context(self):
+        """
+        Ten thousand bulkheads each used once in `with` and `async with`
+        leave the caller's context as it was.
+        """
+        before = len(contextvars.copy_context())
+        bulkheads = [Bulkhead(max_concurrent=1) for _ in range(10_000)]
+
+        async def main() -> None:
+            for b in bulkheads:
+                async with b:
+                    pass
+
+        for b in bulkheads:
+            with b:
+                pass
+        asyncio.run(main())
+
+        assert before == len(contextvars.copy_context())
+        assert all(b.statistics().in_flight == 0 for b in bulkheads)
+
+    def test_exit_without_enter(self):
+        """
+        Leaving a block that was never entered is a RuntimeError.
+        """
+        with pytest.raises(RuntimeError, match="without a matching"):
+            Bulkhead(max_concurrent=1).__exit__(None, None, None)
+
+
+class TestHolders:
+    def test_loop_callback_holds_as_its_thread(self):
+        """
+        Explicit steps made in a loop callback (no task) hold their permit
+        as the loop's thread.
+        """
+        b = Bulkhead(max_concurrent=1)
+        seen: list[bool] = []
+
+        def callback() -> None:
+            seen.append(b.try_acquire())
+
+        async def main() -> None:
+            asyncio.get_running_loop().call_soon(callback)
+            await asyncio.sleep(0)
+
+        asyncio.run(main())
+        b.release()  # the same thread, outside any task
+
+        assert [True] == seen
+        assert 0 == b.statistics().in_flight
+
+    def test_call_hands_its_permit_to_a_waiter(self, clock):
+        """
+        A call() that ends hands its permit to the caller waiting for it.
+        """
+        b = Bulkhead(max_concurrent=1, max_queue=1, clock=clock)
+        out: list[Any] = []
+
+        def first() -> str:
+            thread, result = _start(lambda: b.call(ok))
+            _until(lambda: b.statistics().queued == 1)
+            out.append((thread, result))
+            return "first"
+
+        assert "first" == b.call(first)
+        out[0][0].join()
+        assert ["ok"] == out[0][1]
+        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()

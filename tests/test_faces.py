@@ -25,9 +25,11 @@ from stalwart._faces import (
     GuardBlocks,
     async_callable_error,
     blocking_on_loop,
+    generator_function_error,
     guard_acall,
     guard_call,
     guard_decorate,
+    is_any_generator_function,
     is_async_callable,
     is_awaitable,
     on_loop_thread,
@@ -640,3 +642,33 @@ class TestDecorate:
             ("exit", 2, NO_RESULT),
             ("exit", 3, NO_RESULT),
         ] == [step for step in guard.log if step[0] == "exit"]
+
+
+class TestGeneratorRefusals:
+    def test_any_generator_function(self) -> None:
+        """
+        Generator functions of both kinds, and partials of them, are told
+        apart from plain and async functions.
+        """
+
+        def gen() -> Generator[int, None, None]:
+            yield 1
+
+        async def agen() -> AsyncGenerator[int, None]:
+            yield 1
+
+        assert is_any_generator_function(gen)
+        assert is_any_generator_function(functools.partial(agen))
+        assert not is_any_generator_function(plain)
+        assert not is_any_generator_function(coro)
+
+    def test_message(self) -> None:
+        """
+        The refusal names the primitive, the function and the reason.
+        """
+        error = generator_function_error("Fallback", "f", plain, "no items")
+
+        assert str(error).startswith(
+            "Fallback 'f' cannot guard the generator function <function plain"
+        )
+        assert str(error).endswith(": no items")

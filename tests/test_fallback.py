@@ -6,8 +6,10 @@ chains, and handlers that fail.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import pytest
@@ -282,3 +284,184 @@ class TestFaces:
             FallbackUsed(primitive_name="f", at=0.0, error=error, result=None),
             FallbackUsed(primitive_name="f", at=0.0, error=None, result=None),
         ] == events
+
+
+class TestValues:
+    def test_on_none_refused(self):
+        """
+        on=None would silently match nothing: it is refused, pointing to
+        on=() for results only.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            Fallback(value=0, on=None)
+
+        assert (
+            "'on' must be an exception type, a tuple of them, or a predicate"
+            " (got None); use on=() to fall back on results only"
+        ) == str(e.value)
+
+    def test_results_only(self, invoke):
+        """
+        on=() falls back on results only; exceptions pass.
+        """
+        f = Fallback(value="empty", on=(), on_result=lambda r: r == "")
+
+        assert "empty" == invoke(f, lambda: "")
+        with pytest.raises(Boom):
+            invoke(f, boom)
+
+    def test_never_used_refused(self):
+        """
+        A fallback that nothing can trigger is refused where it is built,
+        with every problem listed.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            Fallback(on=())
+
+        assert (
+            "invalid configuration:\n"
+            "- exactly one of 'value' and 'handler' must be given (got"
+            " neither)\n"
+            "- the fallback can never be used: 'on' matches no exception and"
+            " 'on_result' is not given"
+        ) == str(e.value)
+
+    def test_async_on_result_refused(self):
+        """
+        An async on_result predicate would always read as true: refused
+        where the fallback is built.
+        """
+
+        async def bad(result: object) -> bool:
+            return False
+
+        with pytest.raises(TypeError, match="'on_result' must be a plain"):
+            Fallback(value=0, on_result=bad)
+
+
+class AsyncHandler:
+    """
+    A handler object whose __call__ is async.
+    """
+
+    async def __call__(self, cause: object) -> str:
+        return "async"
+
+
+class TestMisuse:
+    @pytest.mark.parametrize(
+        "handler",
+        [AsyncHandler(), functools.partial(AsyncHandler().__call__)],
+        ids=["async-call-object", "partial"],
+    )
+    def test_async_handler_objects_refused_on_sync_faces(self, handler):
+        """
+        An async handler object or partial is known to be async: sync faces
+        refuse it before running anything.
+        """
+        f = Fallback(handler=handler)
+        calls: list[int] = []
+
+        with pytest.raises(TypeError, match="has an async handler"):
+            f.call(calls.append, 1)
+        with pytest.raises(TypeError, match="has an async handler"):
+            f(ok)
+        assert [] == calls
+        assert "async" == asyncio.run(f.acall(as_async(boom)))
+
+    def test_sync_handler_returning_a_coroutine(self):
+        """
+        A sync face whose handler returns a coroutine raises TypeError and
+        counts nothing.
+        """
+
+        async def later(cause: object) -> str:
+            return "never awaited"
+
+        f = Fallback(handler=lambda cause: later(cause))
+
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            f.call(boom)
+        assert FallbackStatistics(0, 0) == f.statistics()
+
+    @pytest.mark.parametrize("on", [Exception, TypeError])
+    def test_call_with_an_async_function(self, on):
+        """
+        call() given an async function raises TypeError naming acall(),
+        never the fallback value, even with on=TypeError, and counts
+        nothing.
+        """
+        f = Fallback(value="fallback", on=on)
+
+        async def fetch() -> str:
+            return "never awaited"
+
+        @f
+        def start() -> Any:
+            return fetch()
+
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            f.call(fetch)
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            start()
+        assert FallbackStatistics(0, 0) == f.statistics()
+
+    @pytest.mark.parametrize("on", [Exception, TypeError])
+    def test_acall_with_a_plain_function(self, on):
+        """
+        acall() given a plain function raises TypeError naming call(),
+        never the fallback value, and counts nothing.
+        """
+        f = Fallback(value="fallback", on=on)
+
+        with pytest.raises(TypeError, match=r"use call\(\)"):
+            asyncio.run(f.acall(ok))  # type: ignore[arg-type]  # the misuse under test
+        assert FallbackStatistics(0, 0) == f.statistics()
+
+    def test_acall_function_raising_before_awaiting(self, invoke):
+        """
+        An exception raised by calling the function (before any await) is
+        a failure like any other.
+        """
+        f = Fallback(value="fallback")
+
+        assert "fallback" == asyncio.run(f.acall(boom))
+
+    def test_acall_unmatched_exception_before_awaiting(self):
+        """
+        An exception outside on=, raised by calling the function, passes.
+        """
+        with pytest.raises(Boom):
+            asyncio.run(Fallback(value=0, on=KeyError).acall(boom))
+
+    def test_async_handler_error_is_counted_and_chained(self):
+        """
+        An async handler that fails propagates its error, chained to the
+        original, and the fallback still counts as used.
+        """
+
+        async def handler(cause: BaseException) -> str:
+            raise KeyError("no cache")
+
+        f = Fallback(handler=handler)
+
+        with pytest.raises(KeyError) as e:
+            asyncio.run(f.acall(as_async(boom)))
+        assert isinstance(e.value.__context__, Boom)
+        assert FallbackStatistics(1, 0) == f.statistics()
+
+    @pytest.mark.parametrize("kind", ["generator", "async-generator"])
+    def test_generator_functions_refused(self, kind):
+        """
+        A fallback replaces one outcome; an iteration has one per item:
+        decorating a generator function of either kind is refused.
+        """
+
+        def numbers() -> Generator[int, None, None]:
+            yield 1
+
+        async def anumbers() -> AsyncGenerator[int, None]:
+            yield 1
+
+        with pytest.raises(TypeError, match="cannot guard the generator"):
+            Fallback(value=0)(numbers if kind == "generator" else anumbers)

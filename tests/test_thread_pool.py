@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import Future
 from typing import Any
 
@@ -18,8 +19,12 @@ from stalwart import (
     CallRejected,
     ConfigurationError,
     Event,
+    RejectedError,
+    SystemClock,
     ThreadPoolBulkhead,
     ThreadPoolBulkheadStatistics,
+    Timeout,
+    TimeoutExceededError,
     remaining_time,
 )
 from stalwart._deadline import deadline_scope
@@ -247,3 +252,359 @@ class TestAsync:
 
         assert [] == ran
         assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+
+
+class TestValues:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            (
+                {"max_workers": None},
+                "'max_workers' must be a number (got None)",
+            ),
+            (
+                {"max_workers": True},
+                "'max_workers' must be a number (got True)",
+            ),
+            (
+                {"max_workers": 1, "max_queue": 0.5},
+                "'max_queue' must be an int (got 0.5)",
+            ),
+        ],
+        ids=["none", "bool", "float-queue"],
+    )
+    def test_refused_where_built(self, kwargs, message):
+        """
+        None and bools are refused where the pool is built.
+        """
+        with pytest.raises(ConfigurationError) as e:
+            ThreadPoolBulkhead(**kwargs)
+
+        assert message == str(e.value)
+
+    def test_unbounded_queue(self):
+        """
+        max_queue=None accepts every call; they wait for the one thread.
+        """
+        gate = threading.Event()
+        with ThreadPoolBulkhead(max_workers=1, max_queue=None) as pool:
+            running = pool.submit(gate.wait)
+            queued = [pool.submit(ok) for _ in range(100)]
+            stats = pool.statistics()
+            gate.set()
+
+            assert running.result()
+            assert ["ok"] * 100 == [future.result() for future in queued]
+        assert 0 == stats.refused
+        assert 101 == stats.high_water
+
+
+class TestMisuse:
+    def test_async_functions_refused(self, pool):
+        """
+        call(), acall() and submit() refuse an async function before
+        anything is counted: coroutines belong on an event loop.
+        """
+
+        async def fetch() -> str:
+            return "never awaited"
+
+        for face in (pool.call, pool.submit):
+            with pytest.raises(TypeError, match="use a Bulkhead"):
+                face(fetch)
+        with pytest.raises(TypeError, match="use a Bulkhead"):
+            asyncio.run(pool.acall(fetch))
+        assert ThreadPoolBulkheadStatistics(0, 0, 0, 0) == pool.statistics()
+
+    def test_result_that_must_be_awaited(self, pool):
+        """
+        A function that returns a coroutine is refused once it returns,
+        through call() and acall().
+        """
+
+        async def fetch() -> str:
+            return "never awaited"
+
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            pool.call(lambda: fetch())
+        with pytest.raises(TypeError, match=r"use acall\(\)"):
+            asyncio.run(pool.acall(lambda: fetch()))
+        assert 0 == pool.statistics().running
+
+    @pytest.mark.parametrize("kind", ["generator", "async-generator"])
+    def test_generator_functions_refused(self, pool, kind):
+        """
+        Only a generator's creation would run on the pool: decorating a
+        generator function of either kind is refused.
+        """
+
+        def numbers() -> Generator[int, None, None]:
+            yield 1
+
+        async def anumbers() -> AsyncGenerator[int, None]:
+            yield 1
+
+        with pytest.raises(TypeError, match="cannot guard the generator"):
+            pool(numbers if kind == "generator" else anumbers)
+
+    def test_call_on_a_loop_thread(self, pool):
+        """
+        call() inside a coroutine would block the event loop: it raises
+        RuntimeError naming acall(), and submits nothing.
+        """
+
+        async def main() -> None:
+            pool.call(ok)
+
+        with pytest.raises(RuntimeError) as e:
+            asyncio.run(main())
+
+        assert str(e.value).startswith(
+            "ThreadPoolBulkhead 'db': call() would block the event loop"
+        )
+        assert ThreadPoolBulkheadStatistics(0, 0, 0, 0) == pool.statistics()
+
+
+class TestDeadlines:
+    def _busy(self, pool: ThreadPoolBulkhead) -> tuple[threading.Event, Any]:
+        """
+        Occupy the pool's only thread until the returned gate is set.
+        """
+        gate = threading.Event()
+        running = pool.submit(gate.wait)
+        _until(lambda: pool.statistics().running == 1)
+        return gate, running
+
+    def test_queued_call_withdrawn_at_the_deadline(self, pool, clock):
+        """
+        A call still queued when its caller's deadline passes is withdrawn
+        and refused; it never runs.
+        """
+        gate, running = self._busy(pool)
+        ran: list[int] = []
+        out: list[BaseException] = []
+
+        def caller() -> None:
+            with deadline_scope(1.0, clock):
+                try:
+                    pool.call(ran.append, 1)
+                except BulkheadFullError as e:
+                    out.append(e)
+
+        thread = threading.Thread(target=caller)
+        thread.start()
+        _until(lambda: pool.statistics().queued == 1)
+        clock.advance(1.0)
+        thread.join()
+        gate.set()
+        running.result()
+
+        assert [] == ran
+        assert isinstance(out[0], BulkheadFullError)
+        assert ThreadPoolBulkheadStatistics(0, 0, 1, 2) == pool.statistics()
+
+    def test_timeout_worker_is_not_left_blocked(self, pool, clock):
+        """
+        Under Timeout.call, a queued call is withdrawn at the timeout's
+        deadline, so the timeout's worker thread returns at once instead of
+        waiting for the pool.
+        """
+        gate, running = self._busy(pool)
+        ran: list[int] = []
+        worker_done = threading.Event()
+        seen: list[BaseException] = []
+
+        def through_the_pool() -> None:
+            try:
+                pool.call(ran.append, 1)
+            except BaseException as e:
+                seen.append(e)
+                raise
+            finally:
+                worker_done.set()
+
+        def advance_when_queued() -> None:
+            _until(lambda: pool.statistics().queued == 1)
+            clock.advance(1.0)
+
+        threading.Thread(target=advance_when_queued).start()
+        try:
+            # The timeout's own wait and the pool's end together: either
+            # refusal may reach the caller first.
+            with pytest.raises(RejectedError):
+                Timeout(seconds=1, clock=clock).call(through_the_pool)
+            worker_done.wait()
+        finally:
+            gate.set()
+        running.result()
+
+        assert [] == ran
+        assert isinstance(seen[0], BulkheadFullError)
+
+    def test_running_call_at_the_deadline(self, pool, clock):
+        """
+        A call already running at the deadline goes on; its caller stops
+        waiting with the deadline's TimeoutExceededError.
+        """
+        gate = threading.Event()
+        started = threading.Event()
+
+        def slow() -> str:
+            started.set()
+            gate.wait()
+            return "done"
+
+        def caller() -> Any:
+            with deadline_scope(1.0, clock):
+                return pool.call(slow)
+
+        thread, out = threading.Thread, []
+
+        def run() -> None:
+            try:
+                out.append(caller())
+            except BaseException as e:
+                out.append(e)
+
+        worker = thread(target=run)
+        worker.start()
+        started.wait()
+        clock.advance(1.0)
+        worker.join()
+        stats = pool.statistics()
+        gate.set()
+
+        assert isinstance(out[0], TimeoutExceededError)
+        assert ("<deadline>", 1.0) == (out[0].name, out[0].timeout)
+        assert 1 == stats.running
+
+    def test_call_done_before_the_deadline(self, pool, clock):
+        """
+        Under a deadline, a call that ends in time returns its result.
+        """
+        with deadline_scope(5.0, clock):
+            assert "ok" == pool.call(ok)
+        # A fake clock jumps while a task awaits a thread: real time here.
+        with deadline_scope(60.0, SystemClock()):
+            assert "ok" == asyncio.run(pool.acall(ok))
+
+    def test_async_queued_call_withdrawn_at_the_deadline(self, pool, clock):
+        """
+        acall withdraws a call still queued at the deadline and refuses it,
+        on the fake clock.
+        """
+        gate, running = self._busy(pool)
+        ran: list[int] = []
+
+        async def main() -> None:
+            with deadline_scope(1.0, clock):
+                await pool.acall(ran.append, 1)
+
+        with pytest.raises(BulkheadFullError):
+            asyncio.run(main())
+        gate.set()
+        running.result()
+
+        assert 1.0 == clock.now()
+        assert [] == ran
+        assert ThreadPoolBulkheadStatistics(0, 0, 1, 2) == pool.statistics()
+
+    def test_async_running_call_at_the_deadline(self, pool):
+        """
+        acall stops waiting for a call running at the deadline.
+        """
+        gate = threading.Event()
+        started = threading.Event()
+
+        class Clock:
+            """A clock whose time passes once the call has started."""
+
+            def __init__(self) -> None:
+                self.t = 0.0
+
+            def now(self) -> float:
+                return self.t
+
+            def sleep(self, seconds: float) -> None:
+                raise NotImplementedError
+
+            async def asleep(self, seconds: float) -> None:
+                await asyncio.to_thread(started.wait)
+                self.t += seconds
+
+        def slow() -> None:
+            started.set()
+            gate.wait()
+
+        async def main() -> None:
+            with deadline_scope(1.0, Clock()):
+                await pool.acall(slow)
+
+        try:
+            with pytest.raises(TimeoutExceededError):
+                asyncio.run(main())
+        finally:
+            gate.set()
+
+    def test_cancelled_acall_under_a_deadline(self, pool, clock):
+        """
+        Cancelling an acall under a deadline withdraws its queued call.
+        """
+        gate, running = self._busy(pool)
+        ran: list[int] = []
+
+        async def main() -> None:
+            with deadline_scope(100.0, clock):
+                task = asyncio.create_task(pool.acall(ran.append, 1))
+                await asyncio.sleep(0)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+        asyncio.run(main())
+        gate.set()
+        running.result()
+
+        assert [] == ran
+        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+
+    def test_interrupted_call_under_a_deadline(self, pool, clock, monkeypatch):
+        """
+        A caller interrupted while waiting under a deadline withdraws its
+        queued call.
+        """
+        gate, running = self._busy(pool)
+        ran: list[int] = []
+
+        def interrupted(*args: Any) -> None:
+            raise KeyboardInterrupt
+
+        import stalwart._thread_pool as module
+
+        monkeypatch.setattr(module, "wait_event", interrupted)
+        with deadline_scope(100.0, clock), pytest.raises(KeyboardInterrupt):
+            pool.call(ran.append, 1)
+        gate.set()
+        running.result()
+
+        assert [] == ran
+        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+
+
+class TestOwnTimeouts:
+    def test_function_raising_timeout_error_under_a_deadline(
+        self, pool, clock
+    ):
+        """
+        Under a deadline, a function's own TimeoutError reaches the caller
+        unchanged.
+        """
+
+        def own() -> None:
+            raise TimeoutError("mine")
+
+        with (
+            deadline_scope(5.0, clock),
+            pytest.raises(TimeoutError, match="mine"),
+        ):
+            pool.call(own)

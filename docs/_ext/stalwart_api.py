@@ -88,6 +88,7 @@ ALIASES = {
     "ExceptionFilter": "stalwart._validators.ExceptionFilter",
     "ExceptionSpec": "stalwart._typing.ExceptionSpec",
     "Jitter": "stalwart._retry.Jitter",
+    "Owner": "stalwart._deadline.Owner",
     "Policy": "stalwart._core.buffer.Policy",
     "RateSpec": "stalwart._rates.RateSpec",
     "RetryOn": "stalwart._retry.RetryOn",

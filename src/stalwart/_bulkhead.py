@@ -6,6 +6,15 @@ One instance serves threads and event loops at the same time: the core
 a thread parks on a :class:`threading.Event`, a task on a future that is
 woken through :meth:`~asyncio.loop.call_soon_threadsafe`, and whoever gives
 a permit back wakes the waiter it was handed to, whatever its kind.
+
+The ``with`` faces and the decorator take anonymous permits: each entry is
+matched by exactly one exit, so only the count matters, whichever order
+blocks end in (generators stepped alternately, an async generator stepped
+from several tasks) and the bookkeeping costs least.  The explicit steps
+and the guard protocol (:class:`stalwart._faces.Guard`) take permits as
+tokens of the core; the explicit steps keep theirs under the task or
+thread that took them, so a second ``release()`` is caught instead of
+handing a second permit to a waiter.
 """
 
 from __future__ import annotations
@@ -13,20 +22,33 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import inspect
+import math
 import threading
 
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Literal, cast, final
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from types import CoroutineType, TracebackType
+from typing import Any, ClassVar, Literal, cast, final
 
 import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock, wait_event
 from ._core.bulkhead import BulkheadCore
-from ._deadline import cap_wait
-from ._errors import BulkheadFullError
+from ._deadline import cap_wait, wait_future
+from ._errors import BulkheadFullError, ConfigurationError
 from ._events import CallRejected, Hook, emit
+from ._faces import (
+    PLAIN,
+    awaitable_result_error,
+    blocking_on_loop,
+    guard_acall,
+    guard_async_generator,
+    guard_call,
+    guard_generator,
+    is_async_callable,
+    is_async_generator_function,
+    is_awaitable,
+    is_generator_function,
+)
 from ._typing import P, Seconds, T
 from ._validators import (
     finite,
@@ -34,6 +56,7 @@ from ._validators import (
     integer,
     non_empty_str,
     non_negative,
+    number,
     optional_duration,
     optional_seconds,
     positive,
@@ -49,10 +72,10 @@ class _Default(enum.Enum):
 
 MAX_WAIT = _Default.MAX_WAIT
 
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+_running_loop = asyncio.events._get_running_loop
+_WITH_FACES = ("`with bulkhead`", "`async with bulkhead`")
+_CALL_FACES = ("call()", "acall()")
+_current_task = asyncio.current_task
 
 
 class _TaskWaiter:
@@ -68,10 +91,45 @@ class _TaskWaiter:
 
     def set(self) -> None:
         # Raises RuntimeError if the loop is closed; see Bulkhead._wake.
-        self.loop.call_soon_threadsafe(_resolve, self.fut)
+        # Nothing else settles the future (waits never cancel it).
+        self.loop.call_soon_threadsafe(self.fut.set_result, None)
 
 
 _Waiter = threading.Event | _TaskWaiter
+
+
+def _holder() -> object:
+    """
+    The task running now, or this thread outside any task: who holds a
+    permit taken by an explicit step.
+    """
+    loop = _running_loop()
+    if loop is not None:
+        task = _current_task(loop)
+        if task is not None:
+            return task
+    return threading.get_ident()
+
+
+def _wait_seconds(value: object) -> float | None:
+    """
+    Validate a ``timeout=`` given at call time as configuration is
+    validated: a number of seconds or a timedelta, >= 0 and finite, or
+    ``None`` for no limit.
+    """
+    if value is None:
+        return None
+    wait = to_seconds(value, "timeout")
+    if wait < 0:
+        msg = f"'timeout' must be >= 0 (got {wait!r})"
+        raise ConfigurationError(msg)
+    if wait == math.inf:
+        msg = (
+            f"'timeout' must be finite (got {wait!r}); use None to wait as"
+            " long as it takes"
+        )
+        raise ConfigurationError(msg)
+    return wait
 
 
 @final
@@ -115,9 +173,13 @@ class Bulkhead:
     waiter that is cancelled or interrupted leaves the queue; if a permit
     reached it at that very moment, it is handed on to the next waiter.
 
-    Faces: decorator (``def`` and ``async def``), ``with`` /
+    Faces: decorator (``def``, ``async def``, and generator functions of
+    both kinds, whose whole iteration holds one permit), ``with`` /
     ``async with``, :meth:`call` / :meth:`acall`, and the explicit steps
     :meth:`try_acquire`, :meth:`acquire`, :meth:`aacquire`, :meth:`release`.
+    A sync face that would have to wait, used on the thread of a running
+    event loop, raises :class:`RuntimeError` naming its async twin instead
+    of blocking the loop.
 
     Waits are measured on *clock*: a :class:`~stalwart.testing.FakeClock`
     drives async waits by auto-jumping, and thread waits when it is
@@ -125,7 +187,8 @@ class Bulkhead:
 
     Args:
         max_concurrent: How many calls may run at once.
-        max_queue: How many callers may wait for a permit.
+        max_queue: How many callers may wait for a permit; ``None`` for no
+            limit.
         max_wait: How long a caller waits in the queue, in seconds;
             ``None`` waits as long as it takes (or until the deadline).
         name: Used in errors and events.
@@ -135,8 +198,10 @@ class Bulkhead:
     .. versionadded:: 0.1.0
     """
 
-    max_concurrent: int = attrs.field(validator=(integer, positive))
-    max_queue: int = attrs.field(default=0, validator=(integer, non_negative))
+    max_concurrent: int = attrs.field(validator=(number, integer, positive))
+    max_queue: int | None = attrs.field(
+        default=0, validator=(integer, non_negative)
+    )
     max_wait: float | None = attrs.field(
         default=None,
         converter=optional_seconds,
@@ -164,6 +229,13 @@ class Bulkhead:
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
+    # The permits taken by explicit steps, by the task or thread holding
+    # them (guarded by _lock).
+    _held: dict[object, list[int]] = attrs.field(
+        init=False, repr=False, factory=dict
+    )
+
+    _kind: ClassVar[str] = "Bulkhead"
 
     # -- explicit steps ---------------------------------------------------
 
@@ -173,16 +245,28 @@ class Bulkhead:
 
         Returns:
             ``True`` if a permit was taken (give it back with
-            :meth:`release`); ``False``, counted as a refusal, if not.  A
-            bulkhead cannot tell when a permit will free up, so there is no
+            :meth:`release`, from the same task or thread); ``False``,
+            counted as a refusal and sent to the hooks as a
+            :class:`~stalwart.CallRejected`, if not.  A bulkhead cannot
+            tell when a permit will free up, so there is no
             ``retry_after``.
 
         .. versionadded:: 0.1.0
         """
-        with self._lock:
-            if self._core.try_enter():
-                return True
-            self._core.refuse()
+        holder = _holder()
+        lock = self._lock
+        lock.acquire()
+        try:
+            token = self._core.try_take()
+            if token:
+                self._held.setdefault(holder, []).append(token)
+            else:
+                self._core.refuse()
+        finally:
+            lock.release()
+        if token:
+            return True
+        self._refusal()
         return False
 
     def acquire(
@@ -198,13 +282,23 @@ class Bulkhead:
 
         Raises:
             BulkheadFullError: If the queue is full or the wait ran out.
+            ConfigurationError: If *timeout* is not a number of seconds
+                >= 0, a timedelta or ``None``.
+            RuntimeError: If it would have to wait on the thread of a
+                running event loop; use :meth:`aacquire`.
 
         .. versionadded:: 0.1.0
         """
+        wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
+        holder = _holder()
         with self._lock:
-            entered = self._core.try_enter()
-        if not entered:
-            self._wait(self._timeout(timeout))
+            token = self._core.try_take()
+        if not token:
+            token = self._wait(
+                wait, ("acquire()", "await bulkhead.aacquire()")
+            )
+        with self._lock:
+            self._held.setdefault(holder, []).append(token)
 
     async def aacquire(
         self,
@@ -216,25 +310,53 @@ class Bulkhead:
 
         Raises:
             BulkheadFullError: If the queue is full or the wait ran out.
+            ConfigurationError: If *timeout* is not valid.
 
         .. versionadded:: 0.1.0
         """
+        wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
+        holder = _holder()
         with self._lock:
-            entered = self._core.try_enter()
-        if not entered:
-            await self._await(self._timeout(timeout))
+            token = self._core.try_take()
+        if not token:
+            token = await self._await(wait)
+        with self._lock:
+            self._held.setdefault(holder, []).append(token)
 
     def release(self) -> None:
         """
-        Give a permit back, handing it to the longest waiter if any.
+        Give back a permit that the calling task (or thread, outside any
+        task) took with :meth:`try_acquire`, :meth:`acquire` or
+        :meth:`aacquire`, handing it to the longest waiter if any.
 
         Raises:
-            RuntimeError: If no permit is held.
+            RuntimeError: If the caller holds no such permit: a second
+                ``release()`` for one permit, or a permit taken by another
+                task or thread.
 
         .. versionadded:: 0.1.0
         """
-        with self._lock:
-            waiter = self._core.exit()
+        holder = _holder()
+        waiter: _Waiter | None = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            tokens = self._held.get(holder)
+            if tokens:
+                token = tokens.pop()
+                if not tokens:
+                    del self._held[holder]
+                waiter = self._core.give_back(token)
+        finally:
+            lock.release()
+        if tokens is None:
+            msg = (
+                f"Bulkhead {self.name!r}: release() without a permit held by"
+                " this task or thread (a second release() of one permit,"
+                " or a permit taken elsewhere: give a permit back where it"
+                " was taken)"
+            )
+            raise RuntimeError(msg)
         if waiter is not None:
             self._wake(waiter)
 
@@ -256,10 +378,14 @@ class Bulkhead:
     # -- context managers and calls -----------------------------------------
 
     def __enter__(self) -> None:
-        with self._lock:
-            entered = self._core.try_enter()
+        # Hot path: lock.acquire()/release() cost half of `with lock:`, and
+        # try_enter() cannot raise.
+        lock = self._lock
+        lock.acquire()
+        entered = self._core.try_enter()
+        lock.release()
         if not entered:
-            self._wait(self.max_wait)
+            self._wait(self.max_wait, _WITH_FACES, anonymous=True)
 
     def __exit__(
         self,
@@ -267,13 +393,22 @@ class Bulkhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        lock = self._lock
+        lock.acquire()
+        try:
+            waiter = self._core.exit()
+        finally:
+            lock.release()
+        if waiter is not None:
+            self._wake(waiter)
 
     async def __aenter__(self) -> None:
-        with self._lock:
-            entered = self._core.try_enter()
+        lock = self._lock
+        lock.acquire()
+        entered = self._core.try_enter()
+        lock.release()
         if not entered:
-            await self._await(self.max_wait)
+            await self._await(self.max_wait, anonymous=True)
 
     async def __aexit__(
         self,
@@ -281,7 +416,7 @@ class Bulkhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        self.__exit__(exc_type, exc, tb)
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -291,11 +426,14 @@ class Bulkhead:
 
         Raises:
             BulkheadFullError: If no permit could be had.
+            TypeError: If *fn* returned something awaitable (an ``async``
+                function); the permit is given back.  Use :meth:`acall`.
+            RuntimeError: If it would have to wait on the thread of a
+                running event loop; use :meth:`acall`.
 
         .. versionadded:: 0.1.0
         """
-        with self:
-            return fn(*args, **kwargs)
+        return guard_call(self, fn, args, kwargs)
 
     async def acall(
         self,
@@ -309,148 +447,238 @@ class Bulkhead:
 
         Raises:
             BulkheadFullError: If no permit could be had.
+            TypeError: If *fn* did not return an awaitable; the permit is
+                given back.  Use :meth:`call`.
 
         .. versionadded:: 0.1.0
         """
-        async with self:
-            return await fn(*args, **kwargs)
+        return await guard_acall(self, fn, args, kwargs)
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
-        Decorate a ``def`` or an ``async def`` so each call holds a permit.
+        Decorate a function so each call holds a permit: a ``def``, an
+        ``async def``, or a generator function of either kind, whose whole
+        iteration holds one permit (taken at its first step, given back
+        when it ends, fails or is closed).
 
         .. versionadded:: 0.1.0
         """
-        lock = self._lock
+        if is_async_generator_function(fn):
+            agen = cast("Callable[P, AsyncGenerator[Any, Any]]", fn)
+            return cast("Callable[P, T]", guard_async_generator(self, agen))
+        if is_generator_function(fn):
+            gen = cast("Callable[P, Generator[Any, Any, Any]]", fn)
+            return cast("Callable[P, T]", guard_generator(self, gen))
+        acquire = self._lock.acquire
+        release = self._lock.release
         core = self._core
-        if inspect.iscoroutinefunction(fn):
+        wake = self._wake
+        if is_async_callable(fn):
+            afn = cast("Callable[P, Awaitable[Any]]", fn)
 
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with lock:
-                    entered = core.try_enter()
+                acquire()
+                entered = core.try_enter()
+                release()
                 if not entered:
-                    await self._await(self.max_wait)
+                    await self._await(self.max_wait, anonymous=True)
                 try:
-                    return await fn(*args, **kwargs)
+                    return await afn(*args, **kwargs)
                 finally:
-                    with lock:
+                    acquire()
+                    try:
                         waiter = core.exit()
+                    finally:
+                        release()
                     if waiter is not None:
-                        self._wake(waiter)
+                        wake(waiter)
 
             return cast("Callable[P, T]", awrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            with lock:
-                entered = core.try_enter()
+            acquire()
+            entered = core.try_enter()
+            release()
             if not entered:
-                self._wait(self.max_wait)
+                self._wait(self.max_wait, _CALL_FACES, anonymous=True)
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             finally:
-                with lock:
+                acquire()
+                try:
                     waiter = core.exit()
+                finally:
+                    release()
                 if waiter is not None:
-                    self._wake(waiter)
+                    wake(waiter)
+            if type(result) is CoroutineType or (
+                type(result) not in PLAIN and is_awaitable(result)
+            ):
+                raise awaitable_result_error(
+                    "Bulkhead", self.name, "call()", "acall()", result
+                )
+            return result
 
         return wrapper
 
+    # -- the guard protocol (stalwart._faces.Guard) ---------------------------
+
+    def _enter(self) -> int:
+        lock = self._lock
+        lock.acquire()
+        token = self._core.try_take()
+        lock.release()
+        if token:
+            return token
+        return self._wait(self.max_wait, _CALL_FACES)
+
+    async def _aenter(self) -> int:
+        with self._lock:
+            token = self._core.try_take()
+        if token:
+            return token
+        return await self._await(self.max_wait)
+
+    def _exit(
+        self, token: int, exc: BaseException | None, result: object
+    ) -> None:
+        lock = self._lock
+        lock.acquire()
+        try:
+            waiter = self._core.give_back(token)
+        finally:
+            lock.release()
+        if waiter is not None:
+            self._wake(waiter)
+
+    async def _aexit(
+        self, token: int, exc: BaseException | None, result: object
+    ) -> None:
+        self._exit(token, exc, result)
+
+    def _undo(self, token: int) -> None:
+        self._exit(token, None, None)
+
     # -- waiting (the slow path) --------------------------------------------
 
-    def _timeout(
-        self, timeout: Seconds | Literal[_Default.MAX_WAIT] | None
-    ) -> float | None:
-        if timeout is MAX_WAIT:
-            return self.max_wait
-        if timeout is None:
-            return None
-        return max(0.0, to_seconds(timeout, "timeout"))
-
-    def _wait(self, timeout: float | None) -> None:
+    def _wait(
+        self,
+        timeout: float | None,
+        faces: tuple[str, str],
+        *,
+        anonymous: bool = False,
+    ) -> int:
         """
         Queue the calling thread and park it until a permit is handed to it.
+
+        Args:
+            timeout: The longest wait, in seconds (``None``: no limit).
+            faces: The sync face waiting and its async twin, named in the
+                error when waiting would block an event loop.
+            anonymous: Keep the permit anonymous (see the core).
+
+        Returns:
+            The token of the permit it now holds (unless *anonymous*).
         """
         wait, _ = cap_wait(timeout)
         until = None if wait is None else self.clock.now() + wait
         event = threading.Event()
-        if not self._enqueue(event, wait):
-            return
+        on_loop = _running_loop() is not None
+        token = self._enqueue(event, wait, faces if on_loop else None)
+        if token:
+            return self._keep(token, anonymous)
         try:
             wait_event(self.clock, event, until)
         except BaseException:
             self._abandon(event)
             raise
-        self._settle(event)
+        return self._settle(event, anonymous)
 
-    async def _await(self, timeout: float | None) -> None:  # noqa: ASYNC109  # twin of _wait
+    async def _await(
+        self,
+        timeout: float | None,  # noqa: ASYNC109  # twin of _wait
+        *,
+        anonymous: bool = False,
+    ) -> int:
         """
         Queue the calling task and park it until a permit is handed to it.
         """
         wait, _ = cap_wait(timeout)
         waiter = _TaskWaiter(asyncio.get_running_loop())
-        if not self._enqueue(waiter, wait):
-            return
+        token = self._enqueue(waiter, wait, None)
+        if token:
+            return self._keep(token, anonymous)
         try:
-            await self._park(waiter.fut, wait)
+            await wait_future(waiter.fut, self.clock, wait)
         except BaseException:
             self._abandon(waiter)
             raise
-        self._settle(waiter)
+        return self._settle(waiter, anonymous)
 
-    async def _park(
-        self, fut: asyncio.Future[None], wait: float | None
-    ) -> None:
-        if wait is None:
-            await fut
-            return
-        # Race the wake-up against the clock's own sleep, so that a
-        # FakeClock drives the wait.
-        sleeper = asyncio.ensure_future(self.clock.asleep(wait))
-        try:
-            await asyncio.wait(
-                (fut, sleeper), return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            sleeper.cancel()
-
-    def _enqueue(self, waiter: _Waiter, wait: float | None) -> bool:
+    def _enqueue(
+        self,
+        waiter: _Waiter,
+        wait: float | None,
+        blocking: tuple[str, str] | None,
+    ) -> int:
         """
-        Queue *waiter*, or raise if that is not possible.
+        Queue *waiter*, or raise if that is not possible (*blocking*: the
+        sync face and its async twin, when waiting would block an event
+        loop).
 
         Returns:
-            ``False`` if a permit was free after all (it is now held).
+            The token of a permit that was free after all (now held), or
+            ``0`` once queued.
         """
         with self._lock:
-            if self._core.try_enter():
-                return False
+            token = self._core.try_take()
+            if token:
+                return token
+            refused = blocked = False
             if wait == 0:
                 self._core.refuse()
-                queued = False
-            else:
-                queued = self._core.enqueue(waiter)
-        if not queued:
+                refused = True
+            elif blocking is not None and self._core.would_queue():
+                blocked = True  # refused below, and not counted
+            elif not self._core.enqueue(waiter):
+                refused = True
+        if blocked and blocking is not None:
+            raise blocking_on_loop("Bulkhead", self.name, *blocking)
+        if refused:
             raise self._refusal()
-        return True
+        return 0
 
-    def _settle(self, waiter: _Waiter) -> None:
+    def _settle(self, waiter: _Waiter, anonymous: bool) -> int:
         """
         After a wait ended normally: keep the permit or report a timeout.
         """
         with self._lock:
-            timed_out = self._core.withdraw(waiter, refused=True)
-        if timed_out:
+            token = self._core.withdraw(waiter, refused=True)
+        if not token:
             raise self._refusal()
+        return self._keep(token, anonymous)
+
+    def _keep(self, token: int, anonymous: bool) -> int:
+        """
+        Keep the permit *token*, made anonymous for the faces that count
+        permits only (see the core).
+        """
+        if anonymous:
+            with self._lock:
+                self._core.anonymize(token)
+        return token
 
     def _abandon(self, waiter: _Waiter) -> None:
         """
         Leave the queue; a permit that reached us meanwhile goes on.
         """
         with self._lock:
-            if self._core.withdraw(waiter, refused=False):
+            token = self._core.withdraw(waiter, refused=False)
+            if not token:
                 return
-            nxt = self._core.exit()
+            nxt = self._core.give_back(token)
         if nxt is not None:
             self._wake(nxt)
 
@@ -462,7 +690,8 @@ class Bulkhead:
                 # The waiter's event loop is closed: it will never take the
                 # permit, so hand it on rather than leak it.
                 with self._lock:
-                    waiter = self._core.exit()
+                    token = self._core.withdraw(waiter, refused=False)
+                    waiter = self._core.give_back(token)
             else:
                 return
 

@@ -127,6 +127,26 @@ def is_generator_function(fn: object) -> bool:
     return inspect.isgeneratorfunction(fn)
 
 
+def is_any_generator_function(fn: object) -> bool:
+    """
+    Tell whether *fn* is a generator function of either kind (or a partial
+    of one).
+    """
+    return is_generator_function(fn) or is_async_generator_function(fn)
+
+
+def generator_function_error(
+    kind: str, name: str, fn: object, why: str
+) -> TypeError:
+    """
+    Return the error for a decorator that refuses the generator function
+    *fn*; *why* says what guarding it would get wrong.
+    """
+    return TypeError(
+        f"{kind} {name!r} cannot guard the generator function {fn!r}: {why}"
+    )
+
+
 def async_callable_error(name: str, value: object, why: str) -> TypeError:
     """
     Return the error for an ``async def`` given as *name*, where a plain

@@ -5,26 +5,35 @@ Fallback: replace a failed call, or a bad result, with something else.
 from __future__ import annotations
 
 import functools
-import inspect
 import threading
 
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any, cast, final
 
 import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
+from ._errors import ConfigurationError
 from ._events import FallbackUsed, Hook, emit
-from ._typing import P, T
+from ._faces import (
+    awaitable_result_error,
+    generator_function_error,
+    is_any_generator_function,
+    is_async_callable,
+    is_awaitable,
+    not_awaitable_error,
+)
+from ._typing import ExceptionSpec, P, T
 from ._validators import (
     ExceptionFilter,
     collect,
-    exception_filter,
     hooks,
     is_callable,
     non_empty_str,
+    sync_callable,
+    to_exception_filter,
     valid_clock,
-    valid_exception_filter,
     valid_hooks,
 )
 
@@ -35,6 +44,33 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+
+
+def _on(value: ExceptionSpec | ExceptionFilter) -> ExceptionFilter:
+    """
+    Converter: like :func:`~stalwart._validators.exception_filter`, but
+    ``None`` is left for :func:`_valid_on` to refuse.
+    """
+    if value is None:
+        return value
+    try:
+        return to_exception_filter(value, "on")
+    except (ConfigurationError, TypeError):
+        return value  # type: ignore[return-value]  # refused by the validator
+
+
+def _valid_on(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    """
+    Validator: an exception spec, not ``None`` (which would silently match
+    nothing); ``on=()`` says "results only".
+    """
+    if value is None:
+        msg = (
+            "'on' must be an exception type, a tuple of them, or a predicate"
+            " (got None); use on=() to fall back on results only"
+        )
+        raise ConfigurationError(msg)
+    to_exception_filter(value, attr.name)
 
 
 @final
@@ -73,18 +109,22 @@ class Fallback:
     ``KeyboardInterrupt``, ``SystemExit`` and cancellation always pass
     through.
 
-    Faces: the decorator (``def`` and ``async def``) and :meth:`call` /
-    :meth:`acall`.  There is no ``with`` form: a ``with`` block cannot
-    replace its own outcome.
+    Faces: the decorator (``def`` and ``async def``; generator functions
+    are refused) and :meth:`call` / :meth:`acall`.  There is no ``with``
+    form: a ``with`` block cannot replace its own outcome.  A misused face
+    (``call`` with an ``async`` function, ``acall`` with a plain one, an
+    ``async`` handler in a sync face) raises :class:`TypeError` and never
+    answers with the fallback value.
 
     Args:
         value: What to return instead.
         handler: ``handler(exception_or_result)`` returns what to return
             instead.
         on: Which exceptions trigger the fallback: a type, a tuple of types
-            or a predicate; :class:`Exception` by default.
-        on_result: A predicate on results; a result it accepts triggers the
-            fallback too.
+            or a predicate; :class:`Exception` by default; ``()`` for
+            results only (``None`` is refused).
+        on_result: A plain predicate on results; a result it accepts
+            triggers the fallback too.
         name: Used in events.
         clock: Where event times are read.
         hooks: Receive a :class:`~stalwart.FallbackUsed` per fallback.
@@ -98,11 +138,11 @@ class Fallback:
     )
     on: ExceptionFilter = attrs.field(
         default=ExceptionFilter(types=(Exception,)),
-        converter=exception_filter,
-        validator=valid_exception_filter,
+        converter=_on,
+        validator=_valid_on,
     )
     on_result: Callable[[Any], bool] | None = attrs.field(
-        default=None, validator=is_callable, repr=False
+        default=None, validator=sync_callable, repr=False
     )
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
     clock: Clock = attrs.field(
@@ -124,17 +164,23 @@ class Fallback:
 
     @_async_handler.default
     def _is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.handler)
+        return is_async_callable(self.handler)
 
     def __attrs_post_init__(self) -> None:
+        problems = []
         given = (self.value is not _MISSING) + (self.handler is not None)
         if given != 1:
             which = "both" if given else "neither"
-            problem = (
+            problems.append(
                 "exactly one of 'value' and 'handler' must be given "
                 f"(got {which})"
             )
-            collect([problem])
+        if not self.on and self.on_result is None:
+            problems.append(
+                "the fallback can never be used: 'on' matches no exception"
+                " and 'on_result' is not given"
+            )
+        collect(problems)
 
     def statistics(self) -> FallbackStatistics:
         """
@@ -153,7 +199,9 @@ class Fallback:
         return the fallback instead.
 
         Raises:
-            TypeError: If the handler is ``async``; use :meth:`acall`.
+            TypeError: If the handler is ``async``, if *fn* returned
+                something awaitable (an ``async`` function), or if the
+                handler did: use :meth:`acall`.  Nothing is counted.
 
         .. versionadded:: 0.1.0
         """
@@ -165,6 +213,10 @@ class Fallback:
             if not self.on.matches(exc):
                 raise
             return cast("T", self._recover(exc, None))
+        if is_awaitable(result):
+            raise awaitable_result_error(
+                "Fallback", self.name, "call()", "acall()", result
+            )
         if self.on_result is not None and self.on_result(result):
             return cast("T", self._recover(None, result))
         return result
@@ -180,10 +232,29 @@ class Fallback:
         Await ``fn(*args, **kwargs)``; on a matching exception or result,
         return the fallback instead (awaiting an ``async`` handler).
 
+        An exception raised by calling *fn* is a failure like one raised
+        while awaiting it.
+
+        Raises:
+            TypeError: If *fn* returned something that cannot be awaited
+                (never answered with the fallback); use :meth:`call`.
+
         .. versionadded:: 0.1.0
         """
         try:
-            result = await fn(*args, **kwargs)
+            awaitable = fn(*args, **kwargs)
+        except Exception as exc:
+            if not self.on.matches(exc):
+                raise
+            return cast("T", await self._arecover(exc, None))
+        if type(awaitable) is not CoroutineType and not is_awaitable(
+            awaitable
+        ):
+            raise not_awaitable_error(
+                "Fallback", self.name, "acall()", "call()", awaitable
+            )
+        try:
+            result = await awaitable
         except Exception as exc:
             if not self.on.matches(exc):
                 raise
@@ -198,11 +269,21 @@ class Fallback:
         (through :meth:`acall`).
 
         Raises:
-            TypeError: If *fn* is a ``def`` and the handler is ``async``.
+            TypeError: If *fn* is a ``def`` and the handler is ``async``,
+                or if *fn* is a generator function of either kind (a
+                fallback cannot stand in for the items of an iteration).
 
         .. versionadded:: 0.1.0
         """
-        if inspect.iscoroutinefunction(fn):
+        if is_any_generator_function(fn):
+            raise generator_function_error(
+                "Fallback",
+                self.name,
+                fn,
+                "it replaces one outcome, and an iteration has one per item;"
+                " guard the code that consumes it instead",
+            )
+        if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 
             # The wrappers repeat call/acall inline: one frame less per call.
@@ -230,6 +311,10 @@ class Fallback:
                 if not self.on.matches(exc):
                     raise
                 return cast("T", self._recover(exc, None))
+            if is_awaitable(result):
+                raise awaitable_result_error(
+                    "Fallback", self.name, "call()", "acall()", result
+                )
             if self.on_result is not None and self.on_result(result):
                 return cast("T", self._recover(None, result))
             return result
@@ -237,10 +322,20 @@ class Fallback:
         return wrapper
 
     def _recover(self, error: BaseException | None, result: object) -> Any:
-        self._record(error, result)
         if self.handler is None:
+            self._record(error, result)
             return self.value
-        return self.handler(result if error is None else error)
+        try:
+            out = self.handler(result if error is None else error)
+        except Exception:
+            self._record(error, result)
+            raise
+        if is_awaitable(out):
+            raise awaitable_result_error(
+                "Fallback", self.name, "call()", "acall()", out
+            )
+        self._record(error, result)
+        return out
 
     def _sync_misuse(self) -> TypeError:
         return TypeError(
@@ -251,12 +346,17 @@ class Fallback:
     async def _arecover(
         self, error: BaseException | None, result: object
     ) -> Any:
-        self._record(error, result)
         if self.handler is None:
+            self._record(error, result)
             return self.value
-        out = self.handler(result if error is None else error)
-        if inspect.isawaitable(out):
-            out = await out
+        try:
+            out = self.handler(result if error is None else error)
+            if is_awaitable(out):
+                out = await out
+        except Exception:
+            self._record(error, result)
+            raise
+        self._record(error, result)
         return out
 
     def _record(self, error: BaseException | None, result: object) -> None:

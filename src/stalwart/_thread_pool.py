@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import inspect
+import math
 import threading
 
 from collections.abc import Callable
@@ -21,16 +21,27 @@ from typing import Any, Self, final
 
 import attrs
 
-from ._clock import DEFAULT_CLOCK, Clock
+from ._clock import DEFAULT_CLOCK, Clock, wait_event
 from ._core.bulkhead import BulkheadCore
+from ._deadline import Deadline, current_deadline, wait_future
 from ._errors import BulkheadFullError
 from ._events import CallRejected, Hook, emit
+from ._faces import (
+    awaitable_result_error,
+    blocking_on_loop,
+    generator_function_error,
+    is_any_generator_function,
+    is_async_callable,
+    is_awaitable,
+    on_loop_thread,
+)
 from ._typing import P, T
 from ._validators import (
     hooks,
     integer,
     non_empty_str,
     non_negative,
+    number,
     positive,
     valid_clock,
     valid_hooks,
@@ -81,7 +92,8 @@ class ThreadPoolBulkhead:
 
     Args:
         max_workers: How many threads run calls at once.
-        max_queue: How many accepted calls may wait for a thread.
+        max_queue: How many accepted calls may wait for a thread; ``None``
+            for no limit.
         name: Used in errors, events and the threads' names.
         clock: Where event times are read.
         hooks: Receive a :class:`~stalwart.CallRejected` per refusal.
@@ -89,8 +101,10 @@ class ThreadPoolBulkhead:
     .. versionadded:: 0.1.0
     """
 
-    max_workers: int = attrs.field(validator=(integer, positive))
-    max_queue: int = attrs.field(default=0, validator=(integer, non_negative))
+    max_workers: int = attrs.field(validator=(number, integer, positive))
+    max_queue: int | None = attrs.field(
+        default=0, validator=(integer, non_negative)
+    )
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
     clock: Clock = attrs.field(
         default=DEFAULT_CLOCK, validator=valid_clock, repr=False
@@ -102,14 +116,8 @@ class ThreadPoolBulkhead:
         repr=False,
     )
     # Permits cover running and queued calls alike; nobody waits for one.
-    _core: BulkheadCore[None] = attrs.field(
-        init=False,
-        repr=False,
-        default=attrs.Factory(
-            lambda self: BulkheadCore(self.max_workers + self.max_queue, 0),
-            takes_self=True,
-        ),
-    )
+    # Built in __attrs_post_init__, once the settings are validated.
+    _core: BulkheadCore[None] = attrs.field(init=False, repr=False)
     # Built in __attrs_post_init__, once the settings are validated.
     _executor: ThreadPoolExecutor = attrs.field(init=False, repr=False)
     _running: list[int] = attrs.field(
@@ -125,6 +133,10 @@ class ThreadPoolBulkhead:
             self.max_workers, thread_name_prefix=f"stalwart-{self.name}"
         )
         object.__setattr__(self, "_executor", executor)
+        queue = math.inf if self.max_queue is None else self.max_queue
+        object.__setattr__(
+            self, "_core", BulkheadCore(self.max_workers + queue, 0)
+        )
 
     def submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -138,9 +150,13 @@ class ThreadPoolBulkhead:
         Raises:
             BulkheadFullError: If every thread is busy and the queue full.
             RuntimeError: If the pool is shut down.
+            TypeError: If *fn* is an ``async`` function: coroutines belong
+                on an event loop (use a :class:`~stalwart.Bulkhead`).
 
         .. versionadded:: 0.1.0
         """
+        if is_async_callable(fn):
+            raise self._async_misuse(fn)
         with self._lock:
             admitted = self._core.try_enter()
             if not admitted:
@@ -168,19 +184,41 @@ class ThreadPoolBulkhead:
         """
         Run ``fn(*args, **kwargs)`` on the pool and wait for its result.
 
+        The wait ends at the current deadline
+        (:func:`~stalwart.current_deadline`): a call still queued then is
+        withdrawn and refused with :class:`~stalwart.BulkheadFullError`;
+        one already running goes on, and the caller gets the deadline's
+        :class:`~stalwart.TimeoutExceededError`.
+
         Raises:
-            BulkheadFullError: If every thread is busy and the queue full.
+            BulkheadFullError: If every thread is busy and the queue full,
+                or the call was still queued at the deadline.
+            TimeoutExceededError: If the call was running at the deadline.
+            TypeError: If *fn* is ``async`` or returned something
+                awaitable.
+            RuntimeError: If called on the thread of a running event
+                loop, which it would block; use :meth:`acall`.
 
         .. versionadded:: 0.1.0
         """
+        if on_loop_thread():
+            raise blocking_on_loop(
+                "ThreadPoolBulkhead", self.name, "call()", "await pool.acall()"
+            )
         future = self.submit(fn, *args, **kwargs)
+        deadline = current_deadline()
         try:
-            return future.result()
+            if deadline is None:
+                return self._checked(future.result())
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            wait_event(deadline.clock, done, deadline.at)
         except BaseException:
             # Interrupted while waiting: withdraw the call if it has not
             # started (it has finished if the exception is its own).
             future.cancel()
             raise
+        return self._checked(self._at_deadline(future, deadline))
 
     async def acall(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -190,31 +228,53 @@ class ThreadPoolBulkhead:
         result without blocking the event loop.
 
         Cancelling the awaiting task withdraws the call if it has not
-        started.
+        started; the current deadline ends the wait as in :meth:`call`.
 
         Raises:
-            BulkheadFullError: If every thread is busy and the queue full.
+            BulkheadFullError: If every thread is busy and the queue full,
+                or the call was still queued at the deadline.
+            TimeoutExceededError: If the call was running at the deadline.
+            TypeError: If *fn* is ``async`` or returned something
+                awaitable.
 
         .. versionadded:: 0.1.0
         """
-        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+        future = self.submit(fn, *args, **kwargs)
+        deadline = current_deadline()
+        if deadline is None:
+            return self._checked(await asyncio.wrap_future(future))
+        try:
+            await wait_future(
+                asyncio.wrap_future(future),
+                deadline.clock,
+                max(0.0, deadline.remaining()),
+            )
+        except BaseException:
+            future.cancel()
+            raise
+        return self._checked(self._at_deadline(future, deadline))
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
         Decorate a ``def`` so that each call runs on the pool.
 
         Raises:
-            TypeError: If *fn* is an ``async def``: coroutines belong on an
-                event loop, not on a thread pool.
+            TypeError: If *fn* is an ``async def`` (coroutines belong on an
+                event loop, not on a thread pool) or a generator function
+                of either kind (the pool would only create the generator;
+                its steps would run in the caller's thread).
 
         .. versionadded:: 0.1.0
         """
-        if inspect.iscoroutinefunction(fn):
-            msg = (
-                f"ThreadPoolBulkhead {self.name!r} runs blocking functions; "
-                "use a Bulkhead for an async def"
+        if is_any_generator_function(fn):
+            raise generator_function_error(
+                "ThreadPoolBulkhead",
+                self.name,
+                fn,
+                "only its creation would run on the pool, never its steps",
             )
-            raise TypeError(msg)
+        if is_async_callable(fn):
+            raise self._async_misuse(fn)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -280,6 +340,34 @@ class ThreadPoolBulkhead:
     def _release(self) -> None:
         with self._lock:
             self._core.exit()
+
+    def _at_deadline(self, future: Future[T], deadline: Deadline) -> T:
+        """
+        The wait for *future* ended at *deadline*, or because it is done.
+        """
+        if not future.done() and future.cancel():
+            # Still queued: withdrawn, and refused.
+            with self._lock:
+                self._core.refuse()
+            raise self._refusal()
+        if not future.done():
+            # Running: it goes on, and the caller stops waiting.
+            raise deadline.cut()
+        return future.result()
+
+    def _checked(self, result: T) -> T:
+        if is_awaitable(result):
+            raise awaitable_result_error(
+                "ThreadPoolBulkhead", self.name, "call()", "acall()", result
+            )
+        return result
+
+    def _async_misuse(self, fn: object) -> TypeError:
+        return TypeError(
+            f"ThreadPoolBulkhead {self.name!r} runs blocking functions, not"
+            f" the async {fn!r}: coroutines belong on an event loop; use a"
+            " Bulkhead for an async def"
+        )
 
     def _refusal(self) -> BulkheadFullError:
         error = BulkheadFullError(self.name, self.max_workers)

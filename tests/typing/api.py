@@ -261,6 +261,14 @@ def isolation_api() -> None:
     assert_type(timeout.statistics().timeouts, int)
     assert_type(fallback.statistics().on_error, int)
     pool.shutdown(wait=True, cancel_pending=False)
+    unbounded = stalwart.Bulkhead(max_concurrent=1, max_queue=None)
+    assert_type(unbounded.max_queue, int | None)
+    assert_type(
+        stalwart.ThreadPoolBulkhead(max_workers=1, max_queue=None).max_queue,
+        int | None,
+    )
+    results_only = stalwart.Fallback(value=0, on=(), on_result=lambda r: not r)
+    assert_type(results_only.call(lambda: 1), int)
 
 
 def rate_limiters() -> None:
