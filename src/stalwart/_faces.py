@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import sys
 
 from collections.abc import (
@@ -39,6 +40,7 @@ from collections.abc import (
     Callable,
     Generator,
 )
+from pathlib import Path
 from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
@@ -61,6 +63,8 @@ class _NoResult:
 NO_RESULT: Final = _NoResult()
 """The result reported by a ``with`` block, which has none."""
 
+
+_getframe = sys._getframe
 
 # -- event loops --------------------------------------------------------------
 
@@ -85,6 +89,27 @@ def blocking_on_loop(kind: str, name: str, face: str, aface: str) -> Exception:
         f"{kind} {name!r}: {face} would block the event loop running on this"
         f" thread (and every task on it); in async code use {aface}"
     )
+
+
+# -- warnings -----------------------------------------------------------------
+
+_PACKAGE = str(Path(__file__).parent) + os.sep  # as in co_filename
+
+
+def user_stacklevel() -> int:
+    """
+    Return the ``stacklevel`` that points a warning issued by the caller
+    of this function at the first frame outside stalwart (the user's
+    line, whichever face or constructor it went through).
+    """
+    frame = _getframe(2)  # the caller's caller, stacklevel 2
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(
+        _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 # -- callables ----------------------------------------------------------------
@@ -223,27 +248,43 @@ def _forwarders() -> frozenset[CodeType]:
     return frozenset(codes)
 
 
-_FORWARDERS = _forwarders()
+_FORWARDERS = set(_forwarders())
 
 FORWARDING_GLOBALS: Final = vars(contextlib)
-"""The globals of every function in :data:`_FORWARDERS`: a frame whose
-``f_globals`` is not this dict is not a forwarder, which is much cheaper to
-test than looking its code up (a code object's hash is computed afresh at
-every lookup)."""
+"""The globals of every function in :data:`_FORWARDERS` from the standard
+library: a frame whose ``f_globals`` is not this dict (nor those of a
+module that registered forwarders) is not a forwarder, which is much
+cheaper to test than looking its code up (a code object's hash is computed
+afresh at every lookup)."""
 
-_getframe = sys._getframe
+# The ids of the globals of every module with forwarders (contextlib's and
+# those given to register_forwarders()).
+_FORWARDING_MODULES = {id(FORWARDING_GLOBALS)}
+
+
+def register_forwarders(*functions: Callable[..., Any]) -> None:
+    """
+    Make :func:`caller` skip the frames of *functions*, which enter or
+    exit blocks of other primitives on behalf of their own caller (a
+    :class:`~stalwart.Pipeline`'s ``with`` face): a guard that keys its
+    state by the frame of the block then finds its user's frame.
+    """
+    for function in functions:
+        _FORWARDING_MODULES.add(id(function.__globals__))
+        _FORWARDERS.add(function.__code__)
 
 
 def caller(depth: int) -> FrameType:
     """
     Return the frame *depth* levels above the caller of this function,
-    skipping :class:`contextlib.ExitStack`'s own frames, so that a block
+    skipping :class:`contextlib.ExitStack`'s own frames (and those of the
+    other forwarders, :func:`register_forwarders`), so that a block
     entered and exited through an exit stack is keyed by the frame that
     owns the stack.
     """
     frame = _getframe(depth + 1)
     while (
-        frame.f_globals is FORWARDING_GLOBALS
+        id(frame.f_globals) in _FORWARDING_MODULES
         and frame.f_code in _FORWARDERS
         and frame.f_back is not None
     ):
