@@ -261,6 +261,10 @@ afresh at every lookup)."""
 # those given to register_forwarders()).
 _FORWARDING_MODULES = {id(FORWARDING_GLOBALS)}
 
+FORWARDING_MODULES: Final = _FORWARDING_MODULES
+"""The ids of the globals of every module with forwarders: a face on a hot
+path calls :func:`caller` only when its caller's globals are in it."""
+
 
 def register_forwarders(*functions: Callable[..., Any]) -> None:
     """

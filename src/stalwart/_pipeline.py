@@ -44,6 +44,7 @@ from collections.abc import (
 )
 from types import (
     CoroutineType,
+    FrameType,
     FunctionType,
     MappingProxyType,
     MethodType,
@@ -56,6 +57,7 @@ import attrs
 from ._errors import ConfigurationError, PipelineOrderWarning
 from ._events import running_pipeline
 from ._faces import (
+    FORWARDING_MODULES,
     NO_RESULT,
     PLAIN,
     Blocks,
@@ -75,6 +77,7 @@ from ._typing import P, T
 
 _KIND = "Pipeline"
 
+_getframe = sys._getframe
 _set_tag = running_pipeline.set
 _reset_tag = running_pipeline.reset
 
@@ -975,11 +978,14 @@ class Pipeline:
     __slots__ = (
         "_arun",
         "_async_refusal",
+        "_block_aenter",
+        "_block_aexit",
+        "_block_enter",
+        "_block_exit",
         "_blocks",
-        "_guards",
+        "_held",
         "_keys",
         "_no_loop",
-        "_no_with",
         "_run",
         "_tagged",
         "name",
@@ -1035,9 +1041,18 @@ class Pipeline:
         self._arun = _chain(
             _segments(self.stages, guards), name, is_async=True
         )
-        self._guards = tuple(flat) if all(guards) else ()
-        self._blocks: Blocks[list[Any]] = Blocks()
-        self._no_with = self._with_problem(roles, guards)
+        self._blocks: Blocks[Any] = Blocks()
+        self._held = self._blocks.held
+        (
+            self._block_enter,
+            self._block_exit,
+            self._block_aenter,
+            self._block_aexit,
+        ) = _block_steps(
+            self.stages,
+            self._with_problem(roles, guards),
+            name if self._tagged else None,
+        )
         self._no_loop = self._loop_problem(roles, guards)
         pool = [
             stage
@@ -1144,24 +1159,38 @@ class Pipeline:
 
         .. versionadded:: 0.2.0
         """
-        if _is_async_function(fn):
-            raise TypeError(
-                f"{_KIND} {self.name!r}: call() was given the async function"
-                f" {fn!r}; use acall() for async functions"
-            )
+        if fn.__class__ is FunctionType:
+            if fn.__code__.co_flags & _ASYNC_FLAGS:
+                raise self._async_given(fn)
+        elif _is_async_function(fn):
+            raise self._async_given(fn)
         if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                return self._call(_untagged(fn), args, kwargs)
-            finally:
-                _reset_tag(token)
-        return self._call(fn, args, kwargs)
-
-    def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+            return cast("T", self._tagged_call(fn, args, kwargs))
         try:
             return cast("T", self._run(fn, *args, **kwargs))
         except _Misuse as misuse:
             raise _unwrap_misuse(misuse) from None
+
+    def _async_given(self, fn: object) -> TypeError:
+        return TypeError(
+            f"{_KIND} {self.name!r}: call() was given the async function"
+            f" {fn!r}; use acall() for async functions"
+        )
+
+    def _tagged_call(
+        self, fn: Callable[..., Any], args: Any, kwargs: Any
+    ) -> Any:
+        """
+        :meth:`call` with the pipeline's name set for its stages' events
+        (and cleared again for *fn*).
+        """
+        token = _set_tag(self.name)
+        try:
+            return self._run(_untagged(fn), *args, **kwargs)
+        except _Misuse as misuse:
+            raise _unwrap_misuse(misuse) from None
+        finally:
+            _reset_tag(token)
 
     async def acall(
         self,
@@ -1183,22 +1212,25 @@ class Pipeline:
         if self._async_refusal is not None:
             raise TypeError(self._async_refusal)
         if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                return await self._acall(
-                    _auntagged(fn, self.name), args, kwargs
-                )
-            finally:
-                _reset_tag(token)
-        return await self._acall(fn, args, kwargs)
-
-    async def _acall(
-        self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any
-    ) -> T:
+            return cast("T", await self._tagged_acall(fn, args, kwargs))
         try:
             return cast("T", await self._arun(fn, *args, **kwargs))
         except _Misuse as misuse:
             raise _unwrap_misuse(misuse) from None
+
+    async def _tagged_acall(
+        self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+    ) -> Any:
+        """
+        :meth:`acall` with the pipeline's name set for its stages' events.
+        """
+        token = _set_tag(self.name)
+        try:
+            return await self._arun(_auntagged(fn, self.name), *args, **kwargs)
+        except _Misuse as misuse:
+            raise _unwrap_misuse(misuse) from None
+        finally:
+            _reset_tag(token)
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
@@ -1234,6 +1266,10 @@ class Pipeline:
 
     # -- the with faces ----------------------------------------------------------
 
+    # They inline Blocks.push / Blocks.pop, as the breaker's do, around the
+    # steps chosen at build (_block_steps): a block then costs its guards'
+    # steps and a dictionary entry.
+
     def __enter__(self) -> None:
         """
         Enter every stage, outermost first.
@@ -1243,18 +1279,15 @@ class Pipeline:
             RejectedError: If a stage refused the block; the stages
                 entered before it saw the refusal as its outcome.
         """
-        if self._no_with is not None:
-            raise TypeError(self._no_with)
-        frame = caller(1)
-        if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                tokens = _enter_all(self._guards)
-            finally:
-                _reset_tag(token)
+        token = self._block_enter()
+        frame = _getframe(1)
+        if id(frame.f_globals) in FORWARDING_MODULES:
+            frame = caller(1)
+        held = self._held
+        if frame in held:
+            self._blocks.push(frame, token)
         else:
-            tokens = _enter_all(self._guards)
-        self._blocks.push(frame, tokens)
+            held[frame] = token
 
     def __exit__(
         self,
@@ -1265,17 +1298,21 @@ class Pipeline:
         """
         Report the block's outcome to every stage, innermost first.
         """
-        tokens = self._blocks.pop(caller(1))
-        if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                error = _exit_all(self._guards, tokens, exc, NO_RESULT)
-            finally:
-                _reset_tag(token)
-        else:
-            error = _exit_all(self._guards, tokens, exc, NO_RESULT)
-        if error is not exc:
-            raise cast("BaseException", error)
+        self._block_exit(self._pop(_getframe(1)), exc, NO_RESULT)
+
+    def _pop(self, frame: FrameType) -> Any:
+        """
+        Take back the token of the innermost block *frame* entered.
+        """
+        try:
+            token = self._held.pop(frame)
+        except KeyError:
+            # Left through an exit stack (keyed by the frame that owns
+            # it), or from another frame than the one that entered.
+            return self._blocks.pop(caller(2))
+        if self._blocks.outer:
+            self._blocks.unnest(frame)
+        return token
 
     async def __aenter__(self) -> None:
         """
@@ -1285,18 +1322,15 @@ class Pipeline:
             TypeError: If a stage is not a guard (a retry, a fallback).
             RejectedError: If a stage refused the block.
         """
-        if self._no_with is not None:
-            raise TypeError(self._no_with)
-        frame = caller(1)
-        if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                tokens = await _aenter_all(self._guards)
-            finally:
-                _reset_tag(token)
+        token = await self._block_aenter()
+        frame = _getframe(1)
+        if id(frame.f_globals) in FORWARDING_MODULES:
+            frame = caller(1)
+        held = self._held
+        if frame in held:
+            self._blocks.push(frame, token)
         else:
-            tokens = await _aenter_all(self._guards)
-        self._blocks.push(frame, tokens)
+            held[frame] = token
 
     async def __aexit__(
         self,
@@ -1307,17 +1341,7 @@ class Pipeline:
         """
         Report the block's outcome to every stage, innermost first.
         """
-        tokens = self._blocks.pop(caller(1))
-        if self._tagged:
-            token = _set_tag(self.name)
-            try:
-                error = await _aexit_all(self._guards, tokens, exc, NO_RESULT)
-            finally:
-                _reset_tag(token)
-        else:
-            error = await _aexit_all(self._guards, tokens, exc, NO_RESULT)
-        if error is not exc:
-            raise cast("BaseException", error)
+        await self._block_aexit(self._pop(_getframe(1)), exc, NO_RESULT)
 
     # -- the attempt loops ----------------------------------------------------------
 
@@ -1416,6 +1440,82 @@ class Pipeline:
                     held._abandon()
         finally:
             await attempts.aclose()
+
+
+_BlockSteps: TypeAlias = tuple[
+    Callable[[], Any],
+    Callable[[Any, "BaseException | None", object], None],
+    Callable[[], Awaitable[Any]],
+    Callable[[Any, "BaseException | None", object], Awaitable[None]],
+]
+
+
+def _block_steps(
+    guards: tuple[Any, ...], problem: str | None, tag: str | None
+) -> _BlockSteps:
+    """
+    Choose the steps of the ``with`` faces: enter the guards (returning
+    the block's token), and report an outcome on that token (raising what
+    replaced the block's exception, if a guard's exit raised something
+    else).  One untagged guard's own steps serve as they are.
+    """
+    if problem is not None:
+
+        def refuse(*args: object) -> Any:
+            raise TypeError(problem)
+
+        async def arefuse(*args: object) -> Any:
+            raise TypeError(problem)
+
+        # No block is ever entered, so the exits are never called.
+        return refuse, refuse, arefuse, arefuse
+    if len(guards) == 1 and tag is None:
+        guard = guards[0]
+        return guard._enter, guard._exit, guard._aenter, guard._aexit
+
+    def enter() -> list[Any]:
+        return _step(tag, _enter_all, guards)
+
+    def exit_(tokens: Any, exc: BaseException | None, result: object) -> None:
+        _step(tag, _exit_guards, guards, tokens, exc, result)
+
+    async def aenter() -> list[Any]:
+        return await _astep(tag, _aenter_all, guards)
+
+    async def aexit(
+        tokens: Any, exc: BaseException | None, result: object
+    ) -> None:
+        await _astep(tag, _aexit_guards, guards, tokens, exc, result)
+
+    return enter, exit_, aenter, aexit
+
+
+def _exit_guards(
+    guards: tuple[Any, ...],
+    tokens: list[Any],
+    exc: BaseException | None,
+    result: object,
+) -> None:
+    """
+    Report the outcome to every guard; raise what replaced *exc*.
+    """
+    error = _exit_all(guards, tokens, exc, result)
+    if error is not exc:
+        raise cast("BaseException", error)
+
+
+async def _aexit_guards(
+    guards: tuple[Any, ...],
+    tokens: list[Any],
+    exc: BaseException | None,
+    result: object,
+) -> None:
+    """
+    The async twin of :func:`_exit_guards`.
+    """
+    error = await _aexit_all(guards, tokens, exc, result)
+    if error is not exc:
+        raise cast("BaseException", error)
 
 
 def _decorate(stage: object, fn: Callable[P, T]) -> Callable[P, T]:
@@ -1601,6 +1701,8 @@ register_forwarders(
     _aenter_all,
     _exit_all,
     _aexit_all,
+    _exit_guards,
+    _aexit_guards,
     _step,
     _astep,
 )
