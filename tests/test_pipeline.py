@@ -188,6 +188,17 @@ class TestCallFaces:
         """
         assert 8 == invoke(stalwart.Pipeline(), double, 4)
 
+    def test_one_guard_around_a_call_stage(
+        self, log: Log, invoke: Callable[..., Any]
+    ) -> None:
+        """
+        A lone guard around a call stage hears its success.
+        """
+        pipeline = stalwart.Pipeline(Gate("a", log), Runner("r", log))
+
+        assert 2 == invoke(pipeline, double, 1)
+        assert ("a", "exit", 1, 2) == log[-1]
+
     def test_keyword_arguments(
         self, log: Log, invoke: Callable[..., Any]
     ) -> None:
@@ -247,27 +258,46 @@ class TestMisuse:
             == retry.statistics()
         )
 
+    @pytest.mark.parametrize("tagged", [False, True])
     def test_call_refuses_an_awaitable_under_a_call_stage(
-        self, log: Log
+        self, log: Log, tagged: bool
     ) -> None:
         """
         A call stage innermost hands the function to the pipeline's own
-        check, so an awaitable result is refused the same way.
+        check, so an awaitable result is refused the same way, whether
+        one guard or several are outside it, and a run of guards
+        innermost refuses it too.
         """
-        pipeline = stalwart.Pipeline(Gate("a", log), Runner("r", log))
+        hooks = (print,) if tagged else ()
+        for stages in (
+            (Gate("a", log, hooks=hooks), Runner("r", log)),
+            (Gate("a", log, hooks=hooks), Gate("b", log), Runner("r", log)),
+            (Gate("a", log, hooks=hooks), Gate("b", log)),
+        ):
+            log.clear()
+            pipeline = stalwart.Pipeline(*stages)
 
-        with pytest.raises(TypeError, match=r"use acall\(\)"):
-            pipeline.call(lambda: adouble(1))
+            with pytest.raises(TypeError, match=r"use acall\(\)"):
+                pipeline.call(lambda: adouble(1))
 
-        assert [("a", "enter", 1), ("r", "call"), ("a", "undo", 1)] == log
+            entered = [step[0] for step in log if step[1] == "enter"]
+            assert entered[::-1] == [
+                step[0] for step in log if step[1] == "undo"
+            ]
+            assert entered[0] == "a"
+            assert [] == [step for step in log if step[1] == "exit"]
 
-    def test_acall_refuses_a_plain_result(self, log: Log) -> None:
+    @pytest.mark.parametrize("tagged", [False, True])
+    def test_acall_refuses_a_plain_result(
+        self, log: Log, tagged: bool
+    ) -> None:
         """
         acall() given a function that returns something that cannot be
         awaited raises TypeError naming call(); every guard gets its token
-        back and a retry inside counts nothing.
+        back and a retry inside counts nothing (in a pipeline that tags
+        its events too).
         """
-        retry = stalwart.Retry(attempts=3, wait=0.0)
+        retry = stalwart.Retry(attempts=3, wait=0.0, hooks=[print] * tagged)
         for stages in (
             (Gate("a", log),),
             (Gate("a", log), Gate("b", log)),
@@ -441,6 +471,14 @@ class TestDecorator:
             ("body", "between"),
             ("a", "exit", 1, "block"),
         ] == log
+
+    def test_call_stage_without_a_decorator(self, log: Log) -> None:
+        """
+        A stage that only has call()/acall() decorates a def through
+        call().
+        """
+        assert 4 == stalwart.Pipeline(Runner("r", log))(double)(2)
+        assert [("r", "call"), ("r", "returned", 4)] == log
 
     def test_call_stage_without_a_decorator_refuses_generators(
         self, log: Log
@@ -619,6 +657,21 @@ class TestEvents:
         ] == [(event.primitive_name, event.pipeline) for event in events]
         assert running_pipeline.get() is None
 
+    def test_logging_hook_names_the_pipeline(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """
+        LoggingHook logs a stage's event with the pipeline's name.
+        """
+        breaker = stalwart.CircuitBreaker(
+            name="b", failure_threshold=1, hooks=stalwart.LoggingHook()
+        )
+
+        with caplog.at_level("INFO", logger="stalwart"), pytest.raises(Boom):
+            stalwart.Pipeline(breaker, name="orders").call(_raise, Boom())
+
+        assert caplog.records[0].getMessage().endswith(" in pipeline 'orders'")
+
     @pytest.mark.parametrize("kind", ["def", "async", "gen", "agen"])
     def test_decorated_functions_of_every_kind(self, kind: str) -> None:
         """
@@ -703,10 +756,11 @@ class TestEvents:
             seen = [await anext(agen), await agen.asend(7)]
             seen.append(await agen.athrow(KeyError()))
             await agen.aclose()
+            seen.extend([item async for item in aecho()])
             return seen
 
-        assert [1, 7, -1] == asyncio.run(main())
-        assert 3 == breaker.statistics().successes
+        assert [1, 7, -1, 1, None] == asyncio.run(main())
+        assert 4 == breaker.statistics().successes
 
 
 def _raise(error: BaseException) -> Any:

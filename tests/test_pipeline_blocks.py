@@ -403,6 +403,36 @@ class TestAsyncBlocks:
             ("a", "exit", 1, "Boom"),
         ] == [step for step in log if step[1] == "exit"]
 
+    def test_nested_blocks_and_exit_stack(self, log: Log) -> None:
+        """
+        Async blocks nested in one coroutine, and blocks entered through
+        an async exit stack, each report on their own tokens.
+        """
+        pipeline = stalwart.Pipeline(*gates(log, "a", "b"))
+
+        async def main() -> None:
+            async with pipeline:
+                with pytest.raises(Boom):
+                    async with pipeline:
+                        raise Boom
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(pipeline)
+                await stack.enter_async_context(pipeline)
+
+        asyncio.run(main())
+
+        assert [
+            ("b", "exit", 2, "Boom"),
+            ("a", "exit", 2, "Boom"),
+            ("b", "exit", 1, "block"),
+            ("a", "exit", 1, "block"),
+            ("b", "exit", 4, "block"),
+            ("a", "exit", 4, "block"),
+            ("b", "exit", 3, "block"),
+            ("a", "exit", 3, "block"),
+        ] == [step for step in log if step[1] == "exit"]
+        assert 0 == len(pipeline._blocks)
+
     def test_cancelled_block(self, log: Log) -> None:
         """
         A block cancelled while it waits reports the cancellation to every
