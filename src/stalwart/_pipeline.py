@@ -44,7 +44,6 @@ from collections.abc import (
 )
 from types import (
     CoroutineType,
-    FrameType,
     FunctionType,
     MappingProxyType,
     MethodType,
@@ -1165,11 +1164,13 @@ class Pipeline:
         elif _is_async_function(fn):
             raise self._async_given(fn)
         if self._tagged:
-            return cast("T", self._tagged_call(fn, args, kwargs))
+            tagged: T = self._tagged_call(fn, args, kwargs)
+            return tagged
         try:
-            return cast("T", self._run(fn, *args, **kwargs))
+            result: T = self._run(fn, *args, **kwargs)
         except _Misuse as misuse:
             raise _unwrap_misuse(misuse) from None
+        return result
 
     def _async_given(self, fn: object) -> TypeError:
         return TypeError(
@@ -1212,11 +1213,13 @@ class Pipeline:
         if self._async_refusal is not None:
             raise TypeError(self._async_refusal)
         if self._tagged:
-            return cast("T", await self._tagged_acall(fn, args, kwargs))
+            tagged: T = await self._tagged_acall(fn, args, kwargs)
+            return tagged
         try:
-            return cast("T", await self._arun(fn, *args, **kwargs))
+            result: T = await self._arun(fn, *args, **kwargs)
         except _Misuse as misuse:
             raise _unwrap_misuse(misuse) from None
+        return result
 
     async def _tagged_acall(
         self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
@@ -1298,21 +1301,17 @@ class Pipeline:
         """
         Report the block's outcome to every stage, innermost first.
         """
-        self._block_exit(self._pop(_getframe(1)), exc, NO_RESULT)
-
-    def _pop(self, frame: FrameType) -> Any:
-        """
-        Take back the token of the innermost block *frame* entered.
-        """
+        frame = _getframe(1)
         try:
             token = self._held.pop(frame)
         except KeyError:
             # Left through an exit stack (keyed by the frame that owns
             # it), or from another frame than the one that entered.
-            return self._blocks.pop(caller(2))
-        if self._blocks.outer:
-            self._blocks.unnest(frame)
-        return token
+            token = self._blocks.pop(caller(1))
+        else:
+            if self._blocks.outer:
+                self._blocks.unnest(frame)
+        self._block_exit(token, exc, NO_RESULT)
 
     async def __aenter__(self) -> None:
         """
@@ -1341,7 +1340,15 @@ class Pipeline:
         """
         Report the block's outcome to every stage, innermost first.
         """
-        await self._block_aexit(self._pop(_getframe(1)), exc, NO_RESULT)
+        frame = _getframe(1)
+        try:
+            token = self._held.pop(frame)
+        except KeyError:
+            token = self._blocks.pop(caller(1))
+        else:
+            if self._blocks.outer:
+                self._blocks.unnest(frame)
+        await self._block_aexit(token, exc, NO_RESULT)
 
     # -- the attempt loops ----------------------------------------------------------
 
@@ -1469,9 +1476,16 @@ def _block_steps(
 
         # No block is ever entered, so the exits are never called.
         return refuse, refuse, arefuse, arefuse
-    if len(guards) == 1 and tag is None:
-        guard = guards[0]
-        return guard._enter, guard._exit, guard._aenter, guard._aexit
+    if tag is None:
+        if len(guards) == 1:
+            guard = guards[0]
+            return guard._enter, guard._exit, guard._aenter, guard._aexit
+        return (
+            functools.partial(_enter_all, guards),
+            functools.partial(_exit_guards, guards),
+            functools.partial(_aenter_all, guards),
+            functools.partial(_aexit_guards, guards),
+        )
 
     def enter() -> list[Any]:
         return _step(tag, _enter_all, guards)
@@ -1546,7 +1560,8 @@ def _decorate(stage: object, fn: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        return cast("T", call_stage.call(fn, *args, **kwargs))
+        result: T = call_stage.call(fn, *args, **kwargs)
+        return result
 
     return wrapper
 
