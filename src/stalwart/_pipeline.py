@@ -10,7 +10,8 @@ layering rule 3), never by importing their shells:
   frame, and left in reverse order;
 * any other stage (a retry, a fallback, chaos, the sync timeout, a
   thread-pool bulkhead) runs the rest of the pipeline through its
-  ``call`` / ``acall``;
+  ``call`` / ``acall``, as does a guard that admits by the call's
+  arguments (a ``key_func``);
 * the decorator stacks each stage's own decorator (a stage without one is
   wrapped through its protocol), so ``@pipeline`` costs what the stacked
   decorators cost, hand-tuned fast paths included.
@@ -1028,17 +1029,29 @@ class Pipeline:
         self._tagged = any(
             bool(getattr(stage, "hooks", None)) for stage in flat
         )
-        # The sync timeout runs the call on a worker thread (its call());
-        # its sync steps, where it has them, serve `with` blocks only.
+        # The call faces run a guard through its call() / acall() where its
+        # steps cannot stand for them: a guard that admits by the call's
+        # arguments (a limiter's key_func), which its steps do not see;
+        # and, for the sync faces, the timeout, whose call() runs the
+        # function on a worker thread (its sync steps, where it has them,
+        # serve `with` blocks only).
+        call_guards = [
+            is_guard
+            and not (
+                getattr(stage, "key_func", None) is not None
+                and _is_call_stage(stage)
+            )
+            for stage, is_guard in zip(flat, guards, strict=True)
+        ]
         sync_guards = [
             is_guard and role != TIMEOUT
-            for is_guard, role in zip(guards, roles, strict=True)
+            for is_guard, role in zip(call_guards, roles, strict=True)
         ]
         self._run = _chain(
             _segments(self.stages, sync_guards), name, is_async=False
         )
         self._arun = _chain(
-            _segments(self.stages, guards), name, is_async=True
+            _segments(self.stages, call_guards), name, is_async=True
         )
         self._blocks: Blocks[Any] = Blocks()
         self._held = self._blocks.held
