@@ -902,8 +902,8 @@ class CallStage(Protocol):
 
 class GuardStage(Protocol):
     """
-    A stage that admits a call and then hears how it ended (a breaker, a
-    bulkhead, a limiter): the guard protocol of ``stalwart._faces``.
+    A stage that admits a call and then hears how it ended (a circuit
+    breaker): the guard protocol of ``stalwart._faces``.
 
     ``_enter()`` (sync, may block) and ``await _aenter()`` take a token or
     raise a :class:`~stalwart.RejectedError`; ``_exit(token, exc,
@@ -911,7 +911,7 @@ class GuardStage(Protocol):
     (*exc* is ``None`` on success) and may raise another exception in its
     place; ``_undo(token)`` gives the token back as if the call had never
     been made.  A pipeline enters a run of consecutive guards in one loop,
-    and a pipeline of guards only has ``with`` / ``async with`` faces.
+    and only a pipeline of guards has ``with`` / ``async with`` faces.
     """
 
     def _enter(self) -> Any: ...
@@ -946,9 +946,9 @@ class Pipeline:
       decorator, stacked), or on a generator function or an async one
       (each stage applies its own generator rules);
     * :meth:`call` / :meth:`acall`;
-    * ``with`` / ``async with``, when every stage is a guard (a breaker, a
-      bulkhead, a limiter, an async timeout); a retry or a fallback cannot
-      run a ``with`` block again, or replace its outcome;
+    * ``with`` / ``async with``, when every stage is a guard (a circuit
+      breaker, or any stage with the guard steps); a retry cannot run a
+      ``with`` block again, nor a fallback replace its outcome;
     * ``for attempt in pipeline: with attempt:`` (``async for`` /
       ``async with``), when the pipeline is a :class:`~stalwart.Retry`
       followed only by guards: each attempt enters the guards.
