@@ -8,7 +8,12 @@ the outcome on it, and ``_undo`` to give it back when the call turned out
 never to have happened (a misuse refused by a face).  The generic faces
 below (:func:`guard_call`, :func:`guard_acall`, :func:`guard_decorate`,
 :class:`GuardBlocks`) are derived from those steps; a primitive keeps its
-own hand-tuned fast path where the benchmarks show it matters.
+own hand-tuned fast path where the benchmarks show it matters.  A
+primitive that runs the call itself (a retry, a fallback) has the other
+shape, :class:`RunStep` (``call`` / ``acall``), from which
+:func:`run_step_decorate` derives a decorator.  A
+:class:`~stalwart.Pipeline` composes primitives of both shapes through
+these protocols.
 
 This module also holds what every face needs whatever its shape:
 
@@ -566,6 +571,65 @@ def guard_decorate(guard: Guard[Any], fn: Callable[P, T]) -> Callable[P, T]:
         return guard_call(guard, fn, args, kwargs)
 
     return guarded
+
+
+# -- the run-step protocol -----------------------------------------------------
+
+
+class RunStep(Protocol):
+    """
+    A primitive that runs the call itself (a retry re-runs it, a fallback
+    replaces its outcome): ``call(fn, *args, **kwargs)`` and its async twin
+    ``acall``, which call *fn* as often as they need and return a result.
+    ``name`` names the primitive in errors.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def call(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any: ...
+
+    def acall(
+        self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
+    ) -> Awaitable[Any]: ...
+
+
+def run_step_decorate(stage: RunStep, fn: Callable[P, T]) -> Callable[P, T]:
+    """
+    Decorate *fn* with the run step of *stage*: an ``async def`` (or a
+    callable whose ``__call__`` is one) goes through ``acall``, anything
+    else through ``call``.
+
+    Raises:
+        TypeError: If *fn* is a generator function of either kind: ``call``
+            would run only the creation of the generator, not its
+            iteration.
+    """
+    if is_generator_function(fn) or is_async_generator_function(fn):
+        kind = getattr(stage, "_kind", None) or type(stage).__name__
+        msg = (
+            f"{kind} {getattr(stage, 'name', '?')!r} has no decorator of its"
+            f" own, and its call() would guard only the creation of the"
+            f" generator {fn!r}, not its iteration"
+        )
+        raise TypeError(msg)
+    if is_async_callable(fn):
+        afn = cast("Callable[..., Awaitable[Any]]", fn)
+
+        @functools.wraps(fn)
+        async def arun(*args: Any, **kwargs: Any) -> Any:
+            return await stage.acall(afn, *args, **kwargs)
+
+        return cast("Callable[P, T]", arun)
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = stage.call(fn, *args, **kwargs)
+        return result
+
+    return run
 
 
 class GuardBlocks:

@@ -69,6 +69,7 @@ from ._faces import (
     is_generator_function,
     not_awaitable_error,
     register_forwarders,
+    run_step_decorate,
     user_stacklevel,
 )
 from ._faces import awaitable_result_error as _awaitable_result_error
@@ -1554,29 +1555,7 @@ def _decorate(stage: object, fn: Callable[P, T]) -> Callable[P, T]:
         return cast("Callable[P, T]", stage(fn))
     if _is_guard(stage):
         return guard_decorate(cast("Any", stage), fn)
-    if is_generator_function(fn) or is_async_generator_function(fn):
-        msg = (
-            f"{_describe(stage)} has no decorator of its own, and its call()"
-            f" would guard only the creation of the generator {fn!r}, not"
-            " its iteration"
-        )
-        raise TypeError(msg)
-    call_stage = cast("Any", stage)
-    if is_async_callable(fn):
-        afn = cast("Callable[..., Awaitable[Any]]", fn)
-
-        @functools.wraps(fn)
-        async def awrapper(*args: Any, **kwargs: Any) -> Any:
-            return await call_stage.acall(afn, *args, **kwargs)
-
-        return cast("Callable[P, T]", awrapper)
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        result: T = call_stage.call(fn, *args, **kwargs)
-        return result
-
-    return wrapper
+    return run_step_decorate(cast("Any", stage), fn)
 
 
 @final
