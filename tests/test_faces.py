@@ -672,3 +672,38 @@ class TestGeneratorRefusals:
             "Fallback 'f' cannot guard the generator function <function plain"
         )
         assert str(error).endswith(": no items")
+
+
+class TestWarnings:
+    def test_user_stacklevel_skips_stalwart_s_frames(self) -> None:
+        """
+        A warning issued through frames of stalwart's own files points at
+        the first frame outside the package.
+        """
+        import pathlib
+        import warnings
+
+        import stalwart
+
+        from stalwart._faces import user_stacklevel
+
+        def warn() -> None:
+            warnings.warn("here", UserWarning, stacklevel=user_stacklevel())
+
+        # Two helpers compiled as if they were files of the package, the
+        # way a constructor and the face calling it would be.
+        inside = str(pathlib.Path(stalwart.__file__).parent / "_fake.py")
+        namespace: dict[str, object] = {"warn": warn}
+        exec(  # noqa: S102  # our own two lines, compiled under another name
+            compile(
+                "def outer():\n    inner()\ndef inner():\n    warn()\n",
+                inside,
+                "exec",
+            ),
+            namespace,
+        )
+
+        with pytest.warns(UserWarning) as caught:
+            namespace["outer"]()  # type: ignore[operator]  # defined above
+
+        assert __file__ == caught[0].filename

@@ -1,7 +1,8 @@
 """
 Resilience primitives with a sync and an async face and one injectable
 clock: circuit breaker, retry, rate limiters, bulkhead, timeout and
-fallback, and fault injection (chaos) to test them.
+fallback, pipelines that compose them, and fault injection (chaos) to test
+them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
     ConfigurationError,
+    PipelineOrderWarning,
     PoolExhaustedError,
     RateLimitExceededError,
     RejectedError,
@@ -62,6 +64,7 @@ from ._limiters import (
     SlidingWindowLog,
     TokenBucket,
 )
+from ._pipeline import Pipeline, PipelineStatistics
 from ._pool import Lease, PoolStatistics, ResourcePool
 from ._rates import Rate
 from ._retry import (
@@ -122,6 +125,9 @@ __all__ = [
     "Lease",
     "LinearBackoff",
     "LoggingHook",
+    "Pipeline",
+    "PipelineOrderWarning",
+    "PipelineStatistics",
     "PoolExhaustedError",
     "PoolStatistics",
     "Rate",

@@ -665,6 +665,13 @@ class CircuitBreaker:
         raised, else *result* (:data:`~stalwart._faces.NO_RESULT` for a
         block, which ``failure_result`` does not judge).
         """
+        if exc is None:
+            # The lock-free success of call() and the with faces, for the
+            # faces built on the steps (a pipeline's runs of guards).
+            clean = self._clean if result is NO_RESULT else self._call_clean
+            if not clean.dirty:
+                clean.unlocked_successes += 1
+                return
         epoch, start = token if isinstance(token, tuple) else (token, 0.0)
         if exc is not None:
             self._failed(epoch, start, exc)

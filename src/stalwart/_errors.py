@@ -13,6 +13,10 @@ Every exception stalwart raises on its own account::
         ├── BufferEmptyError          .name .timeout
         └── PoolExhaustedError        .name .max_size
 
+And one warning category, :class:`PipelineOrderWarning` (a
+:class:`UserWarning`), for pipelines built in an order known to be a
+mistake.
+
 Exceptions raised by the user's own code are never wrapped.
 
 Rejections are raised on hot paths, so their messages are built lazily from
@@ -317,3 +321,22 @@ class PoolExhaustedError(RejectedError):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.name, self.max_size)
+
+
+# -- warnings -----------------------------------------------------------------
+
+
+class PipelineOrderWarning(UserWarning):
+    """
+    A :class:`~stalwart.Pipeline` was built with its stages in an order
+    known to be a mistake (a fallback that is not outermost, a retry inside
+    a circuit breaker, a bulkhead or a rate limiter outside a retry, two
+    retries).
+
+    The message names the stages and says what goes wrong.  Filter it like
+    any warning (``warnings.filterwarnings("ignore",
+    category=stalwart.PipelineOrderWarning)``) where the order is meant, or
+    turn it into an error (``"error"``) to refuse such pipelines.
+
+    .. versionadded:: 0.2.0
+    """

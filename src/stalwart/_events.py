@@ -13,6 +13,7 @@ whichever thread made them, posts them to a :class:`Delivery`.
 from __future__ import annotations
 
 import collections
+import contextvars
 import logging
 import threading
 
@@ -27,6 +28,14 @@ from ._errors import RejectedError
 
 logger = logging.getLogger("stalwart")
 
+# The name of the Pipeline whose stage is running, set by the pipeline
+# only while it runs a stage of its own (and only when a stage has hooks):
+# an event built then carries it.  Read once per event built, so code that
+# builds no event pays nothing for it.
+running_pipeline: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stalwart_pipeline", default=None
+)
+
 
 @attrs.frozen(kw_only=True)
 class Event:
@@ -36,12 +45,22 @@ class Event:
     Attributes:
         primitive_name: The ``name`` of the primitive that emitted it.
         at: The time of the event, read from the primitive's clock.
+        pipeline: The ``name`` of the :class:`~stalwart.Pipeline` whose
+            stage emitted it, or ``None`` for a primitive used on its own
+            (or inside the function a pipeline guards).  Set when the
+            event is built.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 *pipeline*.
     """
 
     primitive_name: str
     at: float
+    # Left out of the repr, so events outside pipelines read as before;
+    # LoggingHook adds it when it is set.
+    pipeline: str | None = attrs.field(
+        factory=running_pipeline.get, repr=False
+    )
 
 
 class Hook(Protocol):
@@ -171,7 +190,9 @@ class LoggingHook:
     """
     A hook that logs every event on a :mod:`logging` logger.
 
-    Rejections log at ``WARNING``, everything else at ``INFO``.
+    Rejections log at ``WARNING``, everything else at ``INFO``.  An event
+    sent by a stage of a :class:`~stalwart.Pipeline` is logged with the
+    pipeline's name.
 
     Args:
         logger: The logger to use; the ``stalwart`` logger by default.
@@ -192,7 +213,10 @@ class LoggingHook:
             if isinstance(event, CallRejected)
             else logging.INFO
         )
-        self.logger.log(level, "%s", event)
+        if event.pipeline is None:
+            self.logger.log(level, "%s", event)
+        else:
+            self.logger.log(level, "%s in pipeline %r", event, event.pipeline)
 
 
 # --- retry ---

@@ -8,7 +8,12 @@ the outcome on it, and ``_undo`` to give it back when the call turned out
 never to have happened (a misuse refused by a face).  The generic faces
 below (:func:`guard_call`, :func:`guard_acall`, :func:`guard_decorate`,
 :class:`GuardBlocks`) are derived from those steps; a primitive keeps its
-own hand-tuned fast path where the benchmarks show it matters.
+own hand-tuned fast path where the benchmarks show it matters.  A
+primitive that runs the call itself (a retry, a fallback) has the other
+shape, :class:`RunStep` (``call`` / ``acall``), from which
+:func:`run_step_decorate` derives a decorator.  A
+:class:`~stalwart.Pipeline` composes primitives of both shapes through
+these protocols.
 
 This module also holds what every face needs whatever its shape:
 
@@ -31,6 +36,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import sys
 
 from collections.abc import (
@@ -39,6 +45,7 @@ from collections.abc import (
     Callable,
     Generator,
 )
+from pathlib import Path
 from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
@@ -61,6 +68,8 @@ class _NoResult:
 NO_RESULT: Final = _NoResult()
 """The result reported by a ``with`` block, which has none."""
 
+
+_getframe = sys._getframe
 
 # -- event loops --------------------------------------------------------------
 
@@ -85,6 +94,27 @@ def blocking_on_loop(kind: str, name: str, face: str, aface: str) -> Exception:
         f"{kind} {name!r}: {face} would block the event loop running on this"
         f" thread (and every task on it); in async code use {aface}"
     )
+
+
+# -- warnings -----------------------------------------------------------------
+
+_PACKAGE = str(Path(__file__).parent) + os.sep  # as in co_filename
+
+
+def user_stacklevel() -> int:
+    """
+    Return the ``stacklevel`` that points a warning issued by the caller
+    of this function at the first frame outside stalwart (the user's
+    line, whichever face or constructor it went through).
+    """
+    frame = _getframe(2)  # the caller's caller, stacklevel 2
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(
+        _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 # -- callables ----------------------------------------------------------------
@@ -243,27 +273,47 @@ def _forwarders() -> frozenset[CodeType]:
     return frozenset(codes)
 
 
-_FORWARDERS = _forwarders()
+_FORWARDERS = set(_forwarders())
 
 FORWARDING_GLOBALS: Final = vars(contextlib)
-"""The globals of every function in :data:`_FORWARDERS`: a frame whose
-``f_globals`` is not this dict is not a forwarder, which is much cheaper to
-test than looking its code up (a code object's hash is computed afresh at
-every lookup)."""
+"""The globals of every function in :data:`_FORWARDERS` from the standard
+library: a frame whose ``f_globals`` is not this dict (nor those of a
+module that registered forwarders) is not a forwarder, which is much
+cheaper to test than looking its code up (a code object's hash is computed
+afresh at every lookup)."""
 
-_getframe = sys._getframe
+# The ids of the globals of every module with forwarders (contextlib's and
+# those given to register_forwarders()).
+_FORWARDING_MODULES = {id(FORWARDING_GLOBALS)}
+
+FORWARDING_MODULES: Final = _FORWARDING_MODULES
+"""The ids of the globals of every module with forwarders: a face on a hot
+path calls :func:`caller` only when its caller's globals are in it."""
+
+
+def register_forwarders(*functions: Callable[..., Any]) -> None:
+    """
+    Make :func:`caller` skip the frames of *functions*, which enter or
+    exit blocks of other primitives on behalf of their own caller (a
+    :class:`~stalwart.Pipeline`'s ``with`` face): a guard that keys its
+    state by the frame of the block then finds its user's frame.
+    """
+    for function in functions:
+        _FORWARDING_MODULES.add(id(function.__globals__))
+        _FORWARDERS.add(function.__code__)
 
 
 def caller(depth: int) -> FrameType:
     """
     Return the frame *depth* levels above the caller of this function,
-    skipping :class:`contextlib.ExitStack`'s own frames, so that a block
+    skipping :class:`contextlib.ExitStack`'s own frames (and those of the
+    other forwarders, :func:`register_forwarders`), so that a block
     entered and exited through an exit stack is keyed by the frame that
     owns the stack.
     """
     frame = _getframe(depth + 1)
     while (
-        frame.f_globals is FORWARDING_GLOBALS
+        id(frame.f_globals) in _FORWARDING_MODULES
         and frame.f_code in _FORWARDERS
         and frame.f_back is not None
     ):
@@ -541,6 +591,65 @@ def guard_decorate(guard: Guard[Any], fn: Callable[P, T]) -> Callable[P, T]:
         return guard_call(guard, fn, args, kwargs)
 
     return guarded
+
+
+# -- the run-step protocol -----------------------------------------------------
+
+
+class RunStep(Protocol):
+    """
+    A primitive that runs the call itself (a retry re-runs it, a fallback
+    replaces its outcome): ``call(fn, *args, **kwargs)`` and its async twin
+    ``acall``, which call *fn* as often as they need and return a result.
+    ``name`` names the primitive in errors.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def call(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any: ...
+
+    def acall(
+        self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
+    ) -> Awaitable[Any]: ...
+
+
+def run_step_decorate(stage: RunStep, fn: Callable[P, T]) -> Callable[P, T]:
+    """
+    Decorate *fn* with the run step of *stage*: an ``async def`` (or a
+    callable whose ``__call__`` is one) goes through ``acall``, anything
+    else through ``call``.
+
+    Raises:
+        TypeError: If *fn* is a generator function of either kind: ``call``
+            would run only the creation of the generator, not its
+            iteration.
+    """
+    if is_generator_function(fn) or is_async_generator_function(fn):
+        kind = getattr(stage, "_kind", None) or type(stage).__name__
+        msg = (
+            f"{kind} {getattr(stage, 'name', '?')!r} has no decorator of its"
+            f" own, and its call() would guard only the creation of the"
+            f" generator {fn!r}, not its iteration"
+        )
+        raise TypeError(msg)
+    if is_async_callable(fn):
+        afn = cast("Callable[..., Awaitable[Any]]", fn)
+
+        @functools.wraps(fn)
+        async def arun(*args: Any, **kwargs: Any) -> Any:
+            return await stage.acall(afn, *args, **kwargs)
+
+        return cast("Callable[P, T]", arun)
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = stage.call(fn, *args, **kwargs)
+        return result
+
+    return run
 
 
 class GuardBlocks:

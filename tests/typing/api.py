@@ -497,3 +497,75 @@ def resource_pool() -> None:
             assert_type(event.resource, object)
 
     _ = (use, errors, on_event)
+
+
+# --- pipeline ---
+
+
+def pipeline() -> None:
+    clock = FakeClock()
+    breaker = stalwart.CircuitBreaker(name="db", clock=clock)
+    retry = stalwart.Retry(name="db-retry", attempts=3, clock=clock)
+    policy = stalwart.Pipeline(
+        stalwart.Fallback(value=None),
+        stalwart.Timeout(seconds=10.0, clock=clock),
+        retry,
+        stalwart.TokenBucket(rate=10, clock=clock),
+        stalwart.Bulkhead(max_concurrent=4, clock=clock),
+        breaker,
+        stalwart.Chaos(latency=0.1, enabled=False),
+        name="db",
+    )
+    nested = stalwart.Pipeline(stalwart.Fallback(value=0), policy)
+    assert_type(nested.stages, tuple[object, ...])
+    stalwart.Pipeline(42)  # type: ignore[arg-type]  # not a stage
+    stalwart.Pipeline(retry, stalwart.ThreadPoolBulkhead(max_workers=1))
+
+    @policy
+    def query(sql: str, *, timeout: float = 1.0) -> list[int]:
+        return []
+
+    @policy
+    async def aquery(sql: str) -> bytes:
+        return b""
+
+    @policy
+    def rows(n: int) -> Iterator[int]:
+        yield n
+
+    @policy
+    async def arows(n: int) -> AsyncIterator[int]:
+        yield n
+
+    assert_type(query("select", timeout=2.0), list[int])
+    query(1)  # type: ignore[arg-type]  # the signature is kept
+    assert_type(rows(1), Iterator[int])
+    assert_type(arows(1), AsyncIterator[int])
+    assert_type(policy.call(query, "select"), list[int])
+    policy.call(query, "select", timeout="1")  # type: ignore[arg-type]  # deliberate misuse
+
+    async def use() -> None:
+        assert_type(await aquery("select"), bytes)
+        assert_type(await policy.acall(aquery, "select"), bytes)
+        guards = stalwart.Pipeline(breaker, name="guards")
+        async with guards:
+            pass
+        async for attempt in stalwart.Pipeline(retry, breaker):
+            async with attempt:
+                assert_type(attempt.number, int)
+
+    with stalwart.Pipeline(breaker):
+        pass
+    for attempt in stalwart.Pipeline(retry, breaker):
+        with attempt:
+            attempt.set_result(1)
+
+    stats = policy.statistics()
+    assert_type(stats, stalwart.PipelineStatistics)
+    assert_type(stats.name, str)
+    assert_type(stats["db"], Any)
+    warning: type[UserWarning] = stalwart.PipelineOrderWarning
+    _ = warning
+
+    def on_event(event: stalwart.Event) -> None:
+        assert_type(event.pipeline, str | None)
