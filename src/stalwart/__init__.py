@@ -33,6 +33,8 @@ from ._errors import (
     TimeoutExceededError,
 )
 from ._events import (
+    CallAdmitted,
+    CallFinished,
     CallRejected,
     ChaosInjected,
     CircuitClosed,
@@ -62,6 +64,7 @@ from ._limiters import (
     SlidingWindowLog,
     TokenBucket,
 )
+from ._observe import Observable
 from ._pool import Lease, PoolStatistics, ResourcePool
 from ._rates import Rate
 from ._retry import (
@@ -75,6 +78,7 @@ from ._retry import (
     RetryBudgetStatistics,
     RetryStatistics,
 )
+from ._statistics import Statistics
 from ._thread_pool import ThreadPoolBulkhead, ThreadPoolBulkheadStatistics
 from ._timeout import Timeout, TimeoutStatistics
 
@@ -89,6 +93,8 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
+    "CallAdmitted",
+    "CallFinished",
     "CallRejected",
     "Chaos",
     "ChaosContext",
@@ -122,6 +128,7 @@ __all__ = [
     "Lease",
     "LinearBackoff",
     "LoggingHook",
+    "Observable",
     "PoolExhaustedError",
     "PoolStatistics",
     "Rate",
@@ -144,6 +151,7 @@ __all__ = [
     "RetryStatistics",
     "SlidingWindowCounter",
     "SlidingWindowLog",
+    "Statistics",
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",
