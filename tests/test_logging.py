@@ -118,8 +118,10 @@ class TestText:
 
         assert [
             "circuit_breaker 'payments' opened (closed -> open) for 30s",
-            "circuit_breaker 'payments' rejected a call: circuit open;"
-            " retry after 20s",
+            (
+                "circuit_breaker 'payments' rejected a call: circuit open;"
+                " retry after 20s"
+            ),
         ] == [r.getMessage() for r in records]
 
     def test_levels(self, logged):
@@ -219,7 +221,9 @@ class TestFields:
             "stalwart_state": "open",
             "stalwart_recovery_time": 30.0,
         } == lines[0]
-        assert "CircuitOpenError('payments', 20.0)" == lines[1]["stalwart_error"]
+        assert (
+            "CircuitOpenError('payments', 20.0)" == lines[1]["stalwart_error"]
+        )
 
 
 class TestStructlog:
@@ -303,7 +307,9 @@ class TestLevels:
                 logging.INFO,
             ),
             (
-                stalwart.TimeoutExceeded(primitive_name="p", at=0.0, timeout=1),
+                stalwart.TimeoutExceeded(
+                    primitive_name="p", at=0.0, timeout=1
+                ),
                 logging.WARNING,
             ),
             (
@@ -345,7 +351,9 @@ class TestLevels:
                 logging.DEBUG,
             ),
             (
-                stalwart.ResourceCreated(primitive_name="p", at=0.0, resource=1),
+                stalwart.ResourceCreated(
+                    primitive_name="p", at=0.0, resource=1
+                ),
                 logging.DEBUG,
             ),
             (
@@ -394,8 +402,10 @@ class TestMessages:
                     caused_by=None,
                     budget_name="b",
                 ),
-                "retry 'r' gave up after attempt 2 (budget): a rejected"
-                " result",
+                (
+                    "retry 'r' gave up after attempt 2 (budget): a rejected"
+                    " result"
+                ),
             ),
             (
                 stalwart.CircuitClosed(
@@ -416,8 +426,10 @@ class TestMessages:
                     error=OSError("x"),
                     attempts=3,
                 ),
-                "retry 'r' call ended: failure in 1.5s after 3 attempts"
-                " (OSError('x'))",
+                (
+                    "retry 'r' call ended: failure in 1.5s after 3 attempts"
+                    " (OSError('x'))"
+                ),
             ),
             (
                 CallFinished(
@@ -436,12 +448,17 @@ class TestMessages:
                 "bulkhead 'b' admitted a call after 0.25s",
             ),
             (
-                stalwart.TimeoutExceeded(primitive_name="t", at=0.0, timeout=2),
+                stalwart.TimeoutExceeded(
+                    primitive_name="t", at=0.0, timeout=2
+                ),
                 "timeout 't' gave up on a call after 2s",
             ),
             (
                 stalwart.FallbackUsed(
-                    primitive_name="f", at=0.0, error=KeyError("k"), result=None
+                    primitive_name="f",
+                    at=0.0,
+                    error=KeyError("k"),
+                    result=None,
                 ),
                 "fallback 'f' replaced the outcome of a call (KeyError('k'))",
             ),
@@ -449,8 +466,10 @@ class TestMessages:
                 stalwart.FallbackUsed(
                     primitive_name="f", at=0.0, error=None, result=0
                 ),
-                "fallback 'f' replaced the outcome of a call (a rejected"
-                " result)",
+                (
+                    "fallback 'f' replaced the outcome of a call (a rejected"
+                    " result)"
+                ),
             ),
             (
                 stalwart.ChaosInjected(
@@ -471,7 +490,9 @@ class TestMessages:
                 "bounded_buffer 'q' dropped an item (drop_oldest)",
             ),
             (
-                stalwart.ResourceCreated(primitive_name="p", at=0.0, resource=1),
+                stalwart.ResourceCreated(
+                    primitive_name="p", at=0.0, resource=1
+                ),
                 "resource_pool 'p' created a resource",
             ),
             (
@@ -536,11 +557,16 @@ class TestPerCall:
             breaker.call(_fail)
 
         assert [
-            (logging.DEBUG, "circuit_breaker 'db' call ended: success in 0.25s"),
+            (
+                logging.DEBUG,
+                "circuit_breaker 'db' call ended: success in 0.25s",
+            ),
             (
                 logging.INFO,
-                "circuit_breaker 'db' call ended: failure in 0s"
-                " (ConnectionError('refused'))",
+                (
+                    "circuit_breaker 'db' call ended: failure in 0s"
+                    " (ConnectionError('refused'))"
+                ),
             ),
         ] == [(r.levelno, r.getMessage()) for r in records]
         assert 0.25 == records[0].stalwart_duration

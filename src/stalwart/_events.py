@@ -506,7 +506,9 @@ _OPEN_STATES = frozenset({CircuitState.OPEN, CircuitState.FORCED_OPEN})
 # Fields logged under another key (or not at all: user objects such as
 # results, items and resources may be large or private).
 _RENAMED = {"previous": "previous_state", "caused_by": "error"}
-_SKIPPED = frozenset({"primitive_name", "primitive", "result", "item", "resource"})
+_SKIPPED = frozenset(
+    {"primitive_name", "primitive", "result", "item", "resource"}
+)
 
 
 def event_kind(event: Event) -> str:
@@ -567,7 +569,7 @@ def _seconds(value: float | None) -> str:
     return "?" if value is None else f"{value:g}s"
 
 
-def _message(event: Event, kind: str) -> str:  # noqa: PLR0911  # one line per event
+def _message(event: Event, kind: str) -> str:  # one line per event
     who = f"{kind} {event.primitive_name!r}"
     if isinstance(event, CallRejected):
         error = event.error
@@ -607,7 +609,9 @@ def _message(event: Event, kind: str) -> str:  # noqa: PLR0911  # one line per e
     if isinstance(event, TimeoutExceeded):
         return f"{who} gave up on a call after {_seconds(event.timeout)}"
     if isinstance(event, FallbackUsed):
-        cause = "a rejected result" if event.error is None else repr(event.error)
+        cause = (
+            "a rejected result" if event.error is None else repr(event.error)
+        )
         return f"{who} replaced the outcome of a call ({cause})"
     if isinstance(event, ChaosInjected):
         return (
