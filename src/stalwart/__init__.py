@@ -54,6 +54,7 @@ from ._events import (
     TimeoutExceeded,
 )
 from ._fallback import Fallback, FallbackStatistics
+from ._keyed_breaker import KeyedCircuitBreaker, KeyedCircuitBreakerStatistics
 from ._limiters import (
     GCRA,
     FixedWindow,
@@ -124,6 +125,8 @@ __all__ = [
     "FixedWindow",
     "Hook",
     "ItemDropped",
+    "KeyedCircuitBreaker",
+    "KeyedCircuitBreakerStatistics",
     "LeakyBucket",
     "Lease",
     "LinearBackoff",
