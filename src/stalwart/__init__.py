@@ -68,6 +68,7 @@ from ._limiters import (
 from ._observe import Observable
 from ._pool import Lease, PoolStatistics, ResourcePool
 from ._rates import Rate
+from ._registry import Registry
 from ._retry import (
     ConstantBackoff,
     DecorrelatedJitterBackoff,
@@ -138,6 +139,7 @@ __all__ = [
     "RateLimitDecision",
     "RateLimitExceededError",
     "RateLimiterStatistics",
+    "Registry",
     "RejectedError",
     "ResilienceError",
     "ResourceClosed",
