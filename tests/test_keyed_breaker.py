@@ -303,3 +303,32 @@ class TestHooks:
         keyed.remove_hook(given.append)
         keyed.call(ok, "b")
         assert [] == keyed.key("b")._live.all
+
+
+class TestRaces:
+    def test_create_finds_a_key_made_meanwhile(self, clock):
+        """
+        Creating a key another thread just created returns that breaker.
+        """
+        keyed = hosts(clock)
+        first = keyed._create("a")
+
+        assert first is keyed._create("a")
+
+    def test_hooks_attached_after_keys_exist(self, clock):
+        """
+        A hook attached once keys exist reaches their breakers too.
+        """
+        keyed = hosts(clock)
+        keyed.key("bad")
+        events: list[stalwart.Event] = []
+        keyed.add_hook(events.append)
+        for _ in range(2):
+            with pytest.raises(Boom):
+                keyed.call(fetch, "bad")
+
+        assert ["hosts:bad"] == [
+            e.primitive_name
+            for e in events
+            if isinstance(e, stalwart.CircuitOpened)
+        ]

@@ -198,6 +198,23 @@ class TestFields:
             assert all(key.startswith("stalwart_") for key in fields)
             assert set() == set(fields) & RECORD_ATTRIBUTES
 
+    def test_other_values_as_strings(self):
+        """
+        A field holding another kind of object is logged as its str.
+        """
+        import attrs as attrs_
+
+        @attrs_.frozen(kw_only=True)
+        class Odd(Event):
+            thing: object
+
+        assert (
+            "{1, 2}"
+            == event_fields(Odd(primitive_name="p", at=0.0, thing={1, 2}))[
+                "stalwart_thing"
+            ]
+        )
+
     def test_json_formatter_gets_fields_not_a_repr(self, logged):
         """
         A JSON formatter built from record.__dict__ emits every field as a

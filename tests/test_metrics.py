@@ -496,3 +496,39 @@ def test_statistics_travel_as_json():
         for k, v in retry.statistics().to_dict()["give_ups_by_reason"].items()
         if v
     }
+
+
+class TestListener:
+    def test_events(self):
+        """
+        The listener observes durations, attempts and waits, and nothing
+        for a call without a duration or another event.
+        """
+        from stalwart._metrics import Listener, record_samples
+
+        seen: list[tuple] = []
+        listener = Listener(
+            lambda metric, labels, value: seen.append(
+                (metric.key, labels.get("outcome"), value)
+            ),
+            "bulkhead",
+            "b",
+        )
+        listener(
+            stalwart.CallFinished(
+                primitive_name="b",
+                at=0.0,
+                primitive="bulkhead",
+                outcome="success",
+                duration=None,
+            )
+        )
+        listener(
+            stalwart.CallAdmitted(
+                primitive_name="b", at=0.0, primitive="bulkhead", wait=0.5
+            )
+        )
+        listener(stalwart.Event(primitive_name="b", at=0.0))
+
+        assert [("queue_wait", None, 0.5)] == seen
+        assert [] == list(record_samples(object(), "x"))

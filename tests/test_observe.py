@@ -432,3 +432,31 @@ def test_every_record_travels(clock):
         "resource_pool",
     ] == [d["primitive"] for d in data]
     assert CircuitState.FORCED_OPEN.value == data[0]["state"]
+
+
+class TestStatisticsData:
+    def test_jsonable(self):
+        """
+        Plain data comes out of every value a record may hold.
+        """
+        import datetime
+        import math
+
+        import attrs
+
+        from stalwart._statistics import jsonable, record_kind
+
+        @attrs.frozen
+        class InnerStatistics:
+            count: int
+
+        assert 1.5 == jsonable(datetime.timedelta(seconds=1.5))
+        assert None is jsonable(math.inf)
+        assert {"primitive": "inner", "count": 2} == jsonable(
+            InnerStatistics(2)
+        )
+        assert {"open": [1, "x"]} == jsonable({CircuitState.OPEN: (1, "x")})
+        assert "<object>" == jsonable(
+            type("O", (), {"__str__": lambda s: "<object>"})()
+        )
+        assert "inner" == record_kind(InnerStatistics(1))

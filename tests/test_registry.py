@@ -163,6 +163,7 @@ class TestGet:
 
         assert stalwart.CircuitState.OPEN == keyed.key("a").state
         assert clock is keyed.breaker.clock
+        assert Registry().get(stalwart.KeyedCircuitBreaker, "k").name == "k"
 
 
 def _boom(*args: object) -> None:

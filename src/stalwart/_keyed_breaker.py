@@ -263,9 +263,6 @@ class KeyedCircuitBreaker(Observable, Generic[K]):
     def _forward(self, event: Event, /) -> None:
         emit(self._live.all, event)
 
-    def _forward_call(self, event: Event, /) -> None:
-        emit(self._live.calls, event)
-
     def _hooks_changed(self) -> None:
         live = self._live
         with self._lock:

@@ -121,7 +121,9 @@ def jsonable(value: object) -> Any:
     if attrs.has(type(value)):
         return record_dict(value)
     if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
+        return {
+            str(jsonable(key)): jsonable(item) for key, item in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item) for item in value]
     return str(value)
