@@ -310,13 +310,14 @@ class TestRetryPerCall:
             ("failure", 0.0, 1),
         ] == finished(events)
 
+    @pytest.mark.parametrize("timeout", [None, 45.0], ids=["untimed", "timed"])
     @pytest.mark.parametrize("face", ["decorator", "acall", "loop"])
-    def test_async_faces(self, face, clock):
+    def test_async_faces(self, face, timeout, clock):
         """
-        Each async face reports its calls.
+        Each async face reports its calls, with or without a time budget.
         """
         retry = Retry(
-            attempts=2, on=OSError, wait=0.5, timeout=None, clock=clock
+            attempts=2, on=OSError, wait=0.5, timeout=timeout, clock=clock
         )
         events: list[stalwart.Event] = []
         retry.add_hook(events.append, per_call=True)

@@ -50,6 +50,7 @@ import attrs
 from . import _gil
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core.circuit import (
+    _ADMITTING,
     CLOSED,
     HALF_OPEN,
     OPEN,
@@ -743,6 +744,13 @@ class CircuitBreaker(Observable):
         delivered, the permit is given back.
         """
         core = self._core
+        # Held open for per-call events while admitting every call: no
+        # lock needed.  The generation is read first, so a transition in
+        # between makes the epoch stale (its outcome does not decide the
+        # new state), as a call admitted through the open gate would be.
+        generation = core.generation
+        if core.held and core.state in _ADMITTING:
+            return generation
         with self._lock:
             epoch = core.admit(now)
             retry_after = core.retry_after(now) if epoch < 0 else None

@@ -1058,7 +1058,7 @@ class Retry(Observable):
     )
 
     def __attrs_post_init__(self) -> None:
-        live = live_hooks(self, self.hooks)
+        live = live_hooks(self, self.hooks, self._hooks_changed)
         object.__setattr__(self, "_observing", live.calls)
         strategy, wait_fn, cap = self._backoff()
         core = RetryCore(
@@ -1076,6 +1076,7 @@ class Retry(Observable):
         object.__setattr__(self, "_run", run)
         object.__setattr__(self, "_arun", arun)
         object.__setattr__(self, "_fast", _fast_decorators(self))
+        self._hooks_changed()
         if self.attempts is None and self.timeout is None:
             warnings.warn(
                 "Retry(attempts=None, timeout=None) retries forever",
@@ -1555,6 +1556,13 @@ class Retry(Observable):
 
     # -- per-call events ----------------------------------------------------
 
+    def _hooks_changed(self) -> None:
+        """
+        Tell the decorators' wrappers whether a hook asks for per-call
+        events.
+        """
+        self._fast[3](bool(self._observing))
+
     def _wait(self, delay: float) -> None:
         """
         Count *delay* in the total wait (right before waiting it).
@@ -1650,7 +1658,7 @@ class Retry(Observable):
 
 
 _FastDecorators: TypeAlias = tuple[
-    Decorator, AsyncDecorator, Callable[[], int]
+    Decorator, AsyncDecorator, Callable[[], int], Callable[[bool], None]
 ]
 
 
@@ -1913,9 +1921,10 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     run, arun = retry._run, retry._arun
     clock = retry.clock  # its now() is read per call: use_clock() swaps it
     timed = retry.timeout is not None
-    # The live list of per-call hooks: while one listens, each call goes
-    # through the attempt loop, which reports it.
-    observing = retry._observing
+    # True while a hook asks for per-call events: each call then goes
+    # through the attempt loop, which reports it.  A bool in a cell, set
+    # by watch(): the cheapest test there is (no length to take).
+    observing = False
     observed, aobserved = retry._observed_call, retry._aobserved_call
 
     # Two wrappers per face, chosen once: a test per call would cost more
@@ -2014,7 +2023,11 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     def count() -> int:
         return int(calls)
 
-    return decorate, adecorate, count
+    def watch(on: bool) -> None:
+        nonlocal observing
+        observing = on
+
+    return decorate, adecorate, count, watch
 
 
 def _retry_generator(
