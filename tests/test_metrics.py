@@ -273,10 +273,10 @@ class TestOpenTelemetry:
         ] == points["stalwart.calls"]
         assert (
             1
-            == dict(
-                (dict(a)["stalwart.state"], v)
+            == {
+                dict(a)["stalwart.state"]: v
                 for a, v in points["stalwart.circuit_breaker.state"]
-            )["open"]
+            }["open"]
         )
         assert [(fetch, 3)] == points["stalwart.retry.retries"]
         assert [(fetch, 3.0)] == points["stalwart.retry.wait"]

@@ -440,7 +440,7 @@ class TestStatisticsData:
         """
         Plain data comes out of every value a record may hold.
         """
-        import datetime
+        import datetime as dt
         import math
 
         import attrs
@@ -451,7 +451,7 @@ class TestStatisticsData:
         class InnerStatistics:
             count: int
 
-        assert 1.5 == jsonable(datetime.timedelta(seconds=1.5))
+        assert 1.5 == jsonable(dt.timedelta(seconds=1.5))
         assert None is jsonable(math.inf)
         assert {"primitive": "inner", "count": 2} == jsonable(
             InnerStatistics(2)

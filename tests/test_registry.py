@@ -5,7 +5,7 @@ plain dict, conflicts that say what differs, health, thread safety.
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import json
 import threading
 
@@ -62,7 +62,7 @@ class TestGet:
 
         assert first is registry.get(CircuitBreaker, "p")
         assert first is registry.get(
-            CircuitBreaker, "p", recovery_time=datetime.timedelta(minutes=1)
+            CircuitBreaker, "p", recovery_time=dt.timedelta(minutes=1)
         )
         assert 1 == len(registry)
 
@@ -241,7 +241,7 @@ class TestFromDict:
         """
         Numbers, timedeltas, classes and windows given as objects are kept.
         """
-        assert 1.5 == parse_duration(datetime.timedelta(seconds=1.5), "x")
+        assert 1.5 == parse_duration(dt.timedelta(seconds=1.5), "x")
         assert 3 == parse_duration(3, "x")
         registry = Registry.from_dict(
             {

@@ -280,7 +280,7 @@ class Chaos(Observable):
         name: Used in errors and events.
         clock: Where latency is slept and the time read.
         hooks: Receive a :class:`~stalwart.ChaosInjected` per injected
-            call (more can be attached later with :meth:`add_hook`).
+            call (more can be attached later with :meth:`~stalwart.Observable.add_hook`).
 
     Raises:
         ConfigurationError: Listing every setting that is wrong.

@@ -313,7 +313,7 @@ class CircuitBreaker(Observable):
             their subclasses) and :class:`~stalwart.CallRejected`; those
             asking for per-call events also get a
             :class:`~stalwart.CallFinished` per call.  More can be attached
-            later with :meth:`add_hook`.
+            later with :meth:`~stalwart.Observable.add_hook`.
 
     Raises:
         ConfigurationError: For an invalid setting or combination, listing

@@ -963,7 +963,7 @@ class Retry(Observable):
             :class:`~stalwart.RetryBudgetExhausted` events; those asking
             for per-call events also get a :class:`~stalwart.CallFinished`
             per call, with its attempts.  More can be attached later with
-            :meth:`add_hook`.
+            :meth:`~stalwart.Observable.add_hook`.
         clock: The clock used to wait and to measure *timeout*.
 
     Raises:
