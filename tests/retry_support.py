@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers import Boom, as_async
-from stalwart import Retry
+from stalwart import Retry, RetryStatistics
 from stalwart.testing import FakeClock
 
 
@@ -145,3 +145,10 @@ RESULT_FACES: dict[str, Callable[..., Any]] = {
         aloop_result(r, as_async(fn), *a, **k)
     ),
 }
+
+
+def counts(stats: RetryStatistics) -> tuple[int, int, int]:
+    """
+    The calls, retries and give-ups of a retry's statistics.
+    """
+    return stats.calls, stats.retries, stats.give_ups

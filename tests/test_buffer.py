@@ -93,7 +93,7 @@ def _face(request: pytest.FixtureRequest) -> _Faces:
     return _Faces(request.param)
 
 
-def _stats(**kwargs: int) -> BufferStatistics:
+def _stats(name: str = "<unnamed>", **kwargs: int) -> BufferStatistics:
     """
     Statistics with every counter zero but those given.
     """
@@ -111,7 +111,7 @@ def _stats(**kwargs: int) -> BufferStatistics:
         0,
     )
     fields.update(kwargs)
-    return BufferStatistics(**fields)
+    return BufferStatistics(name=name, **fields)
 
 
 class TestConfig:
@@ -275,7 +275,7 @@ class TestDropNewest:
         face.put(buf, "new")
 
         assert "old" == face.get(buf)
-        assert _stats(high_water=1, accepted=1, taken=1, dropped=1) == (
+        assert _stats("q", high_water=1, accepted=1, taken=1, dropped=1) == (
             buf.statistics()
         )
         assert [
@@ -317,7 +317,7 @@ class TestDropOldest:
             face.put(buf, i)
 
         assert [2, 3] == [face.get(buf), face.get(buf)]
-        assert _stats(high_water=2, accepted=4, taken=2, dropped=2) == (
+        assert _stats("q", high_water=2, accepted=4, taken=2, dropped=2) == (
             buf.statistics()
         )
         assert [0, 1] == [e.item for e in events if isinstance(e, ItemDropped)]
@@ -362,7 +362,7 @@ class TestReject:
         assert [CallRejected(primitive_name="q", at=0.0, error=e.value)] == (
             events
         )
-        assert _stats(depth=1, high_water=1, accepted=1, refused=1) == (
+        assert _stats("q", depth=1, high_water=1, accepted=1, refused=1) == (
             buf.statistics()
         )
 

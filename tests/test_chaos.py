@@ -643,7 +643,18 @@ class TestSwitch:
         after = outcomes(invoke, chaos, real, 2)
 
         assert ["Boom", "real"] == before == after
-        assert ChaosStatistics(0, 0, 0, 0, 0, 0) == stats
+        assert (
+            ChaosStatistics(
+                name=chaos.name,
+                calls=0,
+                injected=0,
+                faults=0,
+                results=0,
+                latencies=0,
+                behaviors=0,
+            )
+            == stats
+        )
 
 
 class TestObservability:
@@ -662,6 +673,7 @@ class TestObservability:
 
         assert (
             ChaosStatistics(
+                name=chaos.name,
                 calls=5,
                 injected=2,
                 faults=2,
@@ -679,7 +691,18 @@ class TestObservability:
         chaos = Chaos(result=1)
         chaos.call(real)
 
-        assert ChaosStatistics(1, 1, 0, 1, 0, 0) == chaos.statistics()
+        assert (
+            ChaosStatistics(
+                name=chaos.name,
+                calls=1,
+                injected=1,
+                faults=0,
+                results=1,
+                latencies=0,
+                behaviors=0,
+            )
+            == chaos.statistics()
+        )
 
     def test_event(self, invoke, clock, real):
         """
@@ -1306,9 +1329,15 @@ class TestConcurrency:
             thread.join()
 
         assert list(range(2, 4001, 2)) == sorted(numbers)
-        assert ChaosStatistics(4000, 2000, 0, 0, 0, 2000) == (
-            chaos.statistics()
-        )
+        assert ChaosStatistics(
+            name=chaos.name,
+            calls=4000,
+            injected=2000,
+            faults=0,
+            results=0,
+            latencies=0,
+            behaviors=2000,
+        ) == (chaos.statistics())
 
     def test_concurrent_latencies_overlap(self, clock):
         """

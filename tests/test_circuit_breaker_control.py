@@ -231,6 +231,7 @@ class TestStatistics:
 
         assert (
             stalwart.CircuitBreakerStatistics(
+                name="<unnamed>",
                 state=CircuitState.OPEN,
                 successes=1,
                 failures=2,
@@ -246,6 +247,14 @@ class TestStatistics:
                 trips=1,
                 open_until=5.0,
                 half_open_calls=0,
+                transitions={
+                    "closed": 0,
+                    "open": 1,
+                    "half_open": 0,
+                    "forced_open": 0,
+                    "disabled": 0,
+                    "metrics_only": 0,
+                },
             )
             == stats
         )

@@ -12,7 +12,7 @@ import threading
 import attrs
 import pytest
 
-from stalwart import CallRejected, Event, LoggingHook, RejectedError
+from stalwart import Event
 from stalwart._events import Delivery, emit
 
 
@@ -55,26 +55,6 @@ class TestEmit:
 
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             event.at = 1.0  # type: ignore[misc]
-
-
-class TestLoggingHook:
-    def test_levels(self, caplog):
-        """
-        Rejections log at WARNING, other events at INFO.
-        """
-        hook = LoggingHook()
-        with caplog.at_level(logging.INFO, logger="stalwart"):
-            hook(Event(primitive_name="p", at=0.0))
-            hook(
-                CallRejected(
-                    primitive_name="p", at=0.0, error=RejectedError("p")
-                )
-            )
-
-        assert [logging.INFO, logging.WARNING] == [
-            r.levelno for r in caplog.records
-        ]
-        assert "primitive_name='p'" in caplog.records[0].getMessage()
 
 
 # Only a guard against a hung test; no result depends on it.

@@ -106,7 +106,7 @@ def _pool(**kwargs: Any) -> ResourcePool[Conn]:
     return ResourcePool(**kwargs)
 
 
-def _stats(**kwargs: int) -> PoolStatistics:
+def _stats(name: str = "<unnamed>", **kwargs: int) -> PoolStatistics:
     """
     Statistics with every counter zero but those given.
     """
@@ -115,7 +115,7 @@ def _stats(**kwargs: int) -> PoolStatistics:
         0,
     )
     fields.update(kwargs)
-    return PoolStatistics(**fields)
+    return PoolStatistics(name=name, **fields)
 
 
 class _Faces:
@@ -701,7 +701,7 @@ class TestExpiry:
             pool.checkin(conn, broken=True)
 
         assert "stalwart pool 'db' could not close Conn(0)" in caplog.text
-        assert _stats(created=1, closed=1) == pool.statistics()
+        assert _stats("db", created=1, closed=1) == pool.statistics()
 
     def test_async_dispose(self):
         """
@@ -772,7 +772,8 @@ class TestWaiting:
             ev for ev in events if isinstance(ev, CallRejected)
         ]
         assert (
-            _stats(size=1, in_use=1, created=1, refused=1) == pool.statistics()
+            _stats("db", size=1, in_use=1, created=1, refused=1)
+            == pool.statistics()
         )
 
     def test_zero_wait_and_full_queue_refuse_at_once(self, face, clock):

@@ -66,8 +66,10 @@ STDLIB = [
     ("concurrent.futures.Future", "class", "library/concurrent.futures"),
     ("datetime.timedelta", "class", "library/datetime"),
     ("enum.Enum", "class", "library/enum"),
+    ("json.dumps", "function", "library/json"),
     ("logging", "module", "library/logging"),
     ("logging.Logger", "class", "library/logging"),
+    ("logging.LogRecord", "class", "library/logging"),
     ("random.Random", "class", "library/random"),
     ("threading.Event", "class", "library/threading"),
     ("time.monotonic", "function", "library/time"),
@@ -98,12 +100,24 @@ ALIASES = {
     "WaitFunction": "stalwart._retry.WaitFunction",
 }
 
+# Names of the metrics extras' libraries, which have no inventory here:
+# shown as code, not linked.
+EXTERNAL = {
+    "prometheus_client.CollectorRegistry",
+    "prometheus_client.registry.CollectorRegistry",
+    "prometheus_client.metrics_core.Metric",
+    "opentelemetry.metrics.MeterProvider",
+}
+
 TYPE_VARIABLES = {
     "stalwart._typing.T",
     "stalwart._typing.P",
     "stalwart._buffer.T",
     "stalwart._buffer.D",
     "stalwart._pool.R",
+    "stalwart._keyed_breaker.K",
+    "stalwart._registry.P",
+    "K",
     "T",
     "P",
     "P.args",
@@ -185,7 +199,7 @@ def _resolve(
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "")
-    if target in TYPE_VARIABLES:
+    if target in TYPE_VARIABLES or target in EXTERNAL:
         return contnode
     if target in REWRITE:
         node["reftarget"] = REWRITE[target]

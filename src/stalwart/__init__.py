@@ -35,6 +35,8 @@ from ._errors import (
     TimeoutExceededError,
 )
 from ._events import (
+    CallAdmitted,
+    CallFinished,
     CallRejected,
     ChaosInjected,
     CircuitClosed,
@@ -54,6 +56,7 @@ from ._events import (
     TimeoutExceeded,
 )
 from ._fallback import Fallback, FallbackStatistics
+from ._keyed_breaker import KeyedCircuitBreaker, KeyedCircuitBreakerStatistics
 from ._limiters import (
     GCRA,
     FixedWindow,
@@ -64,9 +67,11 @@ from ._limiters import (
     SlidingWindowLog,
     TokenBucket,
 )
+from ._observe import Observable
 from ._pipeline import Pipeline, PipelineStatistics
 from ._pool import Lease, PoolStatistics, ResourcePool
 from ._rates import Rate
+from ._registry import Registry
 from ._retry import (
     ConstantBackoff,
     DecorrelatedJitterBackoff,
@@ -78,6 +83,7 @@ from ._retry import (
     RetryBudgetStatistics,
     RetryStatistics,
 )
+from ._statistics import Statistics
 from ._thread_pool import ThreadPoolBulkhead, ThreadPoolBulkheadStatistics
 from ._timeout import Timeout, TimeoutStatistics
 
@@ -92,6 +98,8 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStatistics",
+    "CallAdmitted",
+    "CallFinished",
     "CallRejected",
     "Chaos",
     "ChaosContext",
@@ -121,10 +129,13 @@ __all__ = [
     "FixedWindow",
     "Hook",
     "ItemDropped",
+    "KeyedCircuitBreaker",
+    "KeyedCircuitBreakerStatistics",
     "LeakyBucket",
     "Lease",
     "LinearBackoff",
     "LoggingHook",
+    "Observable",
     "Pipeline",
     "PipelineOrderWarning",
     "PipelineStatistics",
@@ -134,6 +145,7 @@ __all__ = [
     "RateLimitDecision",
     "RateLimitExceededError",
     "RateLimiterStatistics",
+    "Registry",
     "RejectedError",
     "ResilienceError",
     "ResourceClosed",
@@ -150,6 +162,7 @@ __all__ = [
     "RetryStatistics",
     "SlidingWindowCounter",
     "SlidingWindowLog",
+    "Statistics",
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",

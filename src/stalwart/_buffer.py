@@ -18,6 +18,7 @@ import threading
 
 from typing import (
     Any,
+    ClassVar,
     Generic,
     Literal,
     NamedTuple,
@@ -43,6 +44,8 @@ from ._deadline import cap_wait
 from ._errors import BufferEmptyError, BufferFullError, ConfigurationError
 from ._events import CallRejected, Hook, ItemDropped, emit
 from ._faces import blocking_on_loop, on_loop_thread
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import Seconds
 from ._validators import (
     collect,
@@ -100,12 +103,13 @@ _DROPPED = BufferDecision(False, None)
 
 
 @final
-@attrs.frozen
-class BufferStatistics:
+@attrs.frozen(kw_only=True)
+class BufferStatistics(Statistics):
     """
     A snapshot of a :class:`BoundedBuffer`'s counters.
 
     Attributes:
+        name: The buffer's name.
         depth: Items in the buffer now.
         high_water: The most items it ever held at once.
         accepted: Items put in so far.
@@ -123,6 +127,9 @@ class BufferStatistics:
     .. versionadded:: 0.2.0
     """
 
+    kind: ClassVar[str] = "bounded_buffer"
+
+    name: str
     depth: int
     high_water: int
     accepted: int
@@ -141,7 +148,7 @@ def _policy(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class BoundedBuffer(Generic[T]):
+class BoundedBuffer(Observable, Generic[T]):
     """
     Hand items from producers to consumers through at most *capacity*
     slots, applying *when_full* when a producer finds no room.
@@ -217,8 +224,10 @@ class BoundedBuffer(Generic[T]):
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        live_hooks(self, self.hooks)
         problems = []
         if self.max_wait is not None and self.when_full != "block":
             problems.append(
@@ -330,7 +339,7 @@ class BoundedBuffer(Generic[T]):
         if outcome is None:
             return _ACCEPTED
         if outcome is Full.FULL:
-            if self.hooks:
+            if self._live.all:
                 self._report(
                     BufferFullError(self.name, self.capacity, retry_after)
                 )
@@ -444,6 +453,7 @@ class BoundedBuffer(Generic[T]):
         with self._lock:
             snap = self._core.snapshot()
         return BufferStatistics(
+            name=self.name,
             depth=snap.depth,
             high_water=snap.high_water,
             accepted=snap.accepted,
@@ -650,18 +660,18 @@ class BoundedBuffer(Generic[T]):
         return error
 
     def _report(self, error: BufferFullError) -> None:
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 CallRejected(
                     primitive_name=self.name, at=self.clock.now(), error=error
                 ),
             )
 
     def _dropped(self, item: object) -> None:
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 ItemDropped(
                     primitive_name=self.name,
                     at=self.clock.now(),

@@ -43,6 +43,8 @@ from ._faces import (
     not_awaitable_error,
     on_loop_thread,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import P, T
 from ._validators import (
     collect,
@@ -89,8 +91,8 @@ class ChaosContext(NamedTuple):
 
 
 @final
-@attrs.frozen
-class ChaosStatistics:
+@attrs.frozen(kw_only=True)
+class ChaosStatistics(Statistics):
     """
     A snapshot of a :class:`Chaos`'s counters.
 
@@ -99,6 +101,7 @@ class ChaosStatistics:
     reports need not know how the chaos was configured.
 
     Attributes:
+        name: The chaos's name.
         calls: Calls the chaos was enabled for (its switch on and ``when``
             true), which its schedule numbers; calls made while it was
             disabled are not counted.
@@ -111,6 +114,7 @@ class ChaosStatistics:
     .. versionadded:: 0.2.0
     """
 
+    name: str
     calls: int
     injected: int
     faults: int
@@ -200,7 +204,7 @@ def _to_draw(
 
 @final
 @attrs.frozen(kw_only=True, eq=False, repr=False)
-class Chaos:
+class Chaos(Observable):
     """
     Inject a fault, a result, latency or a behavior into calls, on purpose.
 
@@ -276,7 +280,7 @@ class Chaos:
         name: Used in errors and events.
         clock: Where latency is slept and the time read.
         hooks: Receive a :class:`~stalwart.ChaosInjected` per injected
-            call.
+            call (more can be attached later with :meth:`~stalwart.Observable.add_hook`).
 
     Raises:
         ConfigurationError: Listing every setting that is wrong.
@@ -326,6 +330,7 @@ class Chaos:
     _has_result: bool = attrs.field(init=False, repr=False)
     _reads_clock: bool = attrs.field(init=False, repr=False)
     _draws: bool = attrs.field(init=False, repr=False)
+    _live: LiveHooks = attrs.field(init=False, repr=False)
     # Held for O(1) numbering only; never across user code or a sleep.
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
@@ -356,6 +361,7 @@ class Chaos:
         setattr_(self, "_has_result", injection.result)
         setattr_(self, "_reads_clock", plan.reads_clock)
         setattr_(self, "_draws", plan.draws)
+        live_hooks(self, self.hooks)
 
     def __repr__(self) -> str:
         given = {
@@ -549,6 +555,7 @@ class Chaos:
             calls, injected = self._core.calls, self._core.injected
         injection = self._core.plan.injection
         return ChaosStatistics(
+            name=self.name,
             calls=calls,
             injected=injected,
             faults=injected if injection.fault else 0,
@@ -600,9 +607,9 @@ class Chaos:
                 if self.result_factory is None
                 else self.result_factory()
             )
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 ChaosInjected(
                     primitive_name=self.name,
                     at=self.clock.now(),

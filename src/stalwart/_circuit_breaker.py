@@ -22,6 +22,15 @@ the frame that entered it.
 Events go through a :class:`~stalwart._events.Delivery`: the core appends
 its transitions to the delivery's queue under the lock, so hooks see them
 in the order they happened, whichever thread made them.
+
+Hooks may be attached after the breaker was built
+(:class:`~stalwart._observe.Observable`): the hot paths test the live list
+of hooks where they tested the ``hooks`` tuple.  While a hook asks for
+per-call events, the core holds its gate shut (``BreakerCore.hold``), so
+every face takes the slow path, which times each call and posts a
+:class:`~stalwart.CallFinished` to the delivery's queue under the lock,
+before the transition it may cause; without such a hook the fast paths do
+exactly what they did.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import attrs
 from . import _gil
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core.circuit import (
+    _ADMITTING,
     CLOSED,
     HALF_OPEN,
     OPEN,
@@ -51,6 +61,7 @@ from ._core.circuit import (
 from ._core.windows import FAILURE, SLOW, BucketRing, CountRing
 from ._errors import CircuitOpenError, ConfigurationError
 from ._events import (
+    CallFinished,
     CallRejected,
     CircuitClosed,
     CircuitHalfOpened,
@@ -74,6 +85,8 @@ from ._faces import (
     is_generator_function,
     not_awaitable_error,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
     ExceptionFilter,
@@ -224,7 +237,7 @@ def _check_window(
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class CircuitBreaker:
+class CircuitBreaker(Observable):
     """
     Stop calling a dependency that keeps failing, and try it again later.
 
@@ -297,7 +310,10 @@ class CircuitBreaker:
         failure_result: A predicate marking a returned value as a failure.
         clock: Where time is read.
         hooks: Receive :class:`~stalwart.CircuitStateChanged` events (and
-            their subclasses) and :class:`~stalwart.CallRejected`.
+            their subclasses) and :class:`~stalwart.CallRejected`; those
+            asking for per-call events also get a
+            :class:`~stalwart.CallFinished` per call.  More can be attached
+            later with :meth:`~stalwart.Observable.add_hook`.
 
     Raises:
         ConfigurationError: For an invalid setting or combination, listing
@@ -375,6 +391,13 @@ class CircuitBreaker:
     _rejected: itertools.count[int] = attrs.field(init=False, repr=False)
     _fast: _FastGuards = attrs.field(init=False, repr=False)
     _events: Delivery = attrs.field(init=False, repr=False)
+    _live: LiveHooks = attrs.field(init=False, repr=False)
+    # The live list of every hook (tested where `hooks` was), whether
+    # _enter() reads a start time (slow calls, per-call events), and
+    # whether outcomes post per-call events.
+    _hooked: list[Hook] = attrs.field(init=False, repr=False)
+    _timed: bool = attrs.field(init=False, repr=False)
+    _observed: bool = attrs.field(init=False, repr=False)
     # The with faces: each open block's token, keyed by its frame (_held
     # and _outer are _blocks' own dictionaries, read inline on the fast
     # path); the core whose gate they read before a block and whose dirty
@@ -410,13 +433,14 @@ class CircuitBreaker:
             success_threshold=self.success_threshold,
             half_open_max_wait=self.half_open_max_wait,
         )
-        events = Delivery(self.hooks, self._render)
-        if self.hooks:
-            core.track = True
-            # Transitions join the other events in the order they happen.
-            core.log = events.queue
-        # The instance is frozen: private state is set once, here.
+        # The instance is frozen: private state is set once, here (and by
+        # _hooks_changed, as hooks come and go).
         set_private = functools.partial(object.__setattr__, self)
+        live = live_hooks(self, self.hooks, self._hooks_changed)
+        events = Delivery(live.all, self._render, live.calls)
+        # Transitions join the other events in the order they happen.
+        core.log = events.queue
+        set_private("_hooked", live.all)
         set_private("_core", core)
         set_private("_events", events)
         set_private("_lock", threading.Lock())
@@ -425,6 +449,7 @@ class CircuitBreaker:
         set_private("_fast_successes", itertools.count())
         set_private("_rejected", itertools.count())
         set_private("_fast", _fast_guards(self))
+        self._hooks_changed()
         blocks: Blocks[_Token] = Blocks()
         set_private("_blocks", blocks)
         set_private("_held", blocks.held)
@@ -529,6 +554,23 @@ class CircuitBreaker:
             )
         collect(problems)
 
+    def _hooks_changed(self) -> None:
+        """
+        Follow the live hooks: track transitions while there is a hook, and
+        time every call while one asks for per-call events.
+        """
+        live = self._live
+        observed = bool(live.calls)
+        with self._lock:
+            self._core.track = bool(live.all)
+            self._core.hold(observed)
+            object.__setattr__(self, "_observed", observed)
+            object.__setattr__(
+                self,
+                "_timed",
+                observed or self.slow_call_duration is not None,
+            )
+
     # --- reading -----------------------------------------------------------
 
     @property
@@ -569,6 +611,7 @@ class CircuitBreaker:
             calls, failures, slow = core.window_totals(now)
             failure_rate, slow_rate = core.rates(now)
             stats = CircuitBreakerStatistics(
+                name=self.name,
                 state=core.state,
                 successes=core.successes
                 + core.unlocked_successes
@@ -589,6 +632,9 @@ class CircuitBreaker:
                 half_open_calls=(
                     core.trials_taken if core.state is HALF_OPEN else 0
                 ),
+                transitions={
+                    state.value: count for state, count in core.entered.items()
+                },
             )
         if core.log:
             self._events.deliver()
@@ -647,7 +693,7 @@ class CircuitBreaker:
             if now < until:
                 raise self._refuse(now, until - now)
             epoch = self._admit(now)
-        if self.slow_call_duration is None:
+        if not self._timed:
             return epoch
         return epoch, self.clock.now()
 
@@ -672,7 +718,7 @@ class CircuitBreaker:
             if not clean.dirty:
                 clean.unlocked_successes += 1
                 return
-        epoch, start = token if isinstance(token, tuple) else (token, 0.0)
+        epoch, start = token if isinstance(token, tuple) else (token, None)
         if exc is not None:
             self._failed(epoch, start, exc)
         elif result is NO_RESULT:
@@ -705,6 +751,13 @@ class CircuitBreaker:
         delivered, the permit is given back.
         """
         core = self._core
+        # Held open for per-call events while admitting every call: no
+        # lock needed.  The generation is read first, so a transition in
+        # between makes the epoch stale (its outcome does not decide the
+        # new state), as a call admitted through the open gate would be.
+        generation = core.generation
+        if core.held and core.state in _ADMITTING:
+            return generation
         with self._lock:
             epoch = core.admit(now)
             retry_after = core.retry_after(now) if epoch < 0 else None
@@ -725,7 +778,7 @@ class CircuitBreaker:
         # the error reads back as None.
         next(self._rejected)
         error = _new_refusal(CircuitOpenError, self.name, retry_after)
-        if self.hooks:
+        if self._hooked:
             events = self._events
             events.post(
                 CallRejected(primitive_name=self.name, at=now, error=error)
@@ -740,7 +793,9 @@ class CircuitBreaker:
             return _IGNORED
         return FAILURE if self.failure_on.matches(exc) else 0
 
-    def _failed(self, epoch: int, start: float, exc: BaseException) -> None:
+    def _failed(
+        self, epoch: int, start: float | None, exc: BaseException
+    ) -> None:
         """
         Record a call that raised *exc*.
         """
@@ -748,14 +803,16 @@ class CircuitBreaker:
             outcome = self._classify(exc)
         except BaseException:
             # A predicate failed: give the permit back, let its error out.
-            self._release(epoch)
+            self._release(epoch, start, exc)
             raise
         if outcome == _IGNORED:
-            self._release(epoch)
+            self._release(epoch, start, exc)
         else:
-            self._finish(epoch, start, outcome)
+            self._finish(epoch, start, outcome, exc)
 
-    def _succeeded(self, epoch: int, start: float, result: object) -> None:
+    def _succeeded(
+        self, epoch: int, start: float | None, result: object
+    ) -> None:
         """
         Record a call that returned *result*.
         """
@@ -764,13 +821,13 @@ class CircuitBreaker:
             try:
                 failed = check(result)
             except BaseException:
-                self._release(epoch)
+                self._release(epoch, start)
                 raise
             self._finish(epoch, start, FAILURE if failed else 0)
         else:
             self._success(epoch, start)
 
-    def _success(self, epoch: int, start: float) -> None:
+    def _success(self, epoch: int, start: float | None) -> None:
         if not self._core.dirty:
             # Nothing would change (and the call is not timed: a timed
             # breaker's core is always dirty): count it without the lock or
@@ -779,27 +836,112 @@ class CircuitBreaker:
         else:
             self._finish(epoch, start, 0)
 
-    def _finish(self, epoch: int, start: float, flags: int) -> None:
+    def _finish(
+        self,
+        epoch: int,
+        start: float | None,
+        flags: int,
+        error: BaseException | None = None,
+    ) -> None:
+        """
+        Record the outcome *flags* of a call admitted at *epoch* (at
+        *start* on the clock, ``None`` when it was not timed).
+        """
         now = self.clock.now()
         slow_after = self.slow_call_duration
-        if slow_after is not None and now - start >= slow_after:
+        # A timed breaker's tokens always carry their start.
+        if slow_after is not None and now - cast("float", start) >= slow_after:
             flags |= SLOW
         core = self._core
         with self._lock:
+            if self._observed:  # before the transition it may cause
+                core.log.append(
+                    (
+                        _CALL,
+                        "failure" if flags & FAILURE else "success",
+                        start,
+                        now,
+                        error,
+                    )
+                )
             core.record(now, epoch, flags)
         if core.log:
             self._events.deliver()
 
-    def _release(self, epoch: int) -> None:
+    def _release(
+        self,
+        epoch: int,
+        start: float | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """
+        Forget a call that was neither a success nor a failure, giving back
+        its trial slot.
+        """
+        core = self._core
+        if not self._observed:
+            with self._lock:
+                core.release(epoch)
+            return
+        now = self.clock.now()
         with self._lock:
-            self._core.release(epoch)
+            core.log.append((_CALL, "ignored", start, now, error))
+            core.release(epoch)
+        self._events.deliver()
 
-    def _render(self, transition: Transition) -> Event:
+    def _slow_call(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
         """
-        Turn a transition logged by the core into its event (at delivery,
-        outside the lock).
+        The decorator's path while the gate is shut and hooks listen: the
+        guard's steps, which refuse, time and report.
         """
-        previous, state, at, recovery_time = transition
+        token = self._enter()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._exit(token, exc, NO_RESULT)
+            raise
+        self._exit(token, None, NO_RESULT)
+        return result
+
+    async def _aslow_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_slow_call`.
+        """
+        token = self._enter()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._exit(token, exc, NO_RESULT)
+            raise
+        self._exit(token, None, NO_RESULT)
+        return result
+
+    def _render(self, transition: Transition | _CallRecord) -> Event:
+        """
+        Turn a transition logged by the core (or a call's outcome posted
+        by :meth:`_finish`) into its event (at delivery, outside the lock).
+        """
+        if transition[0] is _CALL:
+            _, outcome, start, end, error = cast("_CallRecord", transition)
+            return CallFinished(
+                primitive_name=self.name,
+                at=end,
+                primitive="circuit_breaker",
+                outcome=outcome,
+                duration=None if start is None else end - start,
+                error=error,
+            )
+        previous, state, at, recovery_time = cast("Transition", transition)
         if state is OPEN:
             return CircuitOpened(
                 primitive_name=self.name,
@@ -930,7 +1072,7 @@ class CircuitBreaker:
         token = self._enter()
         if isinstance(token, tuple):
             return CircuitPermit(self, *token)
-        return CircuitPermit(self, token, 0.0)
+        return CircuitPermit(self, token, None)
 
     # The with faces inline Blocks.push / Blocks.pop and the closed path of
     # _enter / _exit: a block then costs little more than a decorated call.
@@ -1022,6 +1164,14 @@ class CircuitBreaker:
             self._exit(token, exc, NO_RESULT)
 
 
+_CALL = object()
+"""Marks a call's outcome posted to the delivery queue."""
+
+_CallRecord: TypeAlias = tuple[
+    object, str, float | None, float, BaseException | None
+]
+"""``(_CALL, outcome, start, end, error)``, rendered at delivery."""
+
 _Token: TypeAlias = int | tuple[int, float]
 """What the guard's steps hand over: the epoch of an admitted call, with
 its start time on the breaker's clock when calls are timed."""
@@ -1075,7 +1225,7 @@ class CircuitPermit:
     __slots__ = ("_breaker", "_done", "_epoch", "_start")
 
     def __init__(
-        self, breaker: CircuitBreaker, epoch: int, start: float
+        self, breaker: CircuitBreaker, epoch: int, start: float | None
     ) -> None:
         self._breaker = breaker
         self._epoch = epoch
@@ -1120,17 +1270,18 @@ class CircuitPermit:
         Give the permit back without an outcome (and its trial slot).
         """
         self._use()
-        self._breaker._release(self._epoch)
+        self._breaker._release(self._epoch, self._start)
 
 
 @final
 @attrs.frozen(kw_only=True)
-class CircuitBreakerStatistics:
+class CircuitBreakerStatistics(Statistics):
     """
     A snapshot of a :class:`CircuitBreaker`, from
     :meth:`CircuitBreaker.statistics`.
 
     Attributes:
+        name: The breaker's name.
         state: The state.
         successes: Calls that succeeded (since the breaker was built).
         failures: Calls that failed.
@@ -1152,10 +1303,15 @@ class CircuitBreakerStatistics:
         open_until: When an open breaker will admit a trial, on its
             clock; ``None`` unless OPEN.
         half_open_calls: Trial slots taken, while half-open.
+        transitions: How many times it entered each state, by the state's
+            value (``"open"``, ``"half_open"``...).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       *name*, *transitions* and :meth:`~stalwart.Statistics.to_dict`.
     """
 
+    name: str
     state: CircuitState
     successes: int
     failures: int
@@ -1171,6 +1327,7 @@ class CircuitBreakerStatistics:
     trips: int
     open_until: float | None
     half_open_calls: int
+    transitions: dict[str, int] = attrs.field(hash=False)
 
     @property
     def calls(self) -> int:
@@ -1200,11 +1357,12 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
     # What neither the closed nor the refusing path reads, in one closure
     # variable: each one costs a copy at every call.
     rest = (
-        breaker.hooks,
+        breaker._hooked,  # the live list: hooks may be attached later
         breaker._admit,
-        breaker._refuse,
+        breaker._slow_call,
         breaker._failed,
         breaker._finish,
+        breaker._aslow_call,
     )
 
     def guard(fn: Callable[P, T]) -> Callable[P, T]:
@@ -1213,21 +1371,21 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
             nonlocal successes, rejected
             epoch = core.gate
             if epoch < 0:
+                if rest[0]:  # hooks listen: the steps that tell them
+                    return rest[2](fn, args, kwargs)  # _slow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
-                    if rest[0]:  # events to emit
-                        raise rest[2](now, until - now)  # _refuse
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                rest[3](epoch, 0.0, exc)  # _failed
+                rest[3](epoch, None, exc)  # _failed
                 raise
             if core.dirty:
-                rest[4](epoch, 0.0, 0)  # _finish
+                rest[4](epoch, None, 0)  # _finish
             else:
                 successes += 1.0
             return result
@@ -1240,21 +1398,21 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
             nonlocal successes, rejected
             epoch = core.gate
             if epoch < 0:
+                if rest[0]:  # hooks listen: the steps that tell them
+                    return await rest[5](fn, args, kwargs)  # _aslow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
-                    if rest[0]:  # events to emit
-                        raise rest[2](now, until - now)  # _refuse
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                rest[3](epoch, 0.0, exc)  # _failed
+                rest[3](epoch, None, exc)  # _failed
                 raise
             if core.dirty:
-                rest[4](epoch, 0.0, 0)  # _finish
+                rest[4](epoch, None, 0)  # _finish
             else:
                 successes += 1.0
             return result

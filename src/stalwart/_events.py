@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import enum
 import logging
+import re
 import threading
 
 from collections.abc import Callable, Iterable
@@ -79,7 +81,13 @@ class Hook(Protocol):
 def emit(hooks: Iterable[Hook], event: Event) -> None:
     """
     Hand *event* to every hook; log and swallow what a hook raises.
+
+    A list (the live hooks of a primitive, see :mod:`stalwart._observe`)
+    is copied first: a hook removed meanwhile never makes another one miss
+    the event.
     """
+    if type(hooks) is list:
+        hooks = tuple(hooks)
     for hook in hooks:
         try:
             hook(event)
@@ -123,20 +131,26 @@ class Delivery:
     events still queued go to the hooks at the next :meth:`deliver`.
 
     Args:
-        hooks: The hooks, called in order for each event.
+        hooks: The hooks, called in order for each event: a tuple, or the
+            live list of a primitive's hooks (read at each delivery).
         render: Turns a posted item that is not yet an :class:`Event`
             (such as a core's compact transition record) into one; it runs
             outside the lock, at delivery.
+        calls: The hooks that receive per-call events
+            (:class:`CallFinished`) instead of *hooks*: the live list of
+            those that asked for them.
     """
 
-    __slots__ = ("_hooks", "_render", "_right", "queue")
+    __slots__ = ("_calls", "_hooks", "_render", "_right", "queue")
 
     def __init__(
         self,
         hooks: Iterable[Hook],
         render: Callable[[Any], Event] | None = None,
+        calls: Iterable[Hook] = (),
     ) -> None:
-        self._hooks = tuple(hooks)
+        self._hooks = hooks if type(hooks) is list else tuple(hooks)
+        self._calls = calls if type(calls) is list else tuple(calls)
         self._render = render or _not_an_event
         self._right = threading.Lock()
         self.queue: collections.deque[Any] = collections.deque()
@@ -169,7 +183,10 @@ class Delivery:
                     item = queue.popleft()
                     if not isinstance(item, Event):
                         item = self._render(item)
-                    emit(self._hooks, item)
+                    if isinstance(item, CallFinished):
+                        emit(self._calls, item)
+                    else:
+                        emit(self._hooks, item)
             finally:
                 right.release()
 
@@ -185,38 +202,54 @@ class CallRejected(Event):
     error: RejectedError
 
 
-@attrs.frozen
-class LoggingHook:
+@attrs.frozen(kw_only=True)
+class CallFinished(Event):
     """
-    A hook that logs every event on a :mod:`logging` logger.
+    A call through a primitive ended: a **per-call event**, sent only to
+    the hooks that asked for them (``add_hook(hook, per_call=True)``, or a
+    hook whose ``per_call`` attribute is true, such as
+    ``LoggingHook(per_call=True)``).
 
-    Rejections log at ``WARNING``, everything else at ``INFO``.  An event
-    sent by a stage of a :class:`~stalwart.Pipeline` is logged with the
-    pipeline's name.
+    Attributes:
+        primitive: The kind of primitive, in snake case
+            (``"circuit_breaker"``, ``"retry"``...).
+        outcome: ``"success"``, ``"failure"``, or ``"ignored"`` (neither:
+            an exception the primitive ignores, a ``BaseException`` such
+            as a cancellation, a permit given back without an outcome).
+        duration: How long the call took, in seconds on the primitive's
+            clock, or ``None`` when the call started before per-call
+            events were asked for.
+        error: The exception the call ended with, if any.
+        attempts: How many attempts the call took (more than 1 only
+            through a :class:`~stalwart.Retry`).
 
-    Args:
-        logger: The logger to use; the ``stalwart`` logger by default.
-
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.2.0
     """
 
-    logger: logging.Logger = attrs.field(
-        factory=lambda: logging.getLogger("stalwart")
-    )
+    primitive: str
+    outcome: str
+    duration: float | None
+    error: BaseException | None = None
+    attempts: int = 1
 
-    def __call__(self, event: Event, /) -> None:
-        """
-        Log *event*.
-        """
-        level = (
-            logging.WARNING
-            if isinstance(event, CallRejected)
-            else logging.INFO
-        )
-        if event.pipeline is None:
-            self.logger.log(level, "%s", event)
-        else:
-            self.logger.log(level, "%s in pipeline %r", event, event.pipeline)
+
+@attrs.frozen(kw_only=True)
+class CallAdmitted(Event):
+    """
+    A primitive that makes callers wait (a bulkhead's queue, a limiter's
+    reservation, a pool's checkout) admitted one: a **per-call event**
+    (see :class:`CallFinished`).
+
+    Attributes:
+        primitive: The kind of primitive, in snake case.
+        wait: How long the caller waited, in seconds (``0.0`` when it was
+            admitted at once).
+
+    .. versionadded:: 0.2.0
+    """
+
+    primitive: str
+    wait: float
 
 
 # --- retry ---
@@ -456,3 +489,239 @@ class ResourceClosed(Event):
 
     resource: object
     reason: str
+
+
+# --- logging ---
+
+
+_EVENT_KINDS: dict[str, str] = {
+    "RetryScheduled": "retry",
+    "RetryGaveUp": "retry",
+    "RetryBudgetExhausted": "retry",
+    "CircuitStateChanged": "circuit_breaker",
+    "CircuitOpened": "circuit_breaker",
+    "CircuitHalfOpened": "circuit_breaker",
+    "CircuitClosed": "circuit_breaker",
+    "TimeoutExceeded": "timeout",
+    "FallbackUsed": "fallback",
+    "ChaosInjected": "chaos",
+    "ItemDropped": "bounded_buffer",
+    "ResourceCreated": "resource_pool",
+    "ResourceClosed": "resource_pool",
+}
+# Refusals name their primitive by their error.
+_ERROR_KINDS: dict[str, str] = {
+    "CircuitOpenError": "circuit_breaker",
+    "BulkheadFullError": "bulkhead",
+    "RateLimitExceededError": "rate_limiter",
+    "TimeoutExceededError": "timeout",
+    "RetryExhaustedError": "retry",
+    "BufferFullError": "bounded_buffer",
+    "BufferEmptyError": "bounded_buffer",
+    "PoolExhaustedError": "resource_pool",
+}
+_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_OPEN_STATES = frozenset({CircuitState.OPEN, CircuitState.FORCED_OPEN})
+# Fields logged under another key (or not at all: user objects such as
+# results, items and resources may be large or private).
+_RENAMED = {"previous": "previous_state", "caused_by": "error"}
+_SKIPPED = frozenset(
+    {"primitive_name", "primitive", "result", "item", "resource", "pipeline"}
+)
+
+
+def event_kind(event: Event) -> str:
+    """
+    Return the kind of primitive that sent *event*, in snake case
+    (``"primitive"`` when it cannot be told).
+    """
+    kind = getattr(event, "primitive", None)
+    if isinstance(kind, str):
+        return kind
+    if isinstance(event, CallRejected):
+        for cls in type(event.error).__mro__:
+            if cls.__name__ in _ERROR_KINDS:
+                return _ERROR_KINDS[cls.__name__]
+    for cls in type(event).__mro__:
+        if cls.__name__ in _EVENT_KINDS:
+            return _EVENT_KINDS[cls.__name__]
+    return "primitive"
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, BaseException):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return str(value)
+
+
+def event_fields(event: Event) -> dict[str, object]:
+    """
+    Return *event* as flat fields for a log record's ``extra=``: every key
+    starts with ``stalwart_`` (so none clashes with a
+    :class:`logging.LogRecord` attribute or a structlog key), states are
+    strings, durations seconds, exceptions their ``repr``.
+    """
+    fields: dict[str, object] = {
+        "stalwart_primitive": event_kind(event),
+        "stalwart_name": event.primitive_name,
+        "stalwart_event": _WORD.sub("_", type(event).__name__).lower(),
+    }
+    for field in attrs.fields(type(event)):
+        if field.name in _SKIPPED:
+            continue
+        key = _RENAMED.get(field.name, field.name)
+        fields[f"stalwart_{key}"] = _plain(getattr(event, field.name))
+    if isinstance(event, CallRejected):
+        fields["stalwart_retry_after"] = _plain(
+            getattr(event.error, "retry_after", None)
+        )
+    if event.pipeline is not None:
+        fields["stalwart_pipeline"] = event.pipeline
+    return fields
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}s"
+
+
+def _message(event: Event, kind: str) -> str:  # one line per event
+    who = f"{kind} {event.primitive_name!r}"
+    if isinstance(event, CallRejected):
+        error = event.error
+        text = f"{who} rejected a call: {error._reason()}"
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, float | int):
+            text += f"; retry after {_seconds(retry_after)}"
+        return text
+    if isinstance(event, CircuitOpened):
+        return (
+            f"{who} opened ({event.previous.value} -> open) for"
+            f" {_seconds(event.recovery_time)}"
+        )
+    if isinstance(event, CircuitStateChanged):
+        return f"{who} went {event.previous.value} -> {event.state.value}"
+    if isinstance(event, RetryScheduled):
+        return (
+            f"{who} retries after attempt {event.attempt} in"
+            f" {_seconds(event.wait)} ({_cause(event.caused_by)})"
+        )
+    if isinstance(event, RetryGaveUp):
+        return (
+            f"{who} gave up after attempt {event.attempt} ({event.reason}):"
+            f" {_cause(event.caused_by)}"
+        )
+    if isinstance(event, CallFinished):
+        text = f"{who} call ended: {event.outcome}"
+        if event.duration is not None:
+            text += f" in {_seconds(event.duration)}"
+        if event.attempts != 1:
+            text += f" after {event.attempts} attempts"
+        if event.error is not None:
+            text += f" ({event.error!r})"
+        return text
+    if isinstance(event, CallAdmitted):
+        return f"{who} admitted a call after {_seconds(event.wait)}"
+    if isinstance(event, TimeoutExceeded):
+        return f"{who} gave up on a call after {_seconds(event.timeout)}"
+    if isinstance(event, FallbackUsed):
+        cause = (
+            "a rejected result" if event.error is None else repr(event.error)
+        )
+        return f"{who} replaced the outcome of a call ({cause})"
+    if isinstance(event, ChaosInjected):
+        return (
+            f"{who} injected {'+'.join(event.kinds)} into call"
+            f" {event.call_number}"
+        )
+    if isinstance(event, ItemDropped):
+        return f"{who} dropped an item ({event.policy})"
+    if isinstance(event, ResourceCreated):
+        return f"{who} created a resource"
+    if isinstance(event, ResourceClosed):
+        return f"{who} closed a resource ({event.reason})"
+    return f"{who}: {type(event).__name__}"
+
+
+def _cause(error: BaseException | None) -> str:
+    return "a rejected result" if error is None else repr(error)
+
+
+def event_level(event: Event) -> int:
+    """
+    Return the level :class:`LoggingHook` logs *event* at: ``WARNING`` for
+    refusals, give-ups, timeouts, dropped items and a breaker opening;
+    ``DEBUG`` for successful calls, admissions and resources created or
+    closed in the normal course; ``INFO`` for the rest.
+    """
+    if isinstance(
+        event, CallRejected | RetryGaveUp | TimeoutExceeded | ItemDropped
+    ):
+        return logging.WARNING
+    if isinstance(event, CircuitStateChanged):
+        return logging.WARNING if event.state in _OPEN_STATES else logging.INFO
+    if isinstance(event, CallFinished):
+        return logging.INFO if event.outcome == "failure" else logging.DEBUG
+    if isinstance(event, CallAdmitted | ResourceCreated):
+        return logging.DEBUG
+    if isinstance(event, ResourceClosed):
+        return (
+            logging.INFO
+            if event.reason in {"broken", "invalid"}
+            else logging.DEBUG
+        )
+    return logging.INFO
+
+
+@attrs.frozen
+class LoggingHook:
+    """
+    A hook that logs one line per event on a :mod:`logging` logger.
+
+    The message reads as a sentence (``circuit_breaker 'payments' opened
+    (closed -> open) for 30s``) and the event's fields go in ``extra=``,
+    so structured handlers (a JSON formatter, structlog's standard-library
+    integration) get them as fields: ``stalwart_primitive`` (the kind),
+    ``stalwart_name``, ``stalwart_event`` (``circuit_opened``...), then
+    the event's own fields (``stalwart_state``, ``stalwart_wait``,
+    ``stalwart_retry_after``...) with states as strings, durations in
+    seconds and exceptions as their ``repr``.  Every key starts with
+    ``stalwart_``, so none clashes with a
+    :class:`~logging.LogRecord` attribute (``name`` is the logger's).
+
+    Levels: ``WARNING`` for refusals, give-ups, timeouts, dropped items and
+    a breaker opening; ``INFO`` for the other transitions, retries,
+    fallbacks, chaos and failed calls; ``DEBUG`` for successful calls.
+    An event below the logger's level costs one level check.
+
+    Args:
+        logger: The logger to use; the ``stalwart`` logger by default.
+        per_call: Also log every call's end (:class:`CallFinished`), the
+            full event stream: a line per call, so off by default.
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       One readable line with the fields in ``extra=``, at levels by
+       event; *per_call*.
+    """
+
+    logger: logging.Logger = attrs.field(
+        factory=lambda: logging.getLogger("stalwart")
+    )
+    per_call: bool = attrs.field(default=False, kw_only=True)
+
+    def __call__(self, event: Event, /) -> None:
+        """
+        Log *event*.
+        """
+        level = event_level(event)
+        if self.logger.isEnabledFor(level):
+            text = _message(event, event_kind(event))
+            if event.pipeline is not None:
+                text = f"{text} in pipeline {event.pipeline!r}"
+            self.logger.log(level, "%s", text, extra=event_fields(event))

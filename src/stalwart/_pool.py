@@ -16,7 +16,16 @@ import threading
 
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, cast, final, overload
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 import attrs
 
@@ -38,6 +47,8 @@ from ._faces import (
     is_awaitable,
     on_loop_thread,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import ExceptionSpec, Seconds
 from ._validators import (
     ExceptionFilter,
@@ -74,12 +85,13 @@ _Timeout = Seconds | Literal[_Default.MAX_WAIT] | None
 
 
 @final
-@attrs.frozen
-class PoolStatistics:
+@attrs.frozen(kw_only=True)
+class PoolStatistics(Statistics):
     """
     A snapshot of a :class:`ResourcePool`'s counters.
 
     Attributes:
+        name: The pool's name.
         size: Resources alive now (idle, lent out or being created).
         idle: Resources waiting in the pool to be lent.
         in_use: Resources lent out now.
@@ -93,6 +105,9 @@ class PoolStatistics:
     .. versionadded:: 0.2.0
     """
 
+    kind: ClassVar[str] = "resource_pool"
+
+    name: str
     size: int
     idle: int
     in_use: int
@@ -212,7 +227,7 @@ def _factory(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
 
 @final
 @attrs.frozen(kw_only=True, eq=False, init=False)
-class ResourcePool(Generic[R]):
+class ResourcePool(Observable, Generic[R]):
     """
     Lend at most *max_size* reusable resources (connections, clients,
     sessions) created by *factory*, one caller at a time each.
@@ -333,6 +348,7 @@ class ResourcePool(Generic[R]):
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     @overload
     def __init__(
@@ -374,6 +390,7 @@ class ResourcePool(Generic[R]):
         # The overloads let type checkers read R from a plain or an async
         # factory; attrs builds, converts and validates.
         self.__attrs_init__(**kwargs)
+        live_hooks(self, self.hooks)
 
     # -- faces -----------------------------------------------------------
 
@@ -488,6 +505,7 @@ class ResourcePool(Generic[R]):
         with self._lock:
             snap = self._core.snapshot()
         return PoolStatistics(
+            name=self.name,
             size=snap.size,
             idle=snap.idle,
             in_use=snap.in_use,
@@ -748,9 +766,9 @@ class ResourcePool(Generic[R]):
         now = self.clock.now()
         with self._lock:
             entry = self._core.record_created(resource, now)
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 ResourceCreated(
                     primitive_name=self.name, at=now, resource=resource
                 ),
@@ -792,9 +810,9 @@ class ResourcePool(Generic[R]):
             self._report_closed(entry, reason)
 
     def _report_closed(self, entry: Entry[R], reason: str) -> None:
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 ResourceClosed(
                     primitive_name=self.name,
                     at=self.clock.now(),
@@ -817,9 +835,9 @@ class ResourcePool(Generic[R]):
 
     def _refusal(self) -> PoolExhaustedError:
         error = PoolExhaustedError(self.name, self.max_size)
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 CallRejected(
                     primitive_name=self.name, at=self.clock.now(), error=error
                 ),

@@ -45,7 +45,13 @@ from ._core.budget import BudgetCore
 from ._core.retry import GiveUp, RetryCore
 from ._deadline import _current as _current_deadline
 from ._errors import ConfigurationError, RejectedError, RetryExhaustedError
-from ._events import Hook, RetryBudgetExhausted, RetryGaveUp, RetryScheduled
+from ._events import (
+    CallFinished,
+    Hook,
+    RetryBudgetExhausted,
+    RetryGaveUp,
+    RetryScheduled,
+)
 from ._events import emit as _emit
 from ._faces import (
     async_callable_error,
@@ -58,6 +64,8 @@ from ._faces import (
     not_awaitable_error,
     on_loop_thread,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import AsyncDecorator, Decorator, P, T
 from ._validators import (
     ExceptionFilter,
@@ -89,6 +97,7 @@ the exception that failed the attempt, or its rejected result."""
 
 _KIND = "Retry"
 _STOP = -1.0  # what the decision returns to end the loop on its outcome
+_GAVE_UP = -2.0  # the same, after giving up (the outcome is still bad)
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 _NO_RESULT = object()  # an Attempt given no result
@@ -538,19 +547,23 @@ def _set_testing(mode: _TestingMode | None) -> _TestingMode | None:
 
 @final
 @attrs.frozen(kw_only=True)
-class RetryBudgetStatistics:
+class RetryBudgetStatistics(Statistics):
     """
     A snapshot of a :class:`RetryBudget`'s counters.
 
     Attributes:
+        name: The budget's name.
         calls: Calls counted in the current window.
         retries: Retries granted in the current window.
         refused: Retries refused since the budget was built.
         available: Retries the budget would grant now.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       *name* and :meth:`~stalwart.Statistics.to_dict`.
     """
 
+    name: str
     calls: int
     retries: int
     refused: int
@@ -642,6 +655,7 @@ class RetryBudget:
         with self._lock:
             available = self._core.allowance(now)
             return RetryBudgetStatistics(
+                name=self.name,
                 calls=self._core.calls,
                 retries=self._core.retries,
                 refused=self._refused[0],
@@ -698,11 +712,12 @@ def _check_wait_max(
 
 @final
 @attrs.frozen(kw_only=True)
-class RetryStatistics:
+class RetryStatistics(Statistics):
     """
     A snapshot of a :class:`Retry`'s counters since it was built.
 
     Attributes:
+        name: The retry's name.
         calls: Calls started (through any face).
         retries: Retries made: waits started (or skipped, when zero)
             before another attempt.
@@ -711,13 +726,23 @@ class RetryStatistics:
             still bad, or the outcome was not one to retry (an exception
             *on* does not cover).  Every one of them also sends a
             :class:`~stalwart.RetryGaveUp` event saying why.
+        give_ups_by_reason: The give-ups by reason: ``"attempts"``,
+            ``"timeout"``, ``"deadline"``, ``"budget"`` and
+            ``"not_retryable"``.
+        total_wait: The time spent waiting between attempts, in seconds.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       *name*, *give_ups_by_reason*, *total_wait* and
+       :meth:`~stalwart.Statistics.to_dict`.
     """
 
+    name: str
     calls: int
     retries: int
     give_ups: int
+    give_ups_by_reason: dict[str, int] = attrs.field(factory=dict, hash=False)
+    total_wait: float = 0.0
 
 
 @final
@@ -747,6 +772,7 @@ class Attempt:
         "_error",
         "_judged",
         "_previous",
+        "_raised",
         "_result",
         "_retry",
         "_start",
@@ -764,6 +790,8 @@ class Attempt:
         self._result: object = _NO_RESULT
         self._error: Exception | None = None
         self._judged: object = None
+        # What left the block (not retried), for per-call events.
+        self._raised: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number} of {self._retry.name!r}>"
@@ -801,8 +829,10 @@ class Attempt:
         elif isinstance(exc, Exception):
             result = None
         else:  # BaseExceptions that are not Exceptions are never retried
+            self._raised = exc
             return False
         # The loop counts the retry once it has checked the time again.
+        self._raised = exc
         delay = retry._decide(
             self.number, exc, result, self._start, self._previous
         )
@@ -823,7 +853,7 @@ class Attempt:
         """
         delay = self._delay
         if delay < 0.0:
-            return _STOP
+            return delay
         retry = self._retry
         error, self._error = self._error, None
         try:
@@ -833,7 +863,7 @@ class Attempt:
             if delay < 0.0:
                 if error is not None:
                     raise error
-                return _STOP
+                return delay
         finally:
             error = None  # no frame <-> traceback cycle
         return delay
@@ -841,7 +871,7 @@ class Attempt:
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class Retry:
+class Retry(Observable):
     """
     Call again after a failure, waiting a backoff between attempts.
 
@@ -930,7 +960,10 @@ class Retry:
         budget: A :class:`RetryBudget` shared with other retries.
         hooks: Receive :class:`~stalwart.RetryScheduled`,
             :class:`~stalwart.RetryGaveUp` and
-            :class:`~stalwart.RetryBudgetExhausted` events.
+            :class:`~stalwart.RetryBudgetExhausted` events; those asking
+            for per-call events also get a :class:`~stalwart.CallFinished`
+            per call, with its attempts.  More can be attached later with
+            :meth:`~stalwart.Observable.add_hook`.
         clock: The clock used to wait and to measure *timeout*.
 
     Raises:
@@ -1002,6 +1035,20 @@ class Retry:
     _fast: _FastDecorators = attrs.field(init=False, repr=False)
     _retries: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
     _give_ups: _Counter = attrs.field(init=False, repr=False, factory=_Counter)
+    _reasons: dict[GiveUp, _Counter] = attrs.field(
+        init=False,
+        repr=False,
+        factory=lambda: {reason: _Counter() for reason in GiveUp},
+    )
+    # Seconds waited between attempts, added under _lock (only before a
+    # wait, which costs far more).
+    _waited: list[float] = attrs.field(
+        init=False, repr=False, factory=lambda: [0.0]
+    )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
+    # The live list of hooks asking for per-call events: while it is not
+    # empty, every face takes the attempt loop, which reports each call.
+    _observing: list[Hook] = attrs.field(init=False, repr=False)
     # Predicates (by field name) that answered something else than None,
     # and those already warned about answering None.
     _answered: set[str] = attrs.field(init=False, repr=False, factory=set)
@@ -1011,6 +1058,8 @@ class Retry:
     )
 
     def __attrs_post_init__(self) -> None:
+        live = live_hooks(self, self.hooks, self._hooks_changed)
+        object.__setattr__(self, "_observing", live.calls)
         strategy, wait_fn, cap = self._backoff()
         core = RetryCore(
             attempts=self.attempts,
@@ -1027,6 +1076,7 @@ class Retry:
         object.__setattr__(self, "_run", run)
         object.__setattr__(self, "_arun", arun)
         object.__setattr__(self, "_fast", _fast_decorators(self))
+        self._hooks_changed()
         if self.attempts is None and self.timeout is None:
             warnings.warn(
                 "Retry(attempts=None, timeout=None) retries forever",
@@ -1184,7 +1234,8 @@ class Retry:
                 *result_exhausted* is ``"raise"``.
         """
         self._give_ups.incr()
-        if self.hooks:
+        self._reasons[reason].incr()
+        if self._live.all:
             at = self.clock.now() if now is None else now
             if reason is GiveUp.BUDGET:
                 event: RetryGaveUp = RetryBudgetExhausted(
@@ -1205,10 +1256,10 @@ class Retry:
                     caused_by=error,
                     result=result,
                 )
-            _emit(self.hooks, event)
+            _emit(self._live.all, event)
         if error is None and self.result_exhausted == "raise":
             raise RetryExhaustedError(self.name, result, attempt)
-        return _STOP
+        return _GAVE_UP
 
     def _begin(self) -> None:
         """
@@ -1327,6 +1378,8 @@ class Retry:
 
         .. versionadded:: 0.1.0
         """
+        if self._observing:
+            return self._observed_call(fn, args, kwargs)
         start = 0.0 if self.timeout is None else self.clock.now()
         try:
             result: Any = fn(*args, **kwargs)
@@ -1373,6 +1426,8 @@ class Retry:
 
         .. versionadded:: 0.1.0
         """
+        if self._observing:
+            return await self._aobserved_call(fn, args, kwargs)
         start = 0.0 if self.timeout is None else self.clock.now()
         try:
             awaitable: Any = fn(*args, **kwargs)
@@ -1421,37 +1476,55 @@ class Retry:
         """
         start = self._start()
         self._begin()
+        began = self.clock.now() if self._observing else 0.0
         attempt = Attempt(self, 1, start, 0.0)
-        while True:
-            yield attempt
-            delay = attempt._step()
-            if delay < 0.0:
-                return
-            if delay > 0.0 and on_loop_thread():
-                raise blocking_on_loop(
-                    _KIND,
-                    self.name,
-                    "'for attempt in retry'",
-                    "'async for attempt in retry'",
-                )
-            self._retries.incr()
-            if delay > 0.0:
-                self.clock.sleep(delay)
-            attempt = Attempt(self, attempt.number + 1, start, delay)
+        try:
+            while True:
+                yield attempt
+                delay = attempt._step()
+                if delay < 0.0:
+                    if self._observing:
+                        self._reported(began, attempt, None, delay)
+                    return
+                if delay > 0.0 and on_loop_thread():
+                    raise blocking_on_loop(  # noqa: TRY301  # reported as the call ends
+                        _KIND,
+                        self.name,
+                        "'for attempt in retry'",
+                        "'async for attempt in retry'",
+                    )
+                self._retries.incr()
+                if delay > 0.0:
+                    self._wait(delay)
+                    self.clock.sleep(delay)
+                attempt = Attempt(self, attempt.number + 1, start, delay)
+        except BaseException as exc:
+            if self._observing:
+                self._reported(began, attempt, exc, _STOP)
+            raise
 
     async def _aiter(self) -> AsyncGenerator[Attempt, None]:
         start = self._start()
         self._begin()
+        began = self.clock.now() if self._observing else 0.0
         attempt = Attempt(self, 1, start, 0.0)
-        while True:
-            yield attempt
-            delay = attempt._step()
-            if delay < 0.0:
-                return
-            self._retries.incr()
-            if delay > 0.0:
-                await self.clock.asleep(delay)
-            attempt = Attempt(self, attempt.number + 1, start, delay)
+        try:
+            while True:
+                yield attempt
+                delay = attempt._step()
+                if delay < 0.0:
+                    if self._observing:
+                        self._reported(began, attempt, None, delay)
+                    return
+                self._retries.incr()
+                if delay > 0.0:
+                    self._wait(delay)
+                    await self.clock.asleep(delay)
+                attempt = Attempt(self, attempt.number + 1, start, delay)
+        except BaseException as exc:
+            if self._observing:
+                self._reported(began, attempt, exc, _STOP)
+            raise
 
     def __aiter__(self) -> AsyncIterator[Attempt]:
         """
@@ -1470,14 +1543,122 @@ class Retry:
         """
         with self._lock:
             return RetryStatistics(
+                name=self.name,
                 calls=self._calls.value() + self._fast[2](),
                 retries=self._retries.value(),
                 give_ups=self._give_ups.value(),
+                give_ups_by_reason={
+                    reason.value: counter.value()
+                    for reason, counter in self._reasons.items()
+                },
+                total_wait=self._waited[0],
             )
+
+    # -- per-call events ----------------------------------------------------
+
+    def _hooks_changed(self) -> None:
+        """
+        Tell the decorators' wrappers whether a hook asks for per-call
+        events.
+        """
+        self._fast[3](bool(self._observing))
+
+    def _wait(self, delay: float) -> None:
+        """
+        Count *delay* in the total wait (right before waiting it).
+        """
+        with self._lock:
+            self._waited[0] += delay
+
+    def _reported(
+        self,
+        began: float,
+        attempt: Attempt,
+        exc: BaseException | None,
+        delay: float,
+    ) -> None:
+        """
+        Send the :class:`~stalwart.CallFinished` of a call of the attempt
+        loop that ended on *attempt*: with *exc* escaping the loop (a
+        ``GeneratorExit`` when the loop was left from its block), or after
+        *delay*, which says whether it gave up on a result.
+        """
+        if isinstance(exc, GeneratorExit):
+            exc = attempt._raised
+        if exc is None:
+            outcome = "failure" if delay == _GAVE_UP else "success"
+        else:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+        now = self.clock.now()
+        _emit(
+            self._observing,
+            CallFinished(
+                primitive_name=self.name,
+                at=now,
+                primitive="retry",
+                outcome=outcome,
+                duration=now - began,
+                error=exc,
+                attempts=attempt.number,
+            ),
+        )
+
+    def _observed_call(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        Run a call through the attempt loop, which reports it: the path of
+        :meth:`call` and the decorator while hooks ask for per-call events.
+        """
+        if not callable(fn):
+            raise self._not_callable("call()", fn)
+        result: Any = None
+        for attempt in self:
+            with attempt:
+                result = fn(*args, **kwargs)
+                if result.__class__ not in _PLAIN and is_awaitable(result):
+                    raise awaitable_result_error(
+                        _KIND, self.name, "call()", "acall()", result
+                    )
+                attempt.set_result(result)
+        return cast("T", result)
+
+    async def _aobserved_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_call`.
+        """
+        if not callable(fn):
+            raise self._not_callable("acall()", fn)
+        result: Any = None
+        attempts = self._aiter()
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    awaitable = fn(*args, **kwargs)
+                    if (
+                        awaitable.__class__ is not CoroutineType
+                        and not is_awaitable(awaitable)
+                    ):
+                        raise not_awaitable_error(
+                            _KIND, self.name, "acall()", "call()", awaitable
+                        )
+                    result = await awaitable
+                    attempt.set_result(result)
+        finally:
+            await attempts.aclose()
+        return cast("T", result)
 
 
 _FastDecorators: TypeAlias = tuple[
-    Decorator, AsyncDecorator, Callable[[], int]
+    Decorator, AsyncDecorator, Callable[[], int], Callable[[bool], None]
 ]
 
 
@@ -1512,14 +1693,13 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
     core, budget, hooks, clock = (
         retry._core,
         retry.budget,
-        retry.hooks,
+        retry._live.all,  # the live list: hooks may be attached later
         retry.clock,
     )
     strategy = retry._strategy
     fixed = strategy.delay if isinstance(strategy, ConstantBackoff) else -1.0
     timed = retry.timeout is not None
-    # The clock is read on failure only for the time budget or events.
-    clocked = timed or bool(hooks)
+    wait = retry._wait
     variable_delay, give_up, ask = (
         retry._variable_delay,
         retry._give_up,
@@ -1617,7 +1797,9 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
             if rejection and not delay > 0.0 and testing is None:
                 # Asking again at once is refused again: never spin.
                 return give_up(not_retryable, attempt, error, None)
-            now = clock.now() if clocked else 0.0
+            # The clock is read on failure only for the time budget or
+            # events.
+            now = clock.now() if timed or hooks else 0.0
             deadline = _get_deadline()
             decision = rules.decide(
                 attempt,
@@ -1676,6 +1858,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
                 raise blocked
             count_retry()
             if delay > 0.0:
+                wait(delay)
                 clock.sleep(delay)
             attempt += 1
             try:
@@ -1707,6 +1890,7 @@ def _failure_path(retry: Retry) -> tuple[_Decide, _Settle, _Run, _ARun]:
                     error = None
             count_retry()
             if delay > 0.0:
+                wait(delay)
                 await clock.asleep(delay)
             attempt += 1
             try:
@@ -1737,6 +1921,11 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     run, arun = retry._run, retry._arun
     clock = retry.clock  # its now() is read per call: use_clock() swaps it
     timed = retry.timeout is not None
+    # True while a hook asks for per-call events: each call then goes
+    # through the attempt loop, which reports it.  A bool in a cell, set
+    # by watch(): the cheapest test there is (no length to take).
+    observing = False
+    observed, aobserved = retry._observed_call, retry._aobserved_call
 
     # Two wrappers per face, chosen once: a test per call would cost more
     # than the time budget's clock read does.
@@ -1748,6 +1937,8 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
+            if observing:
+                return observed(fn, args, kwargs)
             calls += 1.0
             start = clock.now()
             try:
@@ -1768,6 +1959,8 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
+            if observing:
+                return observed(fn, args, kwargs)
             calls += 1.0
             try:
                 return fn(*args, **kwargs)
@@ -1790,6 +1983,8 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
+            if observing:
+                return await aobserved(fn, args, kwargs)
             calls += 1.0
             start = clock.now()
             try:
@@ -1810,6 +2005,8 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
+            if observing:
+                return await aobserved(fn, args, kwargs)
             calls += 1.0
             try:
                 return await fn(*args, **kwargs)
@@ -1826,7 +2023,11 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     def count() -> int:
         return int(calls)
 
-    return decorate, adecorate, count
+    def watch(on: bool) -> None:
+        nonlocal observing
+        observing = on
+
+    return decorate, adecorate, count, watch
 
 
 def _retry_generator(

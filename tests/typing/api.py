@@ -569,3 +569,49 @@ def pipeline() -> None:
 
     def on_event(event: stalwart.Event) -> None:
         assert_type(event.pipeline, str | None)
+
+
+def operations() -> None:
+    """Statistics that travel, hooks attached later, the registry, per key."""
+    breaker = stalwart.CircuitBreaker(name="payments")
+    data = breaker.statistics().to_dict()
+    assert_type(data, dict[str, Any])
+    assert_type(breaker.statistics().name, str)
+    assert_type(breaker.statistics().transitions, dict[str, int])
+    assert_type(stalwart.Retry().statistics().total_wait, float)
+
+    def hook(event: stalwart.Event) -> None:
+        if isinstance(event, stalwart.CallFinished):
+            assert_type(event.duration, float | None)
+            assert_type(event.attempts, int)
+        if isinstance(event, stalwart.CallAdmitted):
+            assert_type(event.wait, float)
+
+    breaker.add_hook(hook, per_call=True)
+    breaker.remove_hook(hook)
+    stalwart.LoggingHook(per_call=True)
+
+    registry = stalwart.Registry(
+        {stalwart.CircuitBreaker: {"failure_threshold": 3}, "retry": {}}
+    )
+    got = registry.get(stalwart.CircuitBreaker, "payments", recovery_time=5)
+    assert_type(got, stalwart.CircuitBreaker)
+    retry = registry.get(stalwart.Retry, "fetch")
+    assert_type(retry, stalwart.Retry)
+    health = registry.health()
+    assert_type(health, dict[str, Any])
+    registry = stalwart.Registry.from_dict({"retry": {"fetch": {}}})
+
+    keyed: stalwart.KeyedCircuitBreaker[str] = stalwart.KeyedCircuitBreaker(
+        breaker=breaker, key_func=lambda host, path: host
+    )
+
+    @keyed
+    def get(host: str, path: str) -> bytes:
+        return b""
+
+    assert_type(get("h", "/"), bytes)
+    assert_type(keyed.key("h"), stalwart.CircuitBreaker)
+    assert_type(keyed.call(get, "h", "/"), bytes)
+    assert_type(keyed.statistics().keys, int)
+    get(1, "/")  # type: ignore[arg-type]  # the signature is kept

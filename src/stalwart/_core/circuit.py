@@ -21,6 +21,11 @@ A few attributes are written so the shell may read them *without* the lock
   *half_open_max_wait*), so a reader knows when the state it reads is
   stale.
 
+While ``held`` is set (:meth:`hold`: the shell's per-call events are on),
+the gate stays shut and ``dirty`` stays set in every state, so every call
+takes the shell's slow path, which times it; :meth:`admit` then admits a
+call in the states that admit every call.
+
 When ``track`` is set, each transition is appended to ``log`` as a
 :data:`Transition` record.  The shell may replace ``log`` with its own
 queue (anything with ``append``), so transitions land there in the order
@@ -75,6 +80,9 @@ FORCED_OPEN = CircuitState.FORCED_OPEN
 DISABLED = CircuitState.DISABLED
 METRICS_ONLY = CircuitState.METRICS_ONLY
 
+_ADMITTING = frozenset({CLOSED, DISABLED, METRICS_ONLY})
+"""The states that admit every call."""
+
 Transition = tuple[CircuitState, CircuitState, float, float]
 """``(previous, state, at, recovery_time)``; recovery_time is the open
 period for a transition to OPEN, ``0.0`` otherwise."""
@@ -101,6 +109,7 @@ class BreakerCore:
         "_recovery_time",
         "consecutive_failures",
         "dirty",
+        "entered",
         "expires_at",
         "failure_rate",
         "failure_threshold",
@@ -109,6 +118,7 @@ class BreakerCore:
         "generation",
         "half_open_max_calls",
         "half_open_max_wait",
+        "held",
         "ignored",
         "log",
         "open_for",
@@ -159,7 +169,10 @@ class BreakerCore:
         self.success_threshold = success_threshold
         self.half_open_max_wait = half_open_max_wait
         self.track = False
+        self.held = False
         self.log: collections.deque[Any] = collections.deque()
+        # Transitions made, by the state entered.
+        self.entered: dict[CircuitState, int] = dict.fromkeys(CircuitState, 0)
         # Totals of every recorded outcome, whatever its epoch.
         self.successes = 0
         self.failures = 0
@@ -192,8 +205,10 @@ class BreakerCore:
         self.generation += 1
         # Finite only while half-open: record() tests it alone.
         self.expires_at = math.inf
-        if self.track and previous is not state:
-            self.log.append((previous, state, at, recovery_time))
+        if previous is not state:
+            self.entered[state] += 1
+            if self.track:
+                self.log.append((previous, state, at, recovery_time))
 
     def _open(self, at: float) -> None:
         # Lock-free readers check gate first, then refuse_until: close the
@@ -230,12 +245,29 @@ class BreakerCore:
         if state is CLOSED:
             self.trips = 0
         self._enter(state, at)
+        self._reopen_gate()
+
+    def _reopen_gate(self) -> None:
+        """
+        Set ``dirty`` and open the gate for an admitting state (or keep
+        them shut and set while held).
+        """
         # Disabled, outcomes change nothing, but slow calls are still
         # counted: a success must be recorded whenever it may be slow.
-        self.dirty = self.window is not None and (
-            state is not DISABLED or self.slow_call_rate is not None
+        self.dirty = self.held or (
+            self.consecutive_failures > 0
+            if self.window is None
+            else self.state is not DISABLED or self.slow_call_rate is not None
         )
-        self.gate = self.generation
+        self.gate = -1 if self.held else self.generation
+
+    def hold(self, held: bool) -> None:
+        """
+        Keep the gate shut and ``dirty`` set (*held*), or stop doing so.
+        """
+        self.held = held
+        if self.state in _ADMITTING:
+            self._reopen_gate()
 
     def expire(self, now: float) -> None:
         """
@@ -253,6 +285,8 @@ class BreakerCore:
         """
         if self.gate >= 0:
             return self.gate
+        if self.held and self.state in _ADMITTING:
+            return self.generation
         self.expire(now)
         if self.state is OPEN and now >= self.open_until:
             self._half_open(now)
@@ -306,7 +340,7 @@ class BreakerCore:
         if window is None:
             if not flags & FAILURE:
                 self.consecutive_failures = 0
-                self.dirty = False
+                self.dirty = self.held
                 return
             self.consecutive_failures += 1
             self.dirty = True

@@ -1,0 +1,32 @@
+"""
+What instrumentation costs per call (see ``peers_ops.py``): a closed
+breaker's and a successful retry's decorator, plain and with a per-call
+hook, as ratios to the plain call of ``test_baselines.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import stalwart
+
+from harness import batch, f
+
+
+def _noop(event: object) -> None:
+    """A per-call hook that does nothing."""
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "per-call"])
+@pytest.mark.parametrize("kind", ["breaker", "retry"])
+def test_decorator(benchmark, kind, hooked):
+    """A decorated call, with or without a per-call hook."""
+    primitive = (
+        stalwart.CircuitBreaker(name="bench")
+        if kind == "breaker"
+        else stalwart.Retry(name="bench", wait=0)
+    )
+    if hooked:
+        primitive.add_hook(_noop, per_call=True)
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": primitive(f), "x": 1}))
