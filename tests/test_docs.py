@@ -56,7 +56,6 @@ WHOLE_PAGE = {
     "circuit-breaker.md",
     "fallback.md",
     "rate-limiters.md",
-    "retry.md",
     "testing.md",
     "timeout.md",
 }
