@@ -53,7 +53,6 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # self-contained and removes the page from this set.
 WHOLE_PAGE = {
     "bulkhead.md",
-    "circuit-breaker.md",
     "fallback.md",
     "rate-limiters.md",
     "testing.md",
