@@ -56,7 +56,6 @@ WHOLE_PAGE = {
     "fallback.md",
     "rate-limiters.md",
     "testing.md",
-    "timeout.md",
 }
 # Blocks, named by a line they contain, that still need the blocks before
 # them on their page: the page then also runs whole, the old way, and
