@@ -52,7 +52,6 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # FakeClock (the old rules), until a later pass makes each block
 # self-contained and removes the page from this set.
 WHOLE_PAGE = {
-    "fallback.md",
     "rate-limiters.md",
     "testing.md",
 }
