@@ -53,7 +53,6 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # self-contained and removes the page from this set.
 WHOLE_PAGE = {
     "rate-limiters.md",
-    "testing.md",
 }
 # Blocks, named by a line they contain, that still need the blocks before
 # them on their page: the page then also runs whole, the old way, and
