@@ -57,9 +57,7 @@ WHOLE_PAGE = {
 # Blocks, named by a line they contain, that still need the blocks before
 # them on their page: the page then also runs whole, the old way, and
 # every other block of it runs on its own.
-NOT_YET_STANDALONE = {
-    "README.md": ["@retry  # around the breaker"],
-}
+NOT_YET_STANDALONE: dict[str, list[str]] = {}
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)$")
 
