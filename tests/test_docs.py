@@ -52,20 +52,12 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # FakeClock (the old rules), until a later pass makes each block
 # self-contained and removes the page from this set.
 WHOLE_PAGE = {
-    "bulkhead.md",
-    "circuit-breaker.md",
-    "fallback.md",
     "rate-limiters.md",
-    "retry.md",
-    "testing.md",
-    "timeout.md",
 }
 # Blocks, named by a line they contain, that still need the blocks before
 # them on their page: the page then also runs whole, the old way, and
 # every other block of it runs on its own.
-NOT_YET_STANDALONE = {
-    "README.md": ["@retry  # around the breaker"],
-}
+NOT_YET_STANDALONE: dict[str, list[str]] = {}
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)$")
 
