@@ -215,10 +215,10 @@ def granted_slots(
     """
     The ``(slot, cost)`` of every granted request, in slot order.
 
-    A request granted at once is served at its time, or, if the clock
-    stepped back, at the latest time read before: the time it really is
-    (a thread that read the clock just before another).  A cost that can
-    never fit is left out: it never reaches the algorithm.
+    A request is served at its slot, or, if the clock stepped back, not
+    before the latest time read so far: the time it really is (a thread
+    that read the clock just before another).  A cost that can never fit
+    is left out: it never reaches the algorithm.
     """
     seen = -math.inf
     slots = []
@@ -227,5 +227,5 @@ def granted_slots(
             continue
         seen = max(seen, now)
         if granted:
-            slots.append((seen if at == now else at, cost))
+            slots.append((max(at, seen), cost))
     return sorted(slots)

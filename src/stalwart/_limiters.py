@@ -285,13 +285,16 @@ class _Limiter:
     def __attrs_post_init__(self) -> None:
         algorithm = self._build()
         cell_type = self._cell_type
-        if isinstance(algorithm, MultiRateAlgorithm):
+        if isinstance(algorithm, MultiRateAlgorithm | ShaperAlgorithm):
             cell_type = Cell
         # Private derived fields of a frozen instance, set once here.
         _set(self, "_algorithm", algorithm)
         _set(self, "_capacity", algorithm.capacity)
         _set(self, "_limit", algorithm.limit)
-        _set(self, "_store", MemoryStore(algorithm, cell_type))
+        # Keys are looked at for eviction once a period (a rate below one
+        # per period: once per the time one request takes).
+        generation = max(r.period / min(r.limit, 1.0) for r in self.rates)
+        _set(self, "_store", MemoryStore(algorithm, cell_type, generation))
 
     def _build(self) -> Algorithm[Any]:
         raise NotImplementedError  # pragma: no cover  # every subclass has one

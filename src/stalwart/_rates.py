@@ -45,7 +45,7 @@ MAX_PER_SECOND = 1e12
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _SPLIT = re.compile(r"\s*(?P<limit>.*?)\s*(?:/|\bper\b)\s*(?P<period>.*?)\s*")
-_LIMIT = re.compile(_NUMBER)
+_LIMIT = re.compile(rf"[-+]?{_NUMBER}")
 _PERIOD = re.compile(rf"(?P<count>{_NUMBER})?\s*(?P<unit>[a-z]*)", re.I)
 
 

@@ -41,16 +41,16 @@ slots only ever move earlier, so a caller that misses the news is
 served late, never early).
 
 Memory.  Eviction is lazy, with no background thread: keys live in
-generations one algorithm ``horizon`` long (the longest a key used once
-takes to become idle).  A key used in a generation is in the newest;
-once a generation is over, its keys are looked at, a few on each call
-that brings a new key in: a key whose state is indistinguishable from a
-fresh key's (``idle``: a full bucket, an ended window) and that has no
-queued reservation is forgotten; any other key (a long booked wait, a
-bucket larger than its rate drains in one generation) moves on to the
+generations one period of the limit long.  A key used in a generation is
+in the newest; once a generation is over, its keys are looked at, a few
+on every keyed call until they are done: a key whose state is
+indistinguishable from a fresh key's (``idle``: a full bucket, an ended
+window) and that has no queued reservation is forgotten; any other key (a
+long booked wait, a drained bucket larger than its rate) moves on to the
 newest generation, without holding up the keys behind it.  So a key is
-forgotten within about two horizons of going idle, the store holds the
-keys used within that time, and a live limit is never reset.
+forgotten within about two periods of going idle (as long as the limiter
+is used), the store holds the keys used within that time plus the keys
+not yet idle, and a live limit is never reset.
 """
 
 from __future__ import annotations
@@ -139,18 +139,18 @@ class Cell:
 
 class BucketCell(Cell):
     """
-    A bucket's state as ``at`` and ``level``.
+    A bucket's state as ``at``, ``level`` and ``booked``.
     """
 
-    __slots__ = ("at", "level")
+    __slots__ = ("at", "booked", "level")
 
-    @property  # type: ignore[override]  # a property over two slots
-    def state(self) -> tuple[float, float]:
-        return (self.at, self.level)
+    @property  # type: ignore[override]  # a property over three slots
+    def state(self) -> tuple[float, float, float]:
+        return (self.at, self.level, self.booked)
 
     @state.setter
-    def state(self, state: tuple[float, float]) -> None:
-        self.at, self.level = state
+    def state(self, state: tuple[float, float, float]) -> None:
+        self.at, self.level, self.booked = state
 
 
 class WindowCell(Cell):
@@ -213,6 +213,7 @@ class MemoryStore(Generic[S]):
     __slots__ = (
         "_cell_type",
         "_generation",
+        "_next_swap",
         "_older",
         "algorithm",
         "cells",
@@ -224,8 +225,18 @@ class MemoryStore(Generic[S]):
     )
 
     def __init__(
-        self, algorithm: Algorithm[S], cell_type: type[Cell] = Cell
+        self,
+        algorithm: Algorithm[S],
+        cell_type: type[Cell] = Cell,
+        generation: float | None = None,
     ) -> None:
+        """
+        Args:
+            algorithm: The algorithm every key follows.
+            cell_type: The cell that holds a key's state.
+            generation: How long a generation of keys lasts, in seconds:
+                the limit's period (by default the algorithm's horizon).
+        """
         self.algorithm = algorithm
         self._cell_type = cell_type
         self.lock = threading.Lock()
@@ -233,9 +244,13 @@ class MemoryStore(Generic[S]):
         self.cells: dict[Hashable, Cell] = {}
         """The newest generation of keys."""
         self._older: list[dict[Hashable, Cell]] = []
-        self._generation = algorithm.horizon
+        self._generation = (
+            algorithm.horizon if generation is None else generation
+        )
+        self._next_swap = -INF
         self.swap_at = -INF
-        """When the newest generation is over."""
+        """When a keyed call must go through :meth:`cell`: when the newest
+        generation is over, or at once while older ones are being swept."""
         self.granted = 0
         """Requests granted on keys since forgotten."""
         self.refused = 0
@@ -254,10 +269,10 @@ class MemoryStore(Generic[S]):
         Return *key*'s cell, creating it if need be; the caller holds
         :attr:`lock`.
         """
-        if now >= self.swap_at:
+        if now >= self._next_swap:
             self._older.append(self.cells)
             self.cells = {}
-            self.swap_at = now + self._generation
+            self._next_swap = now + self._generation
         cells = self.cells
         cell = cells.get(key)
         if cell is None:
@@ -268,7 +283,7 @@ class MemoryStore(Generic[S]):
             else:
                 cell = self._cell_type(self.algorithm.fresh(), self.lock)
             cells[key] = cell
-            self._sweep(now)
+        self._sweep(now)
         return cell
 
     def _sweep(self, now: float) -> None:
@@ -283,12 +298,17 @@ class MemoryStore(Generic[S]):
             while older and not older[0]:
                 del older[0]
             if not older:
-                return
+                break
             key, cell = older[0].popitem()
+            self._prune(cell, now)
             if cell.queue is None and idle(cell.state, now):
                 self._forget(cell)
             else:
                 cells[key] = cell
+        while older and not older[0]:
+            del older[0]
+        # Every keyed call sweeps until the past generations are done.
+        self.swap_at = -INF if older else self._next_swap
 
     def _forget(self, cell: Cell) -> None:
         cell.evicted = True
