@@ -38,10 +38,12 @@ from ._core.limits import (
     Algorithm,
     BucketAlgorithm,
     FixedWindowAlgorithm,
+    COMPACT_AFTER,
     MultiRateAlgorithm,
     ShaperAlgorithm,
     SlidingWindowCounterAlgorithm,
     SlidingWindowLogAlgorithm,
+    window_of,
 )
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
@@ -121,6 +123,9 @@ class RateLimitDecision(NamedTuple):
 # built on every call, and this is 2.5x cheaper.
 _decision = tuple.__new__
 _nextafter = math.nextafter
+# Whole units of room, rounded toward zero: math.trunc is a faster call
+# than int(), and a room of a hair below zero (the slack) is zero.
+_trunc = math.trunc
 
 
 def retry_after(now: float, at: float) -> float:
@@ -278,6 +283,11 @@ class _Limiter:
     _capacity: float = attrs.field(init=False, repr=False)
     _limit: int = attrs.field(init=False, repr=False)
     _store: MemoryStore[Any] = attrs.field(init=False, repr=False)
+    # The hot path's largest cost (-1: no hot path), and its constants.
+    _fast: float = attrs.field(init=False, repr=False, default=-1.0)
+    _consts: Any = attrs.field(init=False, repr=False, default=None)
+    # The default key's cell (the store's), one attribute away.
+    _dcell: Any = attrs.field(init=False, repr=False, default=None)
 
     # The cell that keeps a key's state as the hot path wants it.
     _cell_type: ClassVar[type[Cell]] = Cell
@@ -294,7 +304,15 @@ class _Limiter:
         # Keys are looked at for eviction once a period (a rate below one
         # per period: once per the time one request takes).
         generation = max(r.period / min(r.limit, 1.0) for r in self.rates)
-        _set(self, "_store", MemoryStore(algorithm, cell_type, generation))
+        store = MemoryStore(algorithm, cell_type, generation)
+        _set(self, "_store", store)
+        _set(self, "_dcell", store.default)
+        self._hot_init(algorithm)
+
+    def _hot_init(self, algorithm: Any) -> None:
+        """
+        Set up the hand-inlined hot path, for the algorithms that have one.
+        """
 
     def _build(self) -> Algorithm[Any]:
         raise NotImplementedError  # pragma: no cover  # every subclass has one
@@ -479,11 +497,18 @@ class _Limiter:
         at once), or raise.
         """
         now = self.clock.now()
-        max_wait = _max_wait(timeout)
+        max_wait = INF if timeout is None else _timeout(timeout)
+        try:
+            if self._take(now, cost, key):
+                return None
+        except TypeError:  # not a number: say so
+            self._check_cost(cost)
+            raise
         if not 0 < cost <= self._capacity:
             self._bad_cost(now, cost, key)
+        capped, _ = cap_wait(max_wait)
         granted, at, _, _, _, reservation = self._store.decide(
-            key, now, cost, max_wait
+            key, now, cost, INF if capped is None else capped
         )
         if not granted:
             error = RateLimitExceededError(self.name, retry_after(now, at))
@@ -491,6 +516,14 @@ class _Limiter:
                 self._emit(now, error)
             raise error
         return reservation
+
+    def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
+        """
+        Take *cost* at once on the hand-inlined hot path, if this limiter
+        has one and it applies; ``False`` sends the request the general
+        way (which decides afresh).
+        """
+        return False
 
     def _sleep(self, reservation: Reservation) -> None:
         """
@@ -676,27 +709,22 @@ class _Limiter:
         return limited
 
 
-def _max_wait(timeout: object) -> float:
+def _timeout(timeout: object) -> float:
     """
-    Check an ``acquire`` *timeout* and cap it by the current deadline.
+    Check an ``acquire`` *timeout* (not ``None``): seconds >= 0.
     """
-    if timeout is None:
-        wait = INF
-    else:
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            msg = (
-                f"'timeout' must be a number of seconds, a timedelta or "
-                f"None (got {timeout!r})"
-            )
-            raise TypeError(msg)
-        if not timeout >= 0:
-            msg = f"'timeout' must be >= 0 (got {timeout!r})"
-            raise ValueError(msg)
-        wait = float(timeout)
-    capped, _ = cap_wait(wait)
-    return INF if capped is None else capped
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        msg = (
+            f"'timeout' must be a number of seconds, a timedelta or None "
+            f"(got {timeout!r})"
+        )
+        raise TypeError(msg)
+    if not timeout >= 0:
+        msg = f"'timeout' must be >= 0 (got {timeout!r})"
+        raise ValueError(msg)
+    return float(timeout)
 
 
 def _park(clock: Clock, event: threading.Event, seconds: float) -> None:
@@ -709,6 +737,492 @@ def _park(clock: Clock, event: threading.Event, seconds: float) -> None:
         wait_event(target, event, target.now() + min(seconds, _MAX_PARK))
     else:
         clock.sleep(seconds)
+
+
+# ------------------------------------------------------------- hot paths
+#
+# Each is the algorithm's decide() with max_wait=0 and its status(),
+# hand-inlined over a cell's attributes for a request granted at once; a
+# property test (tests/test_limiters_hot.py) runs them against the core on
+# the same requests.  A key's lookup happens under the store's lock, so an
+# idle key forgotten meanwhile is never updated.  Any other case (a
+# refusal, a queue of waiters, several rates) returns False or falls back
+# to the general path, which decides afresh.
+
+
+# No call is made while a hot path holds its lock, but for the rare
+# branches (a new key, a new window): a thread switch can only happen at a
+# call or a backward jump, so a lock held without one is never held by a
+# thread that has lost the interpreter, and two threads on one limiter do
+# not queue up on it (tests/test_limiters_concurrency.py measures it).
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _BucketLimiter(_Limiter):
+    """
+    The bucket's hot path (token bucket, GCRA, leaky meter).
+    """
+
+    def _hot_init(self, algorithm: Any) -> None:
+        if isinstance(algorithm, BucketAlgorithm):
+            _set(self, "_fast", algorithm.capacity)
+            _set(
+                self,
+                "_consts",
+                (
+                    algorithm.rate,
+                    algorithm.eps,
+                    algorithm.top,
+                    algorithm.capacity,
+                    algorithm.limit,
+                ),
+            )
+
+    def try_acquire(
+        self, cost: float = 1, key: Hashable | None = None
+    ) -> RateLimitDecision:
+        """
+        Take *cost* now if the limit allows it; never wait.  See
+        :meth:`TokenBucket.try_acquire`.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self.clock.now()
+        if 0 < cost <= self._fast:
+            if key is None:
+                cell = tally = self._dcell
+                lock = cell.lock
+            else:
+                store = tally = self._store
+                lock = store.lock
+                cell = None
+            taken = False
+            with lock:
+                if cell is None:
+                    try:
+                        cell = store.cells[key]
+                    except KeyError:
+                        cell = store.cell(key, now)
+                    else:
+                        if now >= store.swap_at:
+                            cell = store.cell(key, now)
+                if now >= cell.gate:
+                    rate, eps, top, capacity, limit = self._consts
+                    at = cell.at
+                    level = cell.level
+                    if now > at:
+                        level -= (now - at) * rate
+                        if level <= eps:
+                            level = 0.0
+                        at = now
+                    level += cost
+                    if level <= top:
+                        cell.level = level
+                        cell.at = at
+                        tally.granted += 1
+                        taken = True
+            if taken:
+                return _decision(
+                    RateLimitDecision,
+                    (
+                        True,
+                        _trunc(capacity - level),
+                        0.0,
+                        level / rate + (at - now),
+                        limit,
+                    ),
+                )
+        return self._try(now, cost, key)
+
+    def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
+        if not 0 < cost <= self._fast:
+            return False
+        if key is None:
+            cell = tally = self._dcell
+            lock = cell.lock
+        else:
+            store = tally = self._store
+            lock = store.lock
+            cell = None
+        taken = False
+        with lock:
+            if cell is None:
+                cell = store.cell(key, now)
+            if now >= cell.gate:
+                rate, eps, top, _, _ = self._consts
+                at = cell.at
+                level = cell.level
+                if now > at:
+                    level -= (now - at) * rate
+                    if level <= eps:
+                        level = 0.0
+                    at = now
+                level += cost
+                if level <= top:
+                    cell.level = level
+                    cell.at = at
+                    tally.granted += 1
+                    taken = True
+        return taken
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _FixedLimiter(_Limiter):
+    """
+    The fixed window's hot path.
+    """
+
+    def _hot_init(self, algorithm: Any) -> None:
+        if isinstance(algorithm, FixedWindowAlgorithm):
+            _set(self, "_fast", algorithm.quota)
+            _set(
+                self,
+                "_consts",
+                (
+                    algorithm.period,
+                    algorithm.top,
+                    algorithm.quota,
+                    algorithm.limit,
+                ),
+            )
+
+    def try_acquire(
+        self, cost: float = 1, key: Hashable | None = None
+    ) -> RateLimitDecision:
+        """
+        Take *cost* now if the limit allows it; never wait.  See
+        :meth:`TokenBucket.try_acquire`.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self.clock.now()
+        if 0 < cost <= self._fast:
+            if key is None:
+                cell = tally = self._dcell
+                lock = cell.lock
+            else:
+                store = tally = self._store
+                lock = store.lock
+                cell = None
+            taken = False
+            with lock:
+                if cell is None:
+                    try:
+                        cell = store.cells[key]
+                    except KeyError:
+                        cell = store.cell(key, now)
+                    else:
+                        if now >= store.swap_at:
+                            cell = store.cell(key, now)
+                if now >= cell.gate:
+                    period, top, quota, limit = self._consts
+                    if cell.start <= now < cell.end:
+                        count = cell.count + cost
+                        if count <= top:
+                            cell.count = count
+                            tally.granted += 1
+                            taken = True
+                    else:
+                        taken = self._enter(cell, now, cost, period, top)
+                        count = cell.count
+                    end = cell.end
+            if taken:
+                return _decision(
+                    RateLimitDecision,
+                    (True, _trunc(quota - count), 0.0, end - now, limit),
+                )
+        return self._try(now, cost, key)
+
+    @staticmethod
+    def _enter(
+        cell: WindowCell, now: float, cost: float, period: float, top: float
+    ) -> bool:
+        """
+        Count *cost* in the window of *now* (not the one the cell has
+        bounds for), if it fits.
+        """
+        window = cell.window
+        k = window_of(now, period)
+        if k < window:  # before the window counted: wait for it
+            return False
+        count = cost if k > window else cell.count + cost
+        if count > top:
+            return False
+        cell.window = k
+        cell.count = count
+        cell.start = k * period
+        cell.end = (k + 1) * period
+        cell.tally.granted += 1
+        return True
+
+    def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
+        if not 0 < cost <= self._fast:
+            return False
+        if key is None:
+            cell = tally = self._dcell
+            lock = cell.lock
+        else:
+            store = tally = self._store
+            lock = store.lock
+            cell = None
+        taken = False
+        with lock:
+            if cell is None:
+                cell = store.cell(key, now)
+            if now >= cell.gate:
+                period, top, _, _ = self._consts
+                taken = self._enter(cell, now, cost, period, top)
+        return taken
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _CounterLimiter(_Limiter):
+    """
+    The sliding-window counter's hot path.
+    """
+
+    def _hot_init(self, algorithm: Any) -> None:
+        if isinstance(algorithm, SlidingWindowCounterAlgorithm):
+            _set(self, "_fast", algorithm.quota)
+            _set(
+                self,
+                "_consts",
+                (
+                    algorithm.period,
+                    algorithm.top,
+                    algorithm.quota,
+                    algorithm.limit,
+                ),
+            )
+
+    def try_acquire(
+        self, cost: float = 1, key: Hashable | None = None
+    ) -> RateLimitDecision:
+        """
+        Take *cost* now if the limit allows it; never wait.  See
+        :meth:`TokenBucket.try_acquire`.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self.clock.now()
+        if 0 < cost <= self._fast:
+            if key is None:
+                cell = tally = self._dcell
+                lock = cell.lock
+            else:
+                store = tally = self._store
+                lock = store.lock
+                cell = None
+            estimate = INF
+            with lock:
+                if cell is None:
+                    try:
+                        cell = store.cells[key]
+                    except KeyError:
+                        cell = store.cell(key, now)
+                    else:
+                        if now >= store.swap_at:
+                            cell = store.cell(key, now)
+                if now >= cell.gate:
+                    period, top, quota, limit = self._consts
+                    start = cell.start
+                    if start <= now < cell.end:
+                        current = cell.current + cost
+                        estimate = (
+                            cell.previous * (1.0 - (now - start) / period)
+                            + current
+                        )
+                        if estimate <= top:
+                            cell.current = current
+                            tally.granted += 1
+                        else:
+                            estimate = INF
+                    else:
+                        estimate = self._enter(cell, now, cost, period, top)
+                    window = cell.window
+            if estimate != INF:
+                return _decision(
+                    RateLimitDecision,
+                    (
+                        True,
+                        _trunc(quota - estimate),
+                        0.0,
+                        (window + 2) * period - now,
+                        limit,
+                    ),
+                )
+        return self._try(now, cost, key)
+
+    @staticmethod
+    def _enter(
+        cell: CounterCell, now: float, cost: float, period: float, top: float
+    ) -> float:
+        """
+        Count *cost* at *now*, moving the cell on to the window of *now*,
+        if it fits; return the estimate with it (``inf``: it does not).
+        """
+        window = cell.window
+        k = window_of(now, period)
+        if k < window:  # before the window counted: wait for it
+            return INF
+        if k == window:
+            previous, current = cell.previous, cell.current
+        elif k == window + 1:
+            previous, current = cell.current, 0.0
+        else:
+            previous = current = 0.0
+        start = k * period
+        current += cost
+        estimate = previous * (1.0 - (now - start) / period) + current
+        if estimate > top:
+            return INF
+        cell.window = k
+        cell.previous = previous
+        cell.current = current
+        cell.start = start
+        cell.end = (k + 1) * period
+        cell.tally.granted += 1
+        return estimate
+
+    def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
+        if not 0 < cost <= self._fast:
+            return False
+        if key is None:
+            cell = tally = self._dcell
+            lock = cell.lock
+        else:
+            store = tally = self._store
+            lock = store.lock
+            cell = None
+        estimate = INF
+        with lock:
+            if cell is None:
+                cell = store.cell(key, now)
+            if now >= cell.gate:
+                period, top, _, _ = self._consts
+                estimate = self._enter(cell, now, cost, period, top)
+        return estimate != INF
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _LogLimiter(_Limiter):
+    """
+    The sliding-window log's hot path.
+    """
+
+    def _hot_init(self, algorithm: Any) -> None:
+        if isinstance(algorithm, SlidingWindowLogAlgorithm):
+            _set(self, "_fast", algorithm.quota)
+            _set(
+                self,
+                "_consts",
+                (
+                    algorithm,
+                    algorithm.period,
+                    algorithm.top,
+                    algorithm.quota,
+                    algorithm.limit,
+                ),
+            )
+
+    def try_acquire(
+        self, cost: float = 1, key: Hashable | None = None
+    ) -> RateLimitDecision:
+        """
+        Take *cost* now if the limit allows it; never wait.  See
+        :meth:`TokenBucket.try_acquire`.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self.clock.now()
+        if 0 < cost <= self._fast:
+            if key is None:
+                cell = tally = self._dcell
+                lock = cell.lock
+            else:
+                store = tally = self._store
+                lock = store.lock
+                cell = None
+            held = INF
+            with lock:
+                if cell is None:
+                    try:
+                        cell = store.cells[key]
+                    except KeyError:
+                        cell = store.cell(key, now)
+                    else:
+                        if now >= store.swap_at:
+                            cell = store.cell(key, now)
+                if now >= cell.gate:
+                    algorithm, period, top, quota, limit = self._consts
+                    log = cell.state
+                    times = log.times
+                    at = log.latest
+                    if now >= at:
+                        at = log.latest = now
+                    head = log.head
+                    size = len(times)
+                    totals = log.totals
+                    if head < size and times[head] + period <= at:
+                        # Steady state: one entry expires per entry logged
+                        # (the core compacts the expired ones in bulk).
+                        if (
+                            head + 1 < size
+                            and times[head + 1] + period > at
+                            and (head < COMPACT_AFTER or head * 2 < size)
+                        ):
+                            log.gone = totals[head]
+                            log.head = head = head + 1
+                        else:
+                            algorithm.expire(log, at)
+                            head = log.head
+                            size = len(times)
+                    gone = log.gone
+                    if head == size:
+                        total = gone + cost
+                        held = cost
+                    elif times[-1] <= at and totals[-1] - gone + cost <= top:
+                        total = totals[-1] + cost
+                        held = total - gone
+                    if held != INF:
+                        times.append(at)
+                        totals.append(total)
+                        tally.granted += 1
+            if held != INF:
+                return _decision(
+                    RateLimitDecision,
+                    (True, _trunc(quota - held), 0.0, at + period - now, limit),
+                )
+        return self._try(now, cost, key)
+
+    def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
+        if not 0 < cost <= self._fast:
+            return False
+        if key is None:
+            cell = tally = self._dcell
+            lock = cell.lock
+        else:
+            store = tally = self._store
+            lock = store.lock
+            cell = None
+        with lock:
+            if cell is None:
+                cell = store.cell(key, now)
+            if now >= cell.gate:
+                algorithm, _, top, _, _ = self._consts
+                log = cell.state
+                at = algorithm.expire(log, now)
+                if log.head == len(log.times):
+                    algorithm.book(log, now, now, cost)
+                elif log.times[-1] <= at and (
+                    log.totals[-1] - log.gone + cost <= top
+                ):
+                    algorithm.book(log, now, now, cost)
+                else:
+                    return False
+                tally.granted += 1
+                return True
+        return False
 
 
 def _several(name: str, limiter: str) -> ConfigurationError:
@@ -746,7 +1260,7 @@ def _windows(
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class TokenBucket(_Limiter):
+class TokenBucket(_BucketLimiter):
     """
     Allow bursts of up to *capacity*, refilled continuously at *rate*.
 
@@ -798,7 +1312,7 @@ class TokenBucket(_Limiter):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class GCRA(_Limiter):
+class GCRA(_BucketLimiter):
     """
     The generic cell rate algorithm: a token bucket kept as one timestamp.
 
@@ -830,7 +1344,7 @@ class GCRA(_Limiter):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class LeakyBucket(_Limiter):
+class LeakyBucket(_BucketLimiter):
     """
     A bucket of *capacity* leaking at *rate*: a meter or a shaper.
 
@@ -880,7 +1394,7 @@ class LeakyBucket(_Limiter):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class FixedWindow(_Limiter):
+class FixedWindow(_FixedLimiter):
     """
     At most the rate's limit in each aligned window of its period.
 
@@ -907,7 +1421,7 @@ class FixedWindow(_Limiter):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class SlidingWindowLog(_Limiter):
+class SlidingWindowLog(_LogLimiter):
     """
     Exactly at most the rate's limit in every window of its period.
 
@@ -931,7 +1445,7 @@ class SlidingWindowLog(_Limiter):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class SlidingWindowCounter(_Limiter):
+class SlidingWindowCounter(_CounterLimiter):
     """
     Approximately the rate's limit per sliding window, in O(1) memory.
 

@@ -58,7 +58,6 @@ from __future__ import annotations
 import threading
 
 from collections.abc import Hashable
-from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._core.limits import INF, Algorithm
@@ -124,17 +123,39 @@ class Cell:
     the algorithm takes.
     """
 
-    __slots__ = ("evicted", "granted", "lock", "queue", "refused", "state")
+    __slots__ = (
+        "evicted",
+        "gate",
+        "granted",
+        "lock",
+        "queue",
+        "refused",
+        "state",
+        "tally",
+    )
 
     state: Any
+    gate: float
+    """The earliest time a request may be granted at once without asking
+    the store: never while reservations are queued (``inf``)."""
 
     def __init__(self, state: Any, lock: threading.Lock) -> None:
         self.lock = lock
+        self.queue: list[Reservation] | None = None
         self.state = state
+        self.regate()
         self.granted = 0
         self.refused = 0
-        self.queue: list[Reservation] | None = None
+        self.tally: Cell | MemoryStore[Any] = self
+        """What counts this key's requests: the key itself, or (every
+        key but the default one) the store, so that statistics are O(1)."""
         self.evicted = False
+
+    def regate(self) -> None:
+        """
+        Set :attr:`gate` after the queue or the state changed.
+        """
+        self.gate = -INF if self.queue is None else INF
 
 
 class BucketCell(Cell):
@@ -151,6 +172,13 @@ class BucketCell(Cell):
     @state.setter
     def state(self, state: tuple[float, float, float]) -> None:
         self.at, self.level, self.booked = state
+        self.regate()
+
+    def regate(self) -> None:
+        """
+        No request goes at once before a booked slot either.
+        """
+        self.gate = self.booked if self.queue is None else INF
 
 
 class WindowCell(Cell):
@@ -191,14 +219,18 @@ class CounterCell(Cell):
         self.window, self.previous, self.current, self.booked = state
         self.start = INF
         self.end = -INF
+        self.regate()
+
+    def regate(self) -> None:
+        """
+        No request goes at once before a booked slot either.
+        """
+        self.gate = self.booked if self.queue is None else INF
 
 
 Outcome = tuple[bool, float, int, float, int, Reservation | None]
 """``(granted, at, remaining, reset_after, limit, reservation)``: *at* is
 the slot when granted, else the ready time."""
-
-_granted = attrgetter("granted")
-_refused = attrgetter("refused")
 
 
 class MemoryStore(Generic[S]):
@@ -282,6 +314,7 @@ class MemoryStore(Generic[S]):
                     break
             else:
                 cell = self._cell_type(self.algorithm.fresh(), self.lock)
+                cell.tally = self
             cells[key] = cell
         self._sweep(now)
         return cell
@@ -310,10 +343,9 @@ class MemoryStore(Generic[S]):
         # Every keyed call sweeps until the past generations are done.
         self.swap_at = -INF if older else self._next_swap
 
-    def _forget(self, cell: Cell) -> None:
+    @staticmethod
+    def _forget(cell: Cell) -> None:
         cell.evicted = True
-        self.granted += cell.granted
-        self.refused += cell.refused
 
     def counts(self) -> tuple[int, int]:
         """
@@ -323,12 +355,7 @@ class MemoryStore(Generic[S]):
         with default.lock:
             granted, refused = default.granted, default.refused
         with self.lock:
-            granted += self.granted
-            refused += self.refused
-            for cells in (*self._older, self.cells):
-                granted += sum(map(_granted, cells.values()))
-                refused += sum(map(_refused, cells.values()))
-        return granted, refused
+            return granted + self.granted, refused + self.refused
 
     # ------------------------------------------------------- operations
 
@@ -359,16 +386,17 @@ class MemoryStore(Generic[S]):
         reservation = None
         if granted:
             cell.state = state
-            cell.granted += 1
+            cell.tally.granted += 1
             if at > now:
                 reservation = Reservation(
                     cell, cost, at, before, algorithm.mark(state), None
                 )
                 if cell.queue is None:
                     cell.queue = []
+                    cell.regate()
                 cell.queue.append(reservation)
         else:
-            cell.refused += 1
+            cell.tally.refused += 1
         remaining, reset_after, limit = algorithm.status(state, now)
         return granted, at, remaining, reset_after, limit, reservation
 
@@ -383,7 +411,8 @@ class MemoryStore(Generic[S]):
                 cell.refused += 1
             return
         with self.lock:
-            self.cell(key, now).refused += 1
+            self.cell(key, now)
+            self.refused += 1
 
     def peek(self, key: Hashable | None, now: float, cost: float) -> Outcome:
         """
@@ -421,10 +450,9 @@ class MemoryStore(Generic[S]):
         """
         cell = reservation.cell
         with cell.lock:
+            cell.tally.granted -= 1
             if cell.evicted:
-                self.granted -= 1
                 return []
-            cell.granted -= 1
             self._prune(cell, now)
             queue = cell.queue or []
             algorithm = self.algorithm
@@ -464,6 +492,7 @@ class MemoryStore(Generic[S]):
         del queue[:served]
         if not queue:
             cell.queue = None
+            cell.regate()
 
     def _rebook(
         self,
@@ -491,8 +520,9 @@ class MemoryStore(Generic[S]):
                 moved.append(reservation)
             if slot > now:
                 queue.append(reservation)
-        cell.state = state
         cell.queue = queue or None
+        cell.state = state
+        cell.regate()
         return moved
 
     def reset(self, key: Hashable | None, now: float) -> list[Reservation]:

@@ -75,11 +75,19 @@ _floor = math.floor
 
 SLACK = 2.0**-44
 """Relative slack when comparing amounts of cost: a request fits when
-``count + cost <= capacity * (1 + SLACK)``, and a bucket whose level has
-drained below ``capacity * SLACK`` is empty.  It absorbs the rounding of
-the arithmetic (``0.1 * 10`` is a hair below ``1``), so that a closed-form
-ready time such as ``0.1`` s is exact; it lets through at most a 1e-13
-part of a request more than the limit."""
+``count + cost <= capacity + slack`` and a bucket whose level has drained
+below ``slack`` is empty, with ``slack = capacity * SLACK`` (at most
+:data:`MAX_SLACK`).  It absorbs the rounding of the arithmetic (``0.1 *
+10`` is a hair below ``1``), so that a closed-form ready time such as
+``0.1`` s is exact; it lets through at most a millionth of a request more
+than the limit."""
+
+MAX_SLACK = 2.0**-20
+"""The largest slack, in units of cost."""
+
+
+def _slack(capacity: float) -> float:
+    return min(capacity * SLACK, MAX_SLACK)
 
 
 class Algorithm(Protocol[S]):
@@ -285,7 +293,7 @@ class _Level(_Decide):
         repr=False,
         eq=False,
         default=attrs.Factory(
-            lambda self: self.capacity * (1.0 + SLACK), takes_self=True
+            lambda self: self.capacity + _slack(self.capacity), takes_self=True
         ),
     )
     """The most a bucket holds, with the slack of :data:`SLACK`."""
@@ -294,10 +302,10 @@ class _Level(_Decide):
         repr=False,
         eq=False,
         default=attrs.Factory(
-            lambda self: self.capacity * SLACK, takes_self=True
+            lambda self: _slack(self.capacity), takes_self=True
         ),
     )
-    """A level this low is an empty bucket."""
+    """A level this low is an empty bucket (the slack of :data:`SLACK`)."""
 
     @property
     def limit(self) -> int:
@@ -539,7 +547,7 @@ class _PerWindow(_Decide):
         repr=False,
         eq=False,
         default=attrs.Factory(
-            lambda self: self.quota * (1.0 + SLACK), takes_self=True
+            lambda self: self.quota + _slack(self.quota), takes_self=True
         ),
     )
     """The limit, with the slack of :data:`SLACK`."""
