@@ -24,6 +24,7 @@ from stalwart import (
     SlidingWindowLog,
     TokenBucket,
 )
+from stalwart._limiters import retry_after
 from stalwart.testing import FakeClock
 
 
@@ -299,3 +300,33 @@ def test_headers_never_overflow():
     headers = limiter.try_acquire().headers()
 
     assert math.isfinite(float(headers["Retry-After"]))
+
+
+class TestRetryAfter:
+    @given(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+    def test_always_reaches_the_ready_time(self, now, at):
+        """
+        A clock moved on by ``retry_after`` has reached the ready time, for
+        any pair of floats.
+        """
+        assume(at > now and math.isfinite(at - now))
+
+        wait = retry_after(now, at)
+
+        assert now + wait >= at
+        assert wait > 0
+
+    def test_rounding_across_zero(self):
+        """
+        Where ``at - now`` rounds down and adding it back falls short, the
+        wait is the next float up.
+        """
+        now, at = -3.0989065991270934e-37, 7.810762098099828e-209
+
+        wait = retry_after(now, at)
+
+        assert now + (at - now) < at
+        assert math.nextafter(at - now, math.inf) == wait

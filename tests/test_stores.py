@@ -311,3 +311,40 @@ class TestRescheduling:
         assert [a, b] == moved
         assert 0.0 == a.slot
         assert a.slot <= b.slot
+
+
+class TestKeysInOlderGenerations:
+    def test_peek_and_reset_find_them(self):
+        """
+        A key of a past generation not yet looked at is found by peek and
+        reset.
+        """
+        store = MemoryStore(FixedWindowAlgorithm(1.0, 100.0), Cell, 1.0)
+        for key in range(40):
+            store.decide(key, 0.0, 1, 0.0)
+        store.decide("new", 5.0, 1, 0.0)  # looks at 16 of the 40
+        assert 0 not in store.cells
+
+        peeked = store.peek(0, 5.0, 1)
+        unknown = store.peek("never", 5.0, 1)
+        store.reset(0, 5.0)
+
+        assert (False, True) == (peeked[0], unknown[0])
+        assert store.decide(0, 5.0, 1, 0.0)[0]
+
+    def test_reset_and_clear_keep_keys_with_waiters(self):
+        """
+        A key with waiters is rebooked, not forgotten, by reset and clear.
+        """
+        store = bucket_store()
+        for key in ("a", "b"):
+            store.decide(key, 0.0, 1, 0.0)
+            for _ in range(3):
+                store.decide(key, 0.0, 1, 10.0)
+
+        store.reset("a", 0.0)
+        store.clear(0.0)
+
+        assert {"a", "b"} == set(store.cells)
+        assert [1.0] == [r.slot for r in store.cells["a"].queue]
+        assert [1.0, 2.0] == [r.slot for r in store.cells["b"].queue]

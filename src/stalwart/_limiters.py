@@ -329,39 +329,10 @@ class _Limiter:
 
     # ---------------------------------------------------------------- steps
 
-    def try_acquire(
-        self, cost: float = 1, key: Hashable | None = None
-    ) -> RateLimitDecision:
-        """
-        Take *cost* now if the limit allows it; never wait.
-
-        A refused request changes no state.  A request is never granted
-        ahead of a waiter that asked earlier (:meth:`acquire`).
-
-        Args:
-            cost: The weight of the request (1 for a plain request; bytes
-                for a bandwidth limit).  Must be > 0.
-            key: Whose limit to use; every key is independent.  ``None``
-                is the default key.
-
-        Returns:
-            A decision, truthy when granted, with what the ``RateLimit``
-            and ``Retry-After`` HTTP headers need.
-
-        Raises:
-            RateLimitExceededError: With ``retry_after=None`` at once if
-                *cost* can never be granted (counted as refused).
-            ValueError: If *cost* is not > 0.
-            TypeError: If *cost* is not a number.
-
-        .. versionadded:: 0.1.0
-        """
-        return self._try(self.clock.now(), cost, key)
-
     def _try(
         self, now: float, cost: float, key: Hashable | None
     ) -> RateLimitDecision:
-        if not 0 < cost <= self._capacity:
+        if not self._fits(cost):
             self._bad_cost(now, cost, key)
         granted, at, remaining, reset_after, limit, _ = self._store.decide(
             key, now, cost, 0.0
@@ -392,7 +363,7 @@ class _Limiter:
 
         .. versionadded:: 0.2.0
         """
-        if not 0 < cost <= self._capacity:
+        if not self._fits(cost):
             self._check_cost(cost)
             raise _CostNeverFitsError(self.name, cost, self._capacity)
         now = self.clock.now()
@@ -498,14 +469,10 @@ class _Limiter:
         """
         now = self.clock.now()
         max_wait = INF if timeout is None else _timeout(timeout)
-        try:
-            if self._take(now, cost, key):
-                return None
-        except TypeError:  # not a number: say so
-            self._check_cost(cost)
-            raise
-        if not 0 < cost <= self._capacity:
+        if not self._fits(cost):
             self._bad_cost(now, cost, key)
+        if self._take(now, cost, key):
+            return None
         capped, _ = cap_wait(max_wait)
         granted, at, _, _, _, reservation = self._store.decide(
             key, now, cost, INF if capped is None else capped
@@ -519,11 +486,11 @@ class _Limiter:
 
     def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
         """
-        Take *cost* at once on the hand-inlined hot path, if this limiter
-        has one and it applies; ``False`` sends the request the general
-        way (which decides afresh).
+        Take *cost* (a valid cost) at once on the hand-inlined hot path,
+        if it applies; ``False`` sends the request the general way (which
+        decides afresh).
         """
-        return False
+        raise NotImplementedError  # pragma: no cover  # every limiter has one
 
     def _sleep(self, reservation: Reservation) -> None:
         """
@@ -601,11 +568,17 @@ class _Limiter:
             self._emit(now, error)
         raise error
 
+    def _fits(self, cost: float) -> bool:
+        """
+        Whether *cost* is a number > 0 the limiter can ever grant.
+        """
+        try:
+            return 0 < cost <= self._capacity
+        except TypeError:  # not a number: say so
+            raise _not_a_number(cost) from None
+
     @staticmethod
-    def _check_cost(cost: object) -> None:
-        if isinstance(cost, bool) or not isinstance(cost, int | float):
-            msg = f"'cost' must be a number (got {cost!r})"
-            raise TypeError(msg)
+    def _check_cost(cost: float) -> None:
         if not cost > 0:
             msg = f"'cost' must be > 0 (got {cost!r})"
             raise ValueError(msg)
@@ -709,6 +682,10 @@ class _Limiter:
         return limited
 
 
+def _not_a_number(cost: object) -> TypeError:
+    return TypeError(f"'cost' must be a number (got {cost!r})")
+
+
 def _timeout(timeout: object) -> float:
     """
     Check an ``acquire`` *timeout* (not ``None``): seconds >= 0.
@@ -782,13 +759,35 @@ class _BucketLimiter(_Limiter):
         self, cost: float = 1, key: Hashable | None = None
     ) -> RateLimitDecision:
         """
-        Take *cost* now if the limit allows it; never wait.  See
-        :meth:`TokenBucket.try_acquire`.
+        Take *cost* now if the limit allows it; never wait.
+
+        A refused request changes no state.  A request is never granted
+        ahead of a waiter that asked earlier (:meth:`acquire`).
+
+        Args:
+            cost: The weight of the request (1 for a plain request; bytes
+                for a bandwidth limit).  Must be > 0.
+            key: Whose limit to use; every key is independent.  ``None``
+                is the default key.
+
+        Returns:
+            A decision, truthy when granted, with what the ``RateLimit``
+            and ``Retry-After`` HTTP headers need.
+
+        Raises:
+            RateLimitExceededError: With ``retry_after=None`` at once if
+                *cost* can never be granted (counted as refused).
+            ValueError: If *cost* is not > 0.
+            TypeError: If *cost* is not a number.
 
         .. versionadded:: 0.1.0
         """
         now = self.clock.now()
-        if 0 < cost <= self._fast:
+        try:
+            fast = 0 < cost <= self._fast
+        except TypeError:  # not a number: say so
+            raise _not_a_number(cost) from None
+        if fast:
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
@@ -896,7 +895,11 @@ class _FixedLimiter(_Limiter):
         .. versionadded:: 0.1.0
         """
         now = self.clock.now()
-        if 0 < cost <= self._fast:
+        try:
+            fast = 0 < cost <= self._fast
+        except TypeError:  # not a number: say so
+            raise _not_a_number(cost) from None
+        if fast:
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
@@ -1005,7 +1008,11 @@ class _CounterLimiter(_Limiter):
         .. versionadded:: 0.1.0
         """
         now = self.clock.now()
-        if 0 < cost <= self._fast:
+        try:
+            fast = 0 < cost <= self._fast
+        except TypeError:  # not a number: say so
+            raise _not_a_number(cost) from None
+        if fast:
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
@@ -1135,7 +1142,11 @@ class _LogLimiter(_Limiter):
         .. versionadded:: 0.1.0
         """
         now = self.clock.now()
-        if 0 < cost <= self._fast:
+        try:
+            fast = 0 < cost <= self._fast
+        except TypeError:  # not a number: say so
+            raise _not_a_number(cost) from None
+        if fast:
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock

@@ -274,6 +274,18 @@ class TestWindowOf:
         """
         assert 43 == window_of(4.3, 0.1)
 
+    def test_division_rounding_up_to_an_integer(self):
+        """
+        Where the division rounds up to an integer whose window starts
+        after the time, the time belongs to the window before.
+        """
+        t, period = 218160.99999999997, 1 / 3
+
+        k = window_of(t, period)
+
+        assert 654483 == math.floor(t / period)
+        assert 654482 == k
+
 
 class TestBuckets:
     def test_level_below_the_slack_is_empty(self):

@@ -121,3 +121,27 @@ class TestSlidingWindowCounter:
         status = counter.status((1, 4.0, 0.0, 12.0), 15.0)
 
         assert (2, 5.0, 4) == status
+
+    def test_a_full_cost_behind_a_full_window(self):
+        """
+        A cost of the whole limit, behind a full window, waits until both
+        windows have passed.
+        """
+        counter = SlidingWindowCounterAlgorithm(2.0, 10.0)
+        state, _, _ = counter.decide(counter.fresh(), 5.0, 2, 0.0)
+
+        _, granted, at = counter.decide(state, 5.0, 2, 0.0)
+
+        assert (False, 20.0) == (granted, at)
+
+    def test_room_in_the_next_window(self):
+        """
+        With the current window full, a request fits in the next one as
+        soon as the weight of this one has dropped enough.
+        """
+        counter = SlidingWindowCounterAlgorithm(4.0, 10.0)
+        state, _, _ = counter.decide(counter.fresh(), 5.0, 4, 0.0)
+
+        _, granted, at = counter.decide(state, 5.0, 2, 0.0)
+
+        assert (False, 15.0) == (granted, at)

@@ -731,9 +731,11 @@ class SlidingWindowCounterAlgorithm(_PerWindow):
         period = self.period
         start = max(now, state[3])
         first = max(window_of(start, period), state[0])
-        guess = start
-        # Within three windows both counts are empty and any cost fits.
-        for k in range(first, first + 3):
+
+        def fits(t: float) -> bool:
+            return self._fits(state, t, cost)
+
+        for k in range(first, first + 2):
             previous, current = self._counts(state, k)
             room = self.quota - current - cost
             if room >= self.quota - self.top:  # it fits, with the slack
@@ -743,8 +745,9 @@ class SlidingWindowCounterAlgorithm(_PerWindow):
                     guess += (1.0 - room / previous) * period
                 guess = max(guess, start)
                 if guess < (k + 1) * period:
-                    break
-        return earliest(lambda t: self._fits(state, t, cost), now, guess)
+                    return earliest(fits, now, guess)
+        # Two windows on, both counts are empty and any cost fits.
+        return earliest(fits, now, max((first + 2) * period, start))
 
     def book(
         self, state: CounterState, now: float, slot: float, cost: float
