@@ -88,7 +88,9 @@ def sliding_counters() -> st.SearchStrategy[SlidingWindowCounterAlgorithm]:
 
 def multi_rates() -> st.SearchStrategy[MultiRateAlgorithm]:
     """Two or three cores of the same kind at once (not shapers)."""
-    single = st.one_of(buckets(), fixed_windows(), sliding_logs(), sliding_counters())
+    single = st.one_of(
+        buckets(), fixed_windows(), sliding_logs(), sliding_counters()
+    )
     return st.lists(single, min_size=2, max_size=3).map(
         lambda parts: MultiRateAlgorithm(tuple(parts))
     )
@@ -110,9 +112,7 @@ def any_algorithm() -> st.SearchStrategy[Any]:
 
 # Rates per second from one a day to 1e9, log-uniform.
 wide_rates = st.floats(-4.94, 9.0).map(lambda e: 10.0**e)
-wide_capacities = st.one_of(
-    st.integers(1, 20).map(float), st.floats(1.0, 1e6)
-)
+wide_capacities = st.one_of(st.integers(1, 20).map(float), st.floats(1.0, 1e6))
 # Clock values where a float's step is coarse.
 wide_starts = st.one_of(
     st.sampled_from([0.0, 0.3, 1e5, 1e6, 1e7, 2.0**24, 1e9, 1e9 + 0.3]),

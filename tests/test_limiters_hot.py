@@ -108,7 +108,11 @@ def test_same_decisions_and_states_as_the_core(cls, key, limit, period, ops):
             else:
                 assert granted
         state = after
-        cell = limiter._store.default if key is None else limiter._store.cells[key]
+        cell = (
+            limiter._store.default
+            if key is None
+            else limiter._store.cells[key]
+        )
         assert live(core, state, now) == live(core, cell.state, now)
         if granted and at > now:  # the face slept until its slot
             assert at <= clock.now()

@@ -26,7 +26,6 @@ from stalwart import (
     TokenBucket,
 )
 from stalwart._limiters import _TaskWaiter
-from stalwart.testing import FakeClock
 from strategies_limiters import live
 
 
@@ -74,9 +73,12 @@ class TestPeek:
         assert refused == limiter.try_acquire(2, key)
         assert granted == limiter.try_acquire(1, key)
         assert (True, False) == (bool(granted), bool(refused))
-        assert RateLimiterStatistics(
-            name="<unnamed>", granted=1, refused=0, keys=key is not None
-        ) == statistics
+        assert (
+            RateLimiterStatistics(
+                name="<unnamed>", granted=1, refused=0, keys=key is not None
+            )
+            == statistics
+        )
         assert 1 == len(events)  # the real refusal only
         assert 1 + (key is not None) == limiter.statistics().keys + 1
 
@@ -216,9 +218,7 @@ class TestSeveralRates:
         refused = [bool(limiter.try_acquire()) for _ in range(20)]
 
         assert [False] * 20 == refused
-        assert before == live(
-            per_second, limiter._store.default.state[0], 0.0
-        )
+        assert before == live(per_second, limiter._store.default.state[0], 0.0)
 
     def test_retry_after_is_the_longest_wait(self, clock):
         """

@@ -236,7 +236,11 @@ class TestSeveralRates:
 
     @pytest.mark.parametrize(
         ("cls", "name"),
-        [(TokenBucket, "capacity"), (GCRA, "burst"), (LeakyBucket, "capacity")],
+        [
+            (TokenBucket, "capacity"),
+            (GCRA, "burst"),
+            (LeakyBucket, "capacity"),
+        ],
     )
     def test_no_capacity_with_several_rates(self, cls, name):
         """

@@ -287,9 +287,7 @@ class TestExactRefund:
         assert log.try_acquire(1 / 3)
 
 
-operations = st.lists(
-    st.tuples(costs, st.booleans()), min_size=1, max_size=12
-)
+operations = st.lists(st.tuples(costs, st.booleans()), min_size=1, max_size=12)
 
 
 class TestEveryAlgorithmProperty:
@@ -366,4 +364,3 @@ def run_store_without(algorithm, asked, victim):
         for r in asked
         if r is not victim
     ]
-

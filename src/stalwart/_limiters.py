@@ -34,11 +34,11 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock, DefaultClock, SystemClock, wait_event
 from ._core.limits import (
+    COMPACT_AFTER,
     INF,
     Algorithm,
     BucketAlgorithm,
     FixedWindowAlgorithm,
-    COMPACT_AFTER,
     MultiRateAlgorithm,
     ShaperAlgorithm,
     SlidingWindowCounterAlgorithm,
@@ -48,7 +48,7 @@ from ._core.limits import (
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
 from ._events import CallRejected, Hook, emit
-from ._rates import Rate, RatesSpec, RateSpec
+from ._rates import Rate, RateSpec, RatesSpec
 from ._stores import (
     BucketCell,
     Cell,
@@ -788,14 +788,18 @@ class _BucketLimiter(_Limiter):
         except TypeError:  # not a number: say so
             raise _not_a_number(cost) from None
         if fast:
+            store: Any
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
+                store = None
             else:
                 store = tally = self._store
                 lock = store.lock
                 cell = None
-            taken = False
+            rate, eps, top, capacity, limit = self._consts
+            level = -1.0  # stays negative unless granted
+            at = now
             with lock:
                 if cell is None:
                     try:
@@ -806,21 +810,19 @@ class _BucketLimiter(_Limiter):
                         if now >= store.swap_at:
                             cell = store.cell(key, now)
                 if now >= cell.gate:
-                    rate, eps, top, capacity, limit = self._consts
-                    at = cell.at
-                    level = cell.level
-                    if now > at:
-                        level -= (now - at) * rate
-                        if level <= eps:
-                            level = 0.0
-                        at = now
-                    level += cost
-                    if level <= top:
-                        cell.level = level
-                        cell.at = at
+                    since = cell.at
+                    new = cell.level
+                    if now > since:
+                        new -= (now - since) * rate
+                        if new <= eps:
+                            new = 0.0
+                        since = now
+                    new += cost
+                    if new <= top:
+                        cell.level = level = new
+                        cell.at = at = since
                         tally.granted += 1
-                        taken = True
-            if taken:
+            if level >= 0.0:
                 return _decision(
                     RateLimitDecision,
                     (
@@ -836,17 +838,13 @@ class _BucketLimiter(_Limiter):
     def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
         if not 0 < cost <= self._fast:
             return False
-        if key is None:
-            cell = tally = self._dcell
-            lock = cell.lock
-        else:
-            store = tally = self._store
-            lock = store.lock
-            cell = None
+        lock = self._dcell.lock if key is None else self._store.lock
         taken = False
         with lock:
-            if cell is None:
-                cell = store.cell(key, now)
+            cell: Any = (
+                self._dcell if key is None else self._store.cell(key, now)
+            )
+            tally = cell.tally
             if now >= cell.gate:
                 rate, eps, top, _, _ = self._consts
                 at = cell.at
@@ -900,14 +898,18 @@ class _FixedLimiter(_Limiter):
         except TypeError:  # not a number: say so
             raise _not_a_number(cost) from None
         if fast:
+            store: Any
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
+                store = None
             else:
                 store = tally = self._store
                 lock = store.lock
                 cell = None
-            taken = False
+            period, top, quota, limit = self._consts
+            count = -1.0  # stays negative unless granted
+            end = now
             with lock:
                 if cell is None:
                     try:
@@ -918,18 +920,16 @@ class _FixedLimiter(_Limiter):
                         if now >= store.swap_at:
                             cell = store.cell(key, now)
                 if now >= cell.gate:
-                    period, top, quota, limit = self._consts
                     if cell.start <= now < cell.end:
-                        count = cell.count + cost
-                        if count <= top:
-                            cell.count = count
+                        new = cell.count + cost
+                        if new <= top:
+                            cell.count = count = new
+                            end = cell.end
                             tally.granted += 1
-                            taken = True
-                    else:
-                        taken = self._enter(cell, now, cost, period, top)
+                    elif self._enter(cell, now, cost, period, top):
                         count = cell.count
-                    end = cell.end
-            if taken:
+                        end = cell.end
+            if count >= 0.0:
                 return _decision(
                     RateLimitDecision,
                     (True, _trunc(quota - count), 0.0, end - now, limit),
@@ -961,17 +961,12 @@ class _FixedLimiter(_Limiter):
     def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
         if not 0 < cost <= self._fast:
             return False
-        if key is None:
-            cell = tally = self._dcell
-            lock = cell.lock
-        else:
-            store = tally = self._store
-            lock = store.lock
-            cell = None
+        lock = self._dcell.lock if key is None else self._store.lock
         taken = False
         with lock:
-            if cell is None:
-                cell = store.cell(key, now)
+            cell: Any = (
+                self._dcell if key is None else self._store.cell(key, now)
+            )
             if now >= cell.gate:
                 period, top, _, _ = self._consts
                 taken = self._enter(cell, now, cost, period, top)
@@ -1013,14 +1008,18 @@ class _CounterLimiter(_Limiter):
         except TypeError:  # not a number: say so
             raise _not_a_number(cost) from None
         if fast:
+            store: Any
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
+                store = None
             else:
                 store = tally = self._store
                 lock = store.lock
                 cell = None
-            estimate = INF
+            period, top, quota, limit = self._consts
+            estimate = INF  # stays infinite unless granted
+            window = 0
             with lock:
                 if cell is None:
                     try:
@@ -1031,19 +1030,17 @@ class _CounterLimiter(_Limiter):
                         if now >= store.swap_at:
                             cell = store.cell(key, now)
                 if now >= cell.gate:
-                    period, top, quota, limit = self._consts
                     start = cell.start
                     if start <= now < cell.end:
                         current = cell.current + cost
-                        estimate = (
+                        new = (
                             cell.previous * (1.0 - (now - start) / period)
                             + current
                         )
-                        if estimate <= top:
+                        if new <= top:
                             cell.current = current
+                            estimate = new
                             tally.granted += 1
-                        else:
-                            estimate = INF
                     else:
                         estimate = self._enter(cell, now, cost, period, top)
                     window = cell.window
@@ -1094,17 +1091,12 @@ class _CounterLimiter(_Limiter):
     def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
         if not 0 < cost <= self._fast:
             return False
-        if key is None:
-            cell = tally = self._dcell
-            lock = cell.lock
-        else:
-            store = tally = self._store
-            lock = store.lock
-            cell = None
+        lock = self._dcell.lock if key is None else self._store.lock
         estimate = INF
         with lock:
-            if cell is None:
-                cell = store.cell(key, now)
+            cell: Any = (
+                self._dcell if key is None else self._store.cell(key, now)
+            )
             if now >= cell.gate:
                 period, top, _, _ = self._consts
                 estimate = self._enter(cell, now, cost, period, top)
@@ -1147,14 +1139,18 @@ class _LogLimiter(_Limiter):
         except TypeError:  # not a number: say so
             raise _not_a_number(cost) from None
         if fast:
+            store: Any
             if key is None:
                 cell = tally = self._dcell
                 lock = cell.lock
+                store = None
             else:
                 store = tally = self._store
                 lock = store.lock
                 cell = None
-            held = INF
+            algorithm, period, top, quota, limit = self._consts
+            held = INF  # stays infinite unless granted
+            at = now
             with lock:
                 if cell is None:
                     try:
@@ -1165,68 +1161,71 @@ class _LogLimiter(_Limiter):
                         if now >= store.swap_at:
                             cell = store.cell(key, now)
                 if now >= cell.gate:
-                    algorithm, period, top, quota, limit = self._consts
                     log = cell.state
                     times = log.times
-                    at = log.latest
-                    if now >= at:
-                        at = log.latest = now
+                    stamp = log.latest
+                    if now >= stamp:
+                        stamp = log.latest = now
                     head = log.head
                     size = len(times)
                     totals = log.totals
-                    if head < size and times[head] + period <= at:
+                    if head < size and times[head] + period <= stamp:
                         # Steady state: one entry expires per entry logged
                         # (the core compacts the expired ones in bulk).
                         if (
                             head + 1 < size
-                            and times[head + 1] + period > at
+                            and times[head + 1] + period > stamp
                             and (head < COMPACT_AFTER or head * 2 < size)
                         ):
                             log.gone = totals[head]
                             log.head = head = head + 1
                         else:
-                            algorithm.expire(log, at)
+                            algorithm.expire(log, stamp)
                             head = log.head
                             size = len(times)
                     gone = log.gone
+                    total = INF
                     if head == size:
                         total = gone + cost
-                        held = cost
-                    elif times[-1] <= at and totals[-1] - gone + cost <= top:
+                    elif (
+                        times[-1] <= stamp and totals[-1] - gone + cost <= top
+                    ):
                         total = totals[-1] + cost
-                        held = total - gone
-                    if held != INF:
-                        times.append(at)
+                    if total != INF:
+                        times.append(stamp)
                         totals.append(total)
                         tally.granted += 1
+                        held = total - gone
+                        at = stamp
             if held != INF:
                 return _decision(
                     RateLimitDecision,
-                    (True, _trunc(quota - held), 0.0, at + period - now, limit),
+                    (
+                        True,
+                        _trunc(quota - held),
+                        0.0,
+                        at + period - now,
+                        limit,
+                    ),
                 )
         return self._try(now, cost, key)
 
     def _take(self, now: float, cost: float, key: Hashable | None) -> bool:
         if not 0 < cost <= self._fast:
             return False
-        if key is None:
-            cell = tally = self._dcell
-            lock = cell.lock
-        else:
-            store = tally = self._store
-            lock = store.lock
-            cell = None
+        lock = self._dcell.lock if key is None else self._store.lock
         with lock:
-            if cell is None:
-                cell = store.cell(key, now)
+            cell: Any = (
+                self._dcell if key is None else self._store.cell(key, now)
+            )
+            tally = cell.tally
             if now >= cell.gate:
                 algorithm, _, top, _, _ = self._consts
                 log = cell.state
                 at = algorithm.expire(log, now)
-                if log.head == len(log.times):
-                    algorithm.book(log, now, now, cost)
-                elif log.times[-1] <= at and (
-                    log.totals[-1] - log.gone + cost <= top
+                if log.head == len(log.times) or (
+                    log.times[-1] <= at
+                    and (log.totals[-1] - log.gone + cost <= top)
                 ):
                     algorithm.book(log, now, now, cost)
                 else:
@@ -1317,7 +1316,11 @@ class TokenBucket(_BucketLimiter):
 
     def _build(self) -> Algorithm[Any]:
         return _buckets(
-            self.rate, self.capacity, "capacity", "TokenBucket", BucketAlgorithm
+            self.rate,
+            self.capacity,
+            "capacity",
+            "TokenBucket",
+            BucketAlgorithm,
         )
 
 
@@ -1350,7 +1353,9 @@ class GCRA(_BucketLimiter):
     _cell_type = BucketCell
 
     def _build(self) -> Algorithm[Any]:
-        return _buckets(self.rate, self.burst, "burst", "GCRA", BucketAlgorithm)
+        return _buckets(
+            self.rate, self.burst, "burst", "GCRA", BucketAlgorithm
+        )
 
 
 @final

@@ -46,7 +46,9 @@ MAX_PER_SECOND = 1e12
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _SPLIT = re.compile(r"\s*(?P<limit>.*?)\s*(?:/|\bper\b)\s*(?P<period>.*?)\s*")
 _LIMIT = re.compile(rf"[-+]?{_NUMBER}")
-_PERIOD = re.compile(rf"(?P<count>{_NUMBER})?\s*(?P<unit>[a-z]*)", re.I)
+_PERIOD = re.compile(
+    rf"(?P<count>{_NUMBER})?\s*(?P<unit>[a-z]*)", re.IGNORECASE
+)
 
 
 @final
@@ -115,10 +117,7 @@ class Rate:
             if isinstance(number, bool) or not isinstance(number, int | float):
                 raise _bad(name, value)
             if not (math.isfinite(number) and number > 0):
-                msg = (
-                    f"{name!r} must have a finite {part} > 0 "
-                    f"(got {value!r})"
-                )
+                msg = f"{name!r} must have a finite {part} > 0 (got {value!r})"
                 raise ConfigurationError(msg)
         return _checked(float(limit), float(period), value, name)  # type: ignore[arg-type]  # numbers, checked above
 

@@ -101,9 +101,10 @@ class Reservation:
         cell: Cell,
         cost: float,
         slot: float,
+        *,
         before: Any,
         after: Any,
-        waker: Waker | None,
+        waker: Waker | None = None,
     ) -> None:
         self.cell = cell
         self.cost = cost
@@ -165,7 +166,7 @@ class BucketCell(Cell):
 
     __slots__ = ("at", "booked", "level")
 
-    @property  # type: ignore[override]  # a property over three slots
+    @property
     def state(self) -> tuple[float, float, float]:
         return (self.at, self.level, self.booked)
 
@@ -189,7 +190,7 @@ class WindowCell(Cell):
 
     __slots__ = ("count", "end", "start", "window")
 
-    @property  # type: ignore[override]  # a property over two slots
+    @property
     def state(self) -> tuple[float, float]:
         return (self.window, self.count)
 
@@ -210,7 +211,7 @@ class CounterCell(Cell):
 
     __slots__ = ("booked", "current", "end", "previous", "start", "window")
 
-    @property  # type: ignore[override]  # a property over four slots
+    @property
     def state(self) -> tuple[float, float, float, float]:
         return (self.window, self.previous, self.current, self.booked)
 
@@ -389,7 +390,7 @@ class MemoryStore(Generic[S]):
             cell.tally.granted += 1
             if at > now:
                 reservation = Reservation(
-                    cell, cost, at, before, algorithm.mark(state), None
+                    cell, cost, at, before=before, after=algorithm.mark(state)
                 )
                 if cell.queue is None:
                     cell.queue = []
@@ -423,8 +424,8 @@ class MemoryStore(Generic[S]):
             with cell.lock:
                 return self._peek(cell.state, now, cost)
         with self.lock:
-            cell = self._find(key)
-            state = self.algorithm.fresh() if cell is None else cell.state
+            found = self._find(key)
+            state = self.algorithm.fresh() if found is None else found.state
             return self._peek(state, now, cost)
 
     def _peek(self, state: Any, now: float, cost: float) -> Outcome:
@@ -436,7 +437,7 @@ class MemoryStore(Generic[S]):
         return granted, at, remaining, reset_after, limit, None
 
     def _find(self, key: Hashable) -> Cell | None:
-        cell = self.cells.get(key)
+        cell: Cell | None = self.cells.get(key)
         if cell is None:
             for older in self._older:
                 cell = older.get(key)
@@ -444,7 +445,9 @@ class MemoryStore(Generic[S]):
                     break
         return cell
 
-    def cancel(self, reservation: Reservation, now: float) -> list[Reservation]:
+    def cancel(
+        self, reservation: Reservation, now: float
+    ) -> list[Reservation]:
         """
         Give *reservation* back; return the reservations whose slots moved.
         """
@@ -535,14 +538,14 @@ class MemoryStore(Generic[S]):
             with cell.lock:
                 return self._reset(cell, now)
         with self.lock:
-            cell = self._find(key)
-            if cell is None:
+            found = self._find(key)
+            if found is None:
                 return []
-            moved = self._reset(cell, now)
-            if cell.queue is None:
+            moved = self._reset(found, now)
+            if found.queue is None:
                 for cells in (self.cells, *self._older):
                     cells.pop(key, None)
-                self._forget(cell)
+                self._forget(found)
             return moved
 
     def _reset(self, cell: Cell, now: float) -> list[Reservation]:

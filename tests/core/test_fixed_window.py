@@ -125,7 +125,12 @@ class TestFixedWindow:
             second, 2.0, cost=2, slot=1.0, before=window.fresh(), after=first
         )
         gone = window.refund(
-            (1, 1.0), 12.0, cost=2, slot=1.0, before=window.fresh(), after=first
+            (1, 1.0),
+            12.0,
+            cost=2,
+            slot=1.0,
+            before=window.fresh(),
+            after=first,
         )
 
         assert (0, 1.0) == same

@@ -59,7 +59,9 @@ class TestGCRA:
         assert gcra.idle(state, 0.2)
 
     @given(buckets(), traces())
-    def test_tat_never_more_than_burst_ahead_without_waits(self, bucket, trace):
+    def test_tat_never_more_than_burst_ahead_without_waits(
+        self, bucket, trace
+    ):
         """
         Requests that do not wait never push the TAT further than
         ``burst / rate`` past now.

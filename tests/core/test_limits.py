@@ -168,7 +168,9 @@ class TestEveryAlgorithm:
         before = live(algorithm, state, now)
         mark = algorithm.mark(state)
 
-        state, _ = run(algorithm, [(0.0, c, w) for _, c, w in more], now, state)
+        state, _ = run(
+            algorithm, [(0.0, c, w) for _, c, w in more], now, state
+        )
         state = algorithm.rewind(state, mark)
 
         assert before == live(algorithm, state, now)

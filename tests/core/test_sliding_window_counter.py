@@ -101,10 +101,20 @@ class TestSlidingWindowCounter:
             second, 2.0, cost=2, slot=1.0, before=fresh, after=first
         )
         previous = counter.refund(
-            (1, 3.0, 0.0, 1.0), 12.0, cost=2, slot=1.0, before=fresh, after=first
+            (1, 3.0, 0.0, 1.0),
+            12.0,
+            cost=2,
+            slot=1.0,
+            before=fresh,
+            after=first,
         )
         gone = counter.refund(
-            (5, 0.0, 1.0, 51.0), 52.0, cost=2, slot=1.0, before=fresh, after=first
+            (5, 0.0, 1.0, 51.0),
+            52.0,
+            cost=2,
+            slot=1.0,
+            before=fresh,
+            after=first,
         )
 
         assert (0, 0.0, 1.0, -math.inf) == same

@@ -131,10 +131,16 @@ class TestSlidingWindowLog:
         state, _, _ = log.decide(state, 1.0, 1, 0.0)
         marks.append(log.mark(state))
 
-        log.refund(state, 1.0, cost=2, slot=0.0, before=marks[0], after=marks[1])
+        log.refund(
+            state, 1.0, cost=2, slot=0.0, before=marks[0], after=marks[1]
+        )
         kept = len(state)
-        log.refund(state, 1.0, cost=1, slot=1.0, before=marks[1], after=marks[2])
-        log.refund(state, 1.0, cost=2, slot=0.0, before=marks[0], after=marks[1])
+        log.refund(
+            state, 1.0, cost=1, slot=1.0, before=marks[1], after=marks[2]
+        )
+        log.refund(
+            state, 1.0, cost=2, slot=0.0, before=marks[0], after=marks[1]
+        )
 
         assert 2 == kept
         assert 0 == len(state)

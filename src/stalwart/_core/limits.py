@@ -287,7 +287,7 @@ class _Level(_Decide):
     """
 
     rate: float
-    capacity: float  # type: ignore[assignment]  # a field for the property
+    capacity: float
     top: float = attrs.field(
         init=False,
         repr=False,
@@ -404,9 +404,7 @@ class BucketAlgorithm(_Level):
             booked = slot
         return (at, self.level(state, at) + cost, booked)
 
-    def status(
-        self, state: BucketState, now: float
-    ) -> tuple[int, float, int]:
+    def status(self, state: BucketState, now: float) -> tuple[int, float, int]:
         """
         Whole units of room left now, seconds until the bucket is empty (a
         token bucket: full), and the limit.
@@ -491,16 +489,11 @@ class ShaperAlgorithm(_Level):
         at = self.ready(state, now, cost)
         if at <= now:
             return self.book(state, now, now, cost), True, now
-        if (
-            self.level(state, now) + cost <= self.top
-            and at - now <= max_wait
-        ):
+        if self.level(state, now) + cost <= self.top and at - now <= max_wait:
             return self.book(state, now, at, cost), True, at
         return state, False, at
 
-    def status(
-        self, state: ShaperState, now: float
-    ) -> tuple[int, float, int]:
+    def status(self, state: ShaperState, now: float) -> tuple[int, float, int]:
         """
         One when no one is queued (else zero), seconds until the queue is
         empty, and the limit.
@@ -621,9 +614,7 @@ class FixedWindowAlgorithm(_PerWindow):
             return (k, cost)
         return (window, count + cost)
 
-    def status(
-        self, state: WindowState, now: float
-    ) -> tuple[int, float, int]:
+    def status(self, state: WindowState, now: float) -> tuple[int, float, int]:
         """
         Room left in the current window, seconds until it ends, and the
         limit.
@@ -730,7 +721,7 @@ class SlidingWindowCounterAlgorithm(_PerWindow):
             return now
         period = self.period
         start = max(now, state[3])
-        first = max(window_of(start, period), state[0])
+        first = int(max(window_of(start, period), state[0]))
 
         def fits(t: float) -> bool:
             return self._fits(state, t, cost)
@@ -932,7 +923,7 @@ class SlidingWindowLogAlgorithm(_PerWindow):
         # The first entry whose expiry leaves room for cost.
         index = bisect_left(
             state.totals,
-            True,  # noqa: FBT003  # the key maps entries to bools
+            True,  # the key maps entries to bools
             state.head,
             key=lambda done: total - done + cost <= top,
         )
@@ -1029,21 +1020,24 @@ class MultiRateAlgorithm(_Decide):
         """
         The smallest limit.
         """
-        return min(part.limit for part in self.parts)
+        limit: int = min(part.limit for part in self.parts)
+        return limit
 
     @property
     def capacity(self) -> float:
         """
         The smallest capacity.
         """
-        return min(part.capacity for part in self.parts)  # type: ignore[no-any-return]  # floats
+        capacity: float = min(part.capacity for part in self.parts)
+        return capacity
 
     @property
     def horizon(self) -> float:
         """
         The longest horizon.
         """
-        return max(part.horizon for part in self.parts)  # type: ignore[no-any-return]  # floats
+        horizon: float = max(part.horizon for part in self.parts)
+        return horizon
 
     def fresh(self) -> tuple[Any, ...]:
         """
@@ -1055,10 +1049,11 @@ class MultiRateAlgorithm(_Decide):
         """
         The latest of the parts' ready times.
         """
-        return max(
+        ready: float = max(
             part.ready(sub, now, cost)
             for part, sub in zip(self.parts, state, strict=True)
         )
+        return ready
 
     def book(
         self, state: Sequence[Any], now: float, slot: float, cost: float
@@ -1077,13 +1072,14 @@ class MultiRateAlgorithm(_Decide):
         """
         The status of the part with the least room.
         """
-        return min(
+        status: tuple[int, float, int] = min(
             (
                 part.status(sub, now)
                 for part, sub in zip(self.parts, state, strict=True)
             ),
             key=lambda status: status[0],
         )
+        return status
 
     def idle(self, state: Sequence[Any], now: float) -> bool:
         """
