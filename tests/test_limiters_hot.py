@@ -94,8 +94,11 @@ def test_same_decisions_and_states_as_the_core(cls, key, limit, period, ops):
         if op == "try":
             decision = limiter.try_acquire(cost, key)
             assert granted == bool(decision)
-            if not granted:
-                assert retry_after(now, at) == decision.retry_after
+            remaining, reset_after, limit = core.status(
+                copy.deepcopy(after), now
+            )
+            wait = 0.0 if granted else retry_after(now, at)
+            assert (granted, remaining, wait, reset_after, limit) == decision
         else:
             try:
                 if op == "aacquire":

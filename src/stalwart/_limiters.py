@@ -742,17 +742,22 @@ class _BucketLimiter(_Limiter):
 
     def _hot_init(self, algorithm: Any) -> None:
         if isinstance(algorithm, BucketAlgorithm):
-            _set(self, "_fast", algorithm.capacity)
+            rate, capacity, limit = (
+                algorithm.rate,
+                algorithm.capacity,
+                algorithm.limit,
+            )
+            # The decision after a request of one on a drained bucket,
+            # computed as the hot path computes it (at == now).
+            idle = _decision(
+                RateLimitDecision,
+                (True, _trunc(capacity - 1.0), 0.0, 1.0 / rate + 0.0, limit),
+            )
+            _set(self, "_fast", capacity)
             _set(
                 self,
                 "_consts",
-                (
-                    algorithm.rate,
-                    algorithm.eps,
-                    algorithm.top,
-                    algorithm.capacity,
-                    algorithm.limit,
-                ),
+                (rate, algorithm.eps, algorithm.top, capacity, limit, idle),
             )
 
     def try_acquire(
@@ -797,7 +802,7 @@ class _BucketLimiter(_Limiter):
                 store = tally = self._store
                 lock = store.lock
                 cell = None
-            rate, eps, top, capacity, limit = self._consts
+            rate, eps, top, capacity, limit, idle = self._consts
             level = -1.0  # stays negative unless granted
             at = now
             with lock:
@@ -823,6 +828,10 @@ class _BucketLimiter(_Limiter):
                         cell.at = at = since
                         tally.granted += 1
             if level >= 0.0:
+                if level == 1.0 and at == now:
+                    # A request of one on a bucket that had drained (an
+                    # idle limiter): the decision is always the same.
+                    return idle  # type: ignore[no-any-return]  # a RateLimitDecision
                 return _decision(
                     RateLimitDecision,
                     (
@@ -846,7 +855,7 @@ class _BucketLimiter(_Limiter):
             )
             tally = cell.tally
             if now >= cell.gate:
-                rate, eps, top, _, _ = self._consts
+                rate, eps, top, _, _, _ = self._consts
                 at = cell.at
                 level = cell.level
                 if now > at:
