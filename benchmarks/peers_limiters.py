@@ -62,9 +62,20 @@ class FloorTokenBucket:
     ``threading.Lock``.
     """
 
-    __slots__ = ("_lock", "capacity", "granted", "last", "rate", "tokens")
+    __slots__ = (
+        "_decision",
+        "_lock",
+        "capacity",
+        "granted",
+        "last",
+        "rate",
+        "tokens",
+    )
 
     def __init__(self, rate: float, capacity: float) -> None:
+        import stalwart
+
+        self._decision = stalwart.RateLimitDecision
         self.rate = float(rate)
         self.capacity = float(capacity)
         self.tokens = float(capacity)
@@ -112,8 +123,6 @@ class FloorTokenBucket:
         a decision with ``remaining``, ``retry_after``, ``reset_after`` and
         ``limit`` (built after the lock is released).
         """
-        import stalwart
-
         now = _monotonic()
         tokens = -1.0
         with self._lock:
@@ -127,7 +136,7 @@ class FloorTokenBucket:
                 self.granted += 1
         if tokens >= 0.0:
             return _decision(
-                stalwart.RateLimitDecision,
+                self._decision,
                 (
                     True,
                     _trunc(tokens),

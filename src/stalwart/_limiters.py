@@ -793,20 +793,38 @@ class _BucketLimiter(_Limiter):
         except TypeError:  # not a number: say so
             raise _not_a_number(cost) from None
         if fast:
-            store: Any
-            if key is None:
-                cell = tally = self._dcell
-                lock = cell.lock
-                store = None
-            else:
-                store = tally = self._store
-                lock = store.lock
-                cell = None
             rate, eps, top, capacity, limit, idle = self._consts
             level = -1.0  # stays negative unless granted
             at = now
-            with lock:
-                if cell is None:
+            cell: Any
+            if key is None:
+                cell = self._dcell
+                with cell.lock:
+                    if now >= cell.gate:
+                        since = cell.at
+                        new = cell.level
+                        if now > since:
+                            new -= (now - since) * rate
+                            if new <= eps:
+                                if cost == 1:
+                                    # An idle limiter: a request of one on
+                                    # a drained bucket; the decision is
+                                    # always the same (no call made).
+                                    cell.level = 1.0
+                                    cell.at = now
+                                    cell.granted += 1
+                                    return idle  # type: ignore[no-any-return]  # a RateLimitDecision
+                                new = 0.0
+                            since = now
+                        new += cost
+                        if new <= top:
+                            cell.level = level = new
+                            cell.at = at = since
+                            cell.granted += 1
+            else:
+                # The same, for a key's cell (counted on the store).
+                store = self._store
+                with store.lock:
                     try:
                         cell = store.cells[key]
                     except KeyError:
@@ -814,24 +832,20 @@ class _BucketLimiter(_Limiter):
                     else:
                         if now >= store.swap_at:
                             cell = store.cell(key, now)
-                if now >= cell.gate:
-                    since = cell.at
-                    new = cell.level
-                    if now > since:
-                        new -= (now - since) * rate
-                        if new <= eps:
-                            new = 0.0
-                        since = now
-                    new += cost
-                    if new <= top:
-                        cell.level = level = new
-                        cell.at = at = since
-                        tally.granted += 1
+                    if now >= cell.gate:
+                        since = cell.at
+                        new = cell.level
+                        if now > since:
+                            new -= (now - since) * rate
+                            if new <= eps:
+                                new = 0.0
+                            since = now
+                        new += cost
+                        if new <= top:
+                            cell.level = level = new
+                            cell.at = at = since
+                            store.granted += 1
             if level >= 0.0:
-                if level == 1.0 and at == now:
-                    # A request of one on a bucket that had drained (an
-                    # idle limiter): the decision is always the same.
-                    return idle  # type: ignore[no-any-return]  # a RateLimitDecision
                 return _decision(
                     RateLimitDecision,
                     (
