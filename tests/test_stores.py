@@ -121,13 +121,13 @@ class TestEviction:
         assert ["tick"] == list(store.cells)
         assert 1 == len(store)
 
-    def test_a_million_keys_are_freed(self):
+    def test_many_keys_are_freed(self):
         """
-        A million keys hit once are forgotten once idle, and their tables
-        with them.
+        A hundred thousand keys hit once are forgotten once idle, a batch
+        per call, and their tables with them.
         """
         store = MemoryStore(FixedWindowAlgorithm(5.0, 1.0))
-        for key in range(1_000_000):
+        for key in range(100_000):
             store.decide(key, 0.5, 1, 0.0)
         peak = len(store)
 
@@ -136,9 +136,9 @@ class TestEviction:
             store.decide("tick", 2.0, 1, 0.0)
             calls += 1
 
-        assert 1_000_000 == peak
+        assert 100_000 == peak
         assert 1 == len(store)
-        assert calls <= 1_000_000 / _stores.SWEEP_BATCH + 1
+        assert calls <= 100_000 / _stores.SWEEP_BATCH + 1
         assert [] == store._older
 
     def test_a_key_with_a_queue_is_kept(self):
