@@ -241,10 +241,16 @@ class _TaskWaiter:
         self.fut: asyncio.Future[None] = loop.create_future()
 
     def renew(self) -> asyncio.Future[None]:
+        """
+        A fresh future to wait on (the last one may be resolved already).
+        """
         self.fut = self.loop.create_future()
         return self.fut
 
     def set(self) -> None:
+        """
+        Wake the task, from any thread (RuntimeError if its loop closed).
+        """
         self.loop.call_soon_threadsafe(_resolve, self.fut)
 
 
@@ -281,7 +287,6 @@ class _Limiter:
     )
     _algorithm: Algorithm[Any] = attrs.field(init=False, repr=False)
     _capacity: float = attrs.field(init=False, repr=False)
-    _limit: int = attrs.field(init=False, repr=False)
     _store: MemoryStore[Any] = attrs.field(init=False, repr=False)
     # The hot path's largest cost (-1: no hot path), and its constants.
     _fast: float = attrs.field(init=False, repr=False, default=-1.0)
@@ -300,7 +305,6 @@ class _Limiter:
         # Private derived fields of a frozen instance, set once here.
         _set(self, "_algorithm", algorithm)
         _set(self, "_capacity", algorithm.capacity)
-        _set(self, "_limit", algorithm.limit)
         # Keys are looked at for eviction once a period (a rate below one
         # per period: once per the time one request takes).
         generation = max(r.period / min(r.limit, 1.0) for r in self.rates)

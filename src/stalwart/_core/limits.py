@@ -39,13 +39,16 @@ and, for the rest of a limiter's operations:
 
 Exactness.  Each algorithm grants a request at once exactly when a
 *monotone* condition holds at the request's time: a later time never
-grants less.  The ready time is the smallest float at which the condition
-holds, computed from the same floating-point expressions (a closed form
-where the breakpoints are known, else a first guess refined over adjacent
-floats), so a request refused at *now* is granted at once at any clock
-value from its ready time on, and the ready time is always later than
-*now*.  Times are never advanced by small increments: the buckets keep a
-level (in units of cost) and the time it was measured at, instead of an
+grants less.  The ready time is a float later than *now* at which that
+very condition, evaluated with the same floating-point expressions,
+holds: the breakpoint itself where it is known (a window's start, a log
+entry's expiry), else the closed-form answer, kept if it holds (the slack
+of :data:`SLACK` absorbs its rounding) and otherwise replaced by the first
+float above it that does (where the floats are coarser than the
+arithmetic: a large clock value, a high rate).  So a request refused at
+*now* is granted at once at any clock value from its ready time on.
+Times are never advanced by small increments: the buckets keep a level
+(in units of cost) and the time it was measured at, instead of an
 absolute timestamp, so a level of 1e-9 s worth of cost is still counted
 at a clock value of 1e9 s.
 
