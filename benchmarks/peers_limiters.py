@@ -1,21 +1,37 @@
 """
-Rate limiters side by side: stalwart, a hand-written floor and the peers
-(limits, pyrate-limiter, throttled-py, token-bucket, aiolimiter).
+Rate limiters side by side: stalwart, hand-written floors and the peers
+(limits, pyrate-limiter, throttled-py, token-bucket, pyresilience,
+aiolimiter, hyx).
 
-Every limiter is set far above what the run can consume, so every call is
-granted (the hot path).  The sliding-window log rows use a clock that
-steps by a fixed amount per reading, so the window holds a steady number
-of entries (10 or 100,000) while one expires and one is added per call.
+Two regimes, as ``shared/bench/peers_overhead.py`` measures them:
 
-Also: :func:`thread_scaling` measures two threads against one on one
-limiter (calls per second); ``python benchmarks/peers_limiters.py``
-prints it.
+* *draining*: a limiter under load, ``rate=(10**9, 3600)``: the bucket is
+  never full again and every window keeps counting, so each call takes the
+  path a limiter exists for (every call is still granted);
+* *full* (idle): set far above what the run consumes, so a token bucket is
+  full once refilled.
+
+The floors are minimal hand-written token buckets with a
+``threading.Lock``: the one of ``shared/bench/peers_overhead.py`` (clock
+read inside the lock; DESIGN.md's "locked floor"), the same with the clock
+read outside and no call inside the lock, and one doing the work every
+stalwart call must do: count the grant and return a
+:class:`stalwart.RateLimitDecision` with ``remaining``, ``retry_after``,
+``reset_after`` and ``limit``.
+
+The sliding-window log rows use a clock that steps by a fixed amount per
+reading, so the window holds a steady number of entries (10 or 100,000)
+while one expires and one is added per call.
+
+:func:`thread_scaling` measures two threads against one on one limiter
+(calls per second); ``python benchmarks/peers_limiters.py`` prints it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 
@@ -26,48 +42,124 @@ from harness import Suite
 
 
 BIG = 10**9
-SYNC = "rate limiter, permit granted, sync (thread-safe)"
+DRAIN = (BIG, 3600.0)
+"""A limiter under load: the rate of the shared benchmark's draining row."""
+
+SYNC = "rate limiter under load (draining), sync, thread-safe"
+KEYED = "rate limiter under load (draining), keyed call"
+FULL = "rate limiter idle (full), sync, thread-safe"
 ASYNC = "rate limiter, permit granted, async"
 LOG = "sliding-window log: cost per hit vs entries in the window"
 
 _monotonic = time.monotonic
+_trunc = math.trunc
+_decision = tuple.__new__
 
 
 class FloorTokenBucket:
     """
-    A minimal thread-safe token bucket: the clock read before the lock,
-    a few float operations under it.
+    Minimal thread-safe token buckets: a few float operations under a
+    ``threading.Lock``.
     """
 
-    __slots__ = ("_lock", "capacity", "last", "rate", "tokens")
+    __slots__ = (
+        "_decision",
+        "_lock",
+        "capacity",
+        "granted",
+        "last",
+        "rate",
+        "tokens",
+    )
 
     def __init__(self, rate: float, capacity: float) -> None:
+        import stalwart
+
+        self._decision = stalwart.RateLimitDecision
         self.rate = float(rate)
         self.capacity = float(capacity)
         self.tokens = float(capacity)
         self.last = _monotonic()
+        self.granted = 0
         self._lock = threading.Lock()
 
     def try_acquire(self) -> bool:
-        """Take one token if there is one."""
+        """
+        The clock read inside the lock (``shared/bench``'s locked floor).
+        """
+        with self._lock:
+            now = _monotonic()
+            tokens = self.tokens + (now - self.last) * self.rate
+            if tokens > self.capacity:  # noqa: PLR1730  # no call under the lock
+                tokens = self.capacity
+            self.last = now
+            if tokens >= 1.0:
+                self.tokens = tokens - 1.0
+                return True
+            self.tokens = tokens
+            return False
+
+    def try_acquire_outside(self) -> bool:
+        """
+        The clock read before the lock, and no call under it.
+        """
         now = _monotonic()
         with self._lock:
             elapsed = now - self.last
             if elapsed > 0.0:
                 tokens = self.tokens + elapsed * self.rate
-                self.tokens = min(tokens, self.capacity)
+                self.tokens = (
+                    tokens if tokens < self.capacity else self.capacity  # noqa: FURB136  # no call under the lock
+                )
                 self.last = now
             if self.tokens >= 1.0:
                 self.tokens -= 1.0
                 return True
             return False
 
+    def try_acquire_decision(self) -> Any:
+        """
+        The work every stalwart call must do: count the grant, and return
+        a decision with ``remaining``, ``retry_after``, ``reset_after`` and
+        ``limit`` (built after the lock is released).
+        """
+        now = _monotonic()
+        tokens = -1.0
+        with self._lock:
+            elapsed = now - self.last
+            if elapsed > 0.0:
+                left = self.tokens + elapsed * self.rate
+                self.tokens = left if left < self.capacity else self.capacity  # noqa: FURB136  # no call under the lock
+                self.last = now
+            if self.tokens >= 1.0:
+                self.tokens = tokens = self.tokens - 1.0
+                self.granted += 1
+        if tokens >= 0.0:
+            return _decision(
+                self._decision,
+                (
+                    True,
+                    _trunc(tokens),
+                    0.0,
+                    (self.capacity - tokens) / self.rate,
+                    BIG,
+                ),
+            )
+        return None
+
     async def __aenter__(self) -> None:
-        if not self.try_acquire():
+        if not self.try_acquire_outside():
             raise RuntimeError("would wait")
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+def draining_floor() -> FloorTokenBucket:
+    """
+    A floor in the draining regime.
+    """
+    return FloorTokenBucket(BIG / 3600.0, BIG)
 
 
 class SteppingClock:
@@ -94,101 +186,122 @@ def stepping_log(entries: int) -> Any:
     import stalwart
 
     step = 1e-6
+    # The limit is twice what the window holds: every call is granted.
     log = stalwart.SlidingWindowLog(
-        rate=(BIG, entries * step), clock=SteppingClock(step)
+        rate=(2 * entries, entries * step), clock=SteppingClock(step)
     )
     for _ in range(2 * entries):
         log.try_acquire()
     return log
 
 
+def algorithms() -> list[tuple[str, Any, dict[str, Any]]]:
+    """
+    Every algorithm, with the keyword arguments of its draining regime.
+    """
+    import stalwart
+
+    return [
+        ("TokenBucket", stalwart.TokenBucket, {"rate": DRAIN}),
+        ("GCRA", stalwart.GCRA, {"rate": DRAIN}),
+        ("LeakyBucket", stalwart.LeakyBucket, {"rate": DRAIN}),
+        ("FixedWindow", stalwart.FixedWindow, {"rate": DRAIN}),
+        (
+            "SlidingWindowCounter",
+            stalwart.SlidingWindowCounter,
+            {"rate": DRAIN},
+        ),
+        ("SlidingWindowLog", stalwart.SlidingWindowLog, {"rate": DRAIN}),
+    ]
+
+
 def ours(suite: Suite) -> None:
-    """Add stalwart's rows."""
+    """Add stalwart's rows and the floors."""
     import stalwart
 
     system = stalwart.SystemClock()
-    tb = stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system)
-    suite.add(
-        SYNC,
-        "stalwart TokenBucket.try_acquire()",
-        "acq()",
-        {"acq": tb.try_acquire},
-    )
-    tbd = stalwart.TokenBucket(rate=BIG, capacity=BIG)
+    for name, how in (
+        ("floor: token bucket, Lock (clock inside)", "try_acquire"),
+        ("floor: token bucket, Lock, no call inside", "try_acquire_outside"),
+        (
+            "floor: token bucket, Lock, counted, RateLimitDecision",
+            "try_acquire_decision",
+        ),
+    ):
+        floor = draining_floor()
+        suite.add(
+            SYNC, name, "acq()", {"acq": getattr(floor, how)}, kind="floor"
+        )
+    for label, cls, kwargs in algorithms():
+        lim: Any = cls(**kwargs, clock=system)
+        suite.add(
+            SYNC,
+            f"stalwart {label}.try_acquire()",
+            "acq()",
+            {"acq": lim.try_acquire},
+        )
+        keyed: Any = cls(**kwargs, clock=system)
+        suite.add(
+            KEYED,
+            f"stalwart {label}.try_acquire(key='k')",
+            "acq(key='k')",
+            {"acq": keyed.try_acquire},
+        )
+    tbd = stalwart.TokenBucket(rate=DRAIN)
     suite.add(
         SYNC,
         "stalwart TokenBucket.try_acquire(), default clock",
         "acq()",
         {"acq": tbd.try_acquire},
     )
-    tbk = stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system)
-    suite.add(
-        SYNC,
-        "stalwart TokenBucket.try_acquire(key='k')",
-        "acq(key='k')",
-        {"acq": tbk.try_acquire},
-    )
-    tba = stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system)
+    tba = stalwart.TokenBucket(rate=DRAIN, clock=system)
     suite.add(
         SYNC, "stalwart TokenBucket.acquire()", "acq()", {"acq": tba.acquire}
     )
-    for cls, kwargs in (
-        (stalwart.GCRA, {"rate": BIG, "burst": BIG}),
-        (stalwart.LeakyBucket, {"rate": BIG, "capacity": BIG}),
-        (stalwart.FixedWindow, {"rate": (BIG, 3600.0)}),
-        (stalwart.SlidingWindowCounter, {"rate": (BIG, 3600.0)}),
-    ):
-        lim: Any = cls(**kwargs, clock=system)
-        suite.add(
-            SYNC,
-            f"stalwart {cls.__name__}.try_acquire()",
-            "acq()",
-            {"acq": lim.try_acquire},
-        )
     log = stepping_log(1000)
     suite.add(
         SYNC,
-        "stalwart SlidingWindowLog.try_acquire() (1k entries)",
+        "stalwart SlidingWindowLog.try_acquire(), steady 1,000 entries",
         "acq()",
         {"acq": log.try_acquire},
     )
 
-    floor = FloorTokenBucket(BIG, BIG)
+    full_floor = FloorTokenBucket(BIG, BIG)
     suite.add(
-        SYNC,
-        "floor: token bucket, threading.Lock",
+        FULL,
+        "floor: token bucket, Lock (clock inside) [full]",
         "acq()",
-        {"acq": floor.try_acquire},
+        {"acq": full_floor.try_acquire},
         kind="floor",
     )
+    tb = stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system)
+    suite.add(
+        FULL,
+        "stalwart TokenBucket.try_acquire() [full]",
+        "acq()",
+        {"acq": tb.try_acquire},
+    )
 
-    atb = stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system)
+    atb = stalwart.TokenBucket(rate=DRAIN, clock=system)
     suite.add(
         ASYNC,
-        "stalwart await TokenBucket.aacquire()",
+        "stalwart await TokenBucket.aacquire() [draining]",
         "await acq()",
         {"acq": atb.aacquire},
         is_async=True,
     )
     suite.add(
         ASYNC,
-        "stalwart async with TokenBucket",
+        "stalwart async with TokenBucket [draining]",
         "async with lim:\n    pass",
         {"lim": atb},
         is_async=True,
     )
     suite.add(
         ASYNC,
-        "stalwart TokenBucket.try_acquire() in a coroutine",
-        "acq()",
-        {"acq": atb.try_acquire},
-        is_async=True,
-    )
-    suite.add(
-        ASYNC,
         "floor: async with token bucket",
         "async with lim:\n    pass",
-        {"lim": FloorTokenBucket(BIG, BIG)},
+        {"lim": draining_floor()},
         is_async=True,
         kind="floor",
     )
@@ -203,8 +316,9 @@ def ours(suite: Suite) -> None:
         )
 
 
-def peers(suite: Suite) -> None:
-    """Add the peers' rows; a peer that is missing is skipped."""
+def peers(suite: Suite) -> None:  # noqa: C901, PLR0915  # one guarded block per peer
+    """Add the peers' rows (draining where they can); a missing peer is
+    skipped."""
     try:
         from limits import RateLimitItemPerHour
         from limits.storage import MemoryStorage
@@ -221,7 +335,7 @@ def peers(suite: Suite) -> None:
             hit = cls(MemoryStorage()).hit
             suite.add(
                 SYNC,
-                f"limits {label} .hit()",
+                f"limits {label} .hit() (keyed)",
                 "hit(item, 'k')",
                 {"hit": hit, "item": item},
                 kind="peer",
@@ -240,11 +354,11 @@ def peers(suite: Suite) -> None:
 
         for alg, label in ((TokenBucket, "TokenBucket"), (GCRA, "GCRA")):
             lim = Limiter(
-                StateBucket([Rate(BIG, Duration.SECOND)], algorithm=alg())
+                StateBucket([Rate(BIG, Duration.HOUR)], algorithm=alg())
             )
             suite.add(
                 SYNC,
-                f"pyrate-limiter StateBucket({label})",
+                f"pyrate-limiter StateBucket({label}) (keyed)",
                 "acq('k')",
                 {"acq": lim.try_acquire},
                 kind="peer",
@@ -252,18 +366,29 @@ def peers(suite: Suite) -> None:
     except ImportError as e:
         suite.skipped.append(("pyrate-limiter", repr(e)))
     try:
-        from throttled import MemoryStore, RateLimiterType, Throttled, per_sec
+        from throttled import (
+            MemoryStore,
+            RateLimiterType,
+            Throttled,
+            per_hour,
+        )
 
-        for kind in ("token_bucket", "gcra", "fixed_window"):
+        for kind in (
+            "token_bucket",
+            "gcra",
+            "leaking_bucket",
+            "fixed_window",
+            "sliding_window",
+        ):
             th = Throttled(
                 key="k",
                 using=RateLimiterType(kind).value,
-                quota=per_sec(BIG, burst=BIG),
+                quota=per_hour(BIG, burst=BIG),
                 store=MemoryStore(),
             )
             suite.add(
                 SYNC,
-                f"throttled-py {kind} .limit()",
+                f"throttled-py {kind} .limit() (keyed)",
                 "lim('k')",
                 {"lim": th.limit},
                 kind="peer",
@@ -274,11 +399,13 @@ def peers(suite: Suite) -> None:
         import token_bucket
 
         tbl = token_bucket.Limiter(
-            rate=float(BIG), capacity=BIG, storage=token_bucket.MemoryStorage()
+            rate=BIG / 3600.0,
+            capacity=BIG,
+            storage=token_bucket.MemoryStorage(),
         )
         suite.add(
             SYNC,
-            "token-bucket Limiter.consume (no lock)",
+            "token-bucket Limiter.consume (keyed, no lock)",
             "consume('k')",
             {"consume": tbl.consume},
             kind="peer",
@@ -286,15 +413,28 @@ def peers(suite: Suite) -> None:
     except ImportError as e:
         suite.skipped.append(("token-bucket", repr(e)))
     try:
+        from pyresilience import RateLimiter, RateLimiterConfig
+
+        rl = RateLimiter(RateLimiterConfig(max_calls=BIG, period=3600.0))
+        suite.add(
+            SYNC,
+            "pyresilience RateLimiter.acquire()",
+            "acq()",
+            {"acq": rl.acquire},
+            kind="peer",
+        )
+    except ImportError as e:
+        suite.skipped.append(("pyresilience", repr(e)))
+    try:
         from aiolimiter import AsyncLimiter
 
         async def make() -> Any:
-            return AsyncLimiter(BIG, 1)
+            return AsyncLimiter(BIG, 3600)
 
         alim = suite.loop.run_until_complete(make())
         suite.add(
             ASYNC,
-            "aiolimiter async with",
+            "aiolimiter async with [draining]",
             "async with lim:\n    pass",
             {"lim": alim},
             is_async=True,
@@ -302,6 +442,25 @@ def peers(suite: Suite) -> None:
         )
     except ImportError as e:
         suite.skipped.append(("aiolimiter", repr(e)))
+    try:
+        from hyx.ratelimit import tokenbucket
+
+        async def make_hyx() -> Any:
+            return tokenbucket(
+                max_executions=BIG, per_time_secs=3600, bucket_size=BIG
+            )
+
+        hyx = suite.loop.run_until_complete(make_hyx())
+        suite.add(
+            ASYNC,
+            "hyx tokenbucket, async with",
+            "async with lim:\n    pass",
+            {"lim": hyx},
+            is_async=True,
+            kind="peer",
+        )
+    except ImportError as e:
+        suite.skipped.append(("hyx", repr(e)))
     try:
         from limits import RateLimitItemPerHour
         from limits.storage import MemoryStorage
@@ -323,10 +482,39 @@ def peers(suite: Suite) -> None:
         suite.skipped.append(("limits moving window", repr(e)))
 
 
+class _Grouped:
+    """
+    Collects rows, then adds them to a suite section by section (the
+    report starts a table wherever the section changes).
+    """
+
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.loop = suite.loop
+        self.skipped = suite.skipped
+        self.rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        """Remember a row."""
+        self.rows.append((args, kwargs))
+
+    def flush(self) -> None:
+        """Add the rows, grouped by section in the order of SECTIONS."""
+        for section in SECTIONS:
+            for args, kwargs in self.rows:
+                if args[0] == section:
+                    self.suite.add(*args, **kwargs)
+
+
+SECTIONS = (SYNC, KEYED, FULL, ASYNC, LOG)
+
+
 def rows(suite: Suite) -> None:
     """Add every row of this area."""
-    ours(suite)
-    peers(suite)
+    grouped = _Grouped(suite)
+    ours(grouped)  # type: ignore[arg-type]  # a Suite's add()
+    peers(grouped)  # type: ignore[arg-type]  # a Suite's add()
+    grouped.flush()
 
 
 def _hammer(op: Callable[[], object], threads: int, seconds: float) -> float:
@@ -360,25 +548,48 @@ def _hammer(op: Callable[[], object], threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
+def _keyed(op: Callable[..., object]) -> Callable[[], object]:
+    return lambda: op(key="k")
+
+
 def thread_scaling(seconds: float = 1.0, reps: int = 3) -> dict[str, float]:
     """
     Throughput of two threads on one limiter over that of one thread
-    (median of *reps*), for stalwart's token bucket and the floor.
+    (median of *reps*), for every algorithm draining, a keyed call, and
+    the floors.
     """
     import stalwart
 
-    out: dict[str, float] = {}
-    for name, make in (
+    system = stalwart.SystemClock()
+    makers: list[tuple[str, Callable[[], Callable[[], object]]]] = [
         (
-            "stalwart TokenBucket.try_acquire",
-            lambda: (
-                stalwart.TokenBucket(
-                    rate=BIG, capacity=BIG, clock=stalwart.SystemClock()
-                ).try_acquire
-            ),
+            "floor: token bucket, Lock (clock inside)",
+            lambda: draining_floor().try_acquire,
         ),
-        ("floor token bucket", lambda: FloorTokenBucket(BIG, BIG).try_acquire),
-    ):
+        (
+            "floor: token bucket, Lock, no call inside",
+            lambda: draining_floor().try_acquire_outside,
+        ),
+    ]
+    for label, cls, kwargs in algorithms():
+        makers.append(
+            (
+                f"stalwart {label}.try_acquire()",
+                lambda cls=cls, kwargs=kwargs: (
+                    cls(**kwargs, clock=system).try_acquire
+                ),
+            )
+        )
+    makers.append(
+        (
+            "stalwart TokenBucket.try_acquire(key='k')",
+            lambda: _keyed(
+                stalwart.TokenBucket(rate=DRAIN, clock=system).try_acquire
+            ),
+        )
+    )
+    out: dict[str, float] = {}
+    for name, make in makers:
         ratios = []
         for _ in range(reps):
             op = make()

@@ -15,8 +15,9 @@ from stalwart.testing import FakeClock
 
 clock = FakeClock()
 
-# Each user may make 5 requests at once, refilled at 5 per 10 seconds.
-per_user = stalwart.TokenBucket(rate="5/10s", name="api", clock=clock)
+# Each user may make 5 requests at once, refilled at 5 per 10 seconds,
+# and at most 20 an hour: a request must fit both.
+per_user = stalwart.TokenBucket(rate="5/10s;20/hour", name="api", clock=clock)
 
 
 def handle(user: str) -> str:
@@ -35,6 +36,9 @@ print("bob is not affected:", handle("bob"))
 
 clock.advance(4.0)
 print("4 s later, alice has two tokens again:", handle("alice"))
+print("bob could go now:", bool(per_user.peek(key="bob")), "(nothing taken)")
+per_user.reset("alice")
+print("after a reset, alice starts afresh:", handle("alice"))
 
 # A shaper spaces calls to a fragile backend evenly: one every 0.5 s.
 backend = stalwart.LeakyBucket(
@@ -49,9 +53,18 @@ async def call_backend(job: int) -> str:
 
 
 async def main() -> None:
-    """Send four jobs at once; the shaper releases them at their slots."""
-    for line in await asyncio.gather(*(call_backend(j) for j in range(4))):
-        print(" ", line)
+    """
+    Send four jobs at once; the shaper releases them at their slots.  Job 1
+    gives up: the jobs behind it move up.
+    """
+    jobs = [asyncio.ensure_future(call_backend(j)) for j in range(4)]
+    await asyncio.sleep(0)
+    jobs[1].cancel()
+    for job in jobs:
+        try:
+            print(" ", await job)
+        except asyncio.CancelledError:
+            print("  job 1 cancelled")
 
 
 start = clock.now()

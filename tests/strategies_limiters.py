@@ -1,27 +1,33 @@
 """
 Hypothesis strategies and trace runners for the rate-limiter cores.
 
-Times, periods and rates are drawn from grids (multiples of 1/16 s, whole
-rates, periods that are powers of two) so that the arithmetic of the
-reference models is exact and a property fails only on a real defect.
+Two kinds of configurations:
+
+* on a *grid* (multiples of 1/16 s, whole rates, periods that are powers
+  of two), where the arithmetic is exact, so that a reference model can
+  state the exact behaviour;
+* *wide*: clock values up to 1e9 s and rates from one a day to 1e9 a
+  second, where only the properties that must hold at any magnitude are
+  checked (a ready time is always enough, and always later than now).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 from typing import Any
 
 from hypothesis import strategies as st
 
 from stalwart._core.limits import (
+    BucketAlgorithm,
     FixedWindowAlgorithm,
-    GCRAAlgorithm,
-    LeakyBucketAlgorithm,
     Log,
+    MultiRateAlgorithm,
+    ShaperAlgorithm,
     SlidingWindowCounterAlgorithm,
     SlidingWindowLogAlgorithm,
-    TokenBucketAlgorithm,
 )
 
 
@@ -39,11 +45,13 @@ costs = st.integers(1, 4).map(float)
 # The longest wait a request accepts: none, a bit, or unbounded.
 max_waits = st.sampled_from([0.0, 0.0, 0.5, 2.0, float("inf")])
 
+Trace = list[tuple[float, float, float]]
+
 
 @st.composite
 def traces(
     draw: st.DrawFn, steps: st.SearchStrategy[float] = forward_steps
-) -> list[tuple[float, float, float]]:
+) -> Trace:
     """
     A list of ``(step, cost, max_wait)``: move the clock by *step*, then
     ask for *cost* waiting at most *max_wait*.
@@ -53,20 +61,14 @@ def traces(
     )
 
 
-def token_buckets() -> st.SearchStrategy[TokenBucketAlgorithm]:
-    """Token bucket cores."""
-    return st.builds(TokenBucketAlgorithm, rates, capacities)
+def buckets() -> st.SearchStrategy[BucketAlgorithm]:
+    """Token bucket / GCRA / leaky meter cores."""
+    return st.builds(BucketAlgorithm, rates, capacities)
 
 
-def gcras() -> st.SearchStrategy[GCRAAlgorithm]:
-    """GCRA cores."""
-    return st.builds(GCRAAlgorithm, rates, capacities)
-
-
-def leaky_buckets(shape: bool | None = None) -> st.SearchStrategy[Any]:
-    """Leaky bucket cores, meters or shapers or both."""
-    shapes = st.booleans() if shape is None else st.just(shape)
-    return st.builds(LeakyBucketAlgorithm, rates, capacities, shapes)
+def shapers() -> st.SearchStrategy[ShaperAlgorithm]:
+    """Leaky bucket shaper cores."""
+    return st.builds(ShaperAlgorithm, rates, capacities)
 
 
 def fixed_windows() -> st.SearchStrategy[FixedWindowAlgorithm]:
@@ -84,16 +86,86 @@ def sliding_counters() -> st.SearchStrategy[SlidingWindowCounterAlgorithm]:
     return st.builds(SlidingWindowCounterAlgorithm, capacities, periods)
 
 
+def multi_rates() -> st.SearchStrategy[MultiRateAlgorithm]:
+    """Two or three cores of the same kind at once (not shapers)."""
+    single = st.one_of(
+        buckets(), fixed_windows(), sliding_logs(), sliding_counters()
+    )
+    return st.lists(single, min_size=2, max_size=3).map(
+        lambda parts: MultiRateAlgorithm(tuple(parts))
+    )
+
+
 def any_algorithm() -> st.SearchStrategy[Any]:
-    """Any core."""
+    """Any core on the grid, several rates at once included."""
     return st.one_of(
-        token_buckets(),
-        gcras(),
-        leaky_buckets(),
+        buckets(),
+        shapers(),
         fixed_windows(),
         sliding_logs(),
         sliding_counters(),
+        multi_rates(),
     )
+
+
+# ----------------------------------------------------------------- wide
+
+# Rates per second from one a day to 1e9, log-uniform.
+wide_rates = st.floats(-4.94, 9.0).map(lambda e: 10.0**e)
+wide_capacities = st.one_of(st.integers(1, 20).map(float), st.floats(1.0, 1e6))
+# Clock values where a float's step is coarse.
+wide_starts = st.one_of(
+    st.sampled_from([0.0, 0.3, 1e5, 1e6, 1e7, 2.0**24, 1e9, 1e9 + 0.3]),
+    st.floats(0.0, 1e9),
+)
+
+
+@st.composite
+def wide_algorithms(draw: st.DrawFn) -> Any:
+    """
+    Any core with a rate from one a day to 1e9 a second.
+    """
+    per_second = draw(wide_rates)
+    capacity = draw(wide_capacities)
+    kind = draw(
+        st.sampled_from(["bucket", "shaper", "fixed", "log", "counter"])
+    )
+    if kind == "bucket":
+        return BucketAlgorithm(per_second, capacity)
+    if kind == "shaper":
+        return ShaperAlgorithm(per_second, capacity)
+    # A window of *capacity* requests at this rate.
+    period = capacity / per_second
+    make = {
+        "fixed": FixedWindowAlgorithm,
+        "log": SlidingWindowLogAlgorithm,
+        "counter": SlidingWindowCounterAlgorithm,
+    }[kind]
+    return make(capacity, period)
+
+
+@st.composite
+def wide_traces(draw: st.DrawFn, algorithm: Any) -> Trace:
+    """
+    Requests spaced by fractions of the time one unit of cost takes at
+    the algorithm's rate, with costs up to its capacity.
+    """
+    unit = algorithm.horizon / algorithm.capacity
+    steps = st.floats(0.0, 3.0).map(lambda f: f * unit)
+    cost = st.one_of(
+        st.just(1.0),
+        st.floats(0.01, 1.0).map(lambda f: f * algorithm.capacity),
+    )
+    return draw(
+        st.lists(
+            st.tuples(steps, cost, st.sampled_from([0.0, 0.0, 10.0 * unit])),
+            min_size=1,
+            max_size=30,
+        )
+    )
+
+
+# -------------------------------------------------------------- runners
 
 
 def live(algorithm: Any, state: Any, now: float) -> Any:
@@ -101,10 +173,15 @@ def live(algorithm: Any, state: Any, now: float) -> Any:
     A comparable copy of *state* as seen at *now* (for a log: its entries
     not yet expired, as ``(time, cost)``; a tuple state as it is).
     """
+    if isinstance(algorithm, MultiRateAlgorithm):
+        return tuple(
+            live(part, sub, now)
+            for part, sub in zip(algorithm.parts, state, strict=True)
+        )
     if not isinstance(state, Log):
         return state
     log = copy.deepcopy(state)
-    algorithm._expire(log, now)
+    algorithm.expire(log, now)
     totals = [log.gone, *log.totals[log.head :]]
     return [
         (t, b - a)
@@ -113,25 +190,22 @@ def live(algorithm: Any, state: Any, now: float) -> Any:
 
 
 def run(
-    algorithm: Any,
-    trace: list[tuple[float, float, float]],
-    start: float = 0.0,
+    algorithm: Any, trace: Trace, start: float = 0.0, state: Any = None
 ) -> tuple[Any, list[tuple[float, float, bool, float]]]:
     """
-    Feed *trace* to *algorithm* from a fresh state.
+    Feed *trace* to *algorithm* from *state* (a fresh one by default).
 
     Returns:
-        The final state and one ``(now, cost, granted, wait)`` per step.
+        The final state and one ``(now, cost, granted, at)`` per step.
     """
-    state = algorithm.fresh()
+    if state is None:
+        state = algorithm.fresh()
     now = start
     out = []
     for step, cost, max_wait in trace:
         now += step
-        granted, after, wait = algorithm.reserve(state, now, cost, max_wait)
-        if granted:
-            state = after
-        out.append((now, cost, granted, wait))
+        state, granted, at = algorithm.decide(state, now, cost, max_wait)
+        out.append((now, cost, granted, at))
     return state, out
 
 
@@ -140,7 +214,18 @@ def granted_slots(
 ) -> list[tuple[float, float]]:
     """
     The ``(slot, cost)`` of every granted request, in slot order.
+
+    A request is served at its slot, or, if the clock stepped back, not
+    before the latest time read so far: the time it really is (a thread
+    that read the clock just before another).  A cost that can never fit
+    is left out: it never reaches the algorithm.
     """
-    return sorted(
-        (now + wait, cost) for now, cost, granted, wait in results if granted
-    )
+    seen = -math.inf
+    slots = []
+    for now, cost, granted, at in results:
+        if at == math.inf:
+            continue
+        seen = max(seen, now)
+        if granted:
+            slots.append((max(at, seen), cost))
+    return sorted(slots)

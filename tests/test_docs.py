@@ -14,11 +14,6 @@ The rules for a page's code blocks (also in docs/about-the-docs.md):
   not run.
 * A block leaves no global state behind: the default clock is the system
   clock again and retry test mode is off once it ends.
-
-Pages that other work is still rewriting run the old way until a later pass
-converts them: their blocks in order, in one namespace, under
-``use_clock(FakeClock())``.  ``WHOLE_PAGE`` and ``NOT_YET_STANDALONE`` list
-them; they only ever shrink.
 """
 
 from __future__ import annotations
@@ -41,23 +36,11 @@ import stalwart.testing
 from stalwart import SystemClock
 from stalwart._clock import DEFAULT_CLOCK
 from stalwart._retry import _set_testing
-from stalwart.testing import FakeClock, use_clock
 
 
 ROOT = pathlib.Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-
-# Pages whose blocks still run in order, in one namespace, under a
-# FakeClock (the old rules), until a later pass makes each block
-# self-contained and removes the page from this set.
-WHOLE_PAGE = {
-    "rate-limiters.md",
-}
-# Blocks, named by a line they contain, that still need the blocks before
-# them on their page: the page then also runs whole, the old way, and
-# every other block of it runs on its own.
-NOT_YET_STANDALONE: dict[str, list[str]] = {}
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)$")
 
@@ -127,27 +110,8 @@ def blocks(page: pathlib.Path) -> list[Block]:
     return found
 
 
-def _pending(block: Block) -> bool:
-    markers = NOT_YET_STANDALONE.get(block.page.name, [])
-    return any(marker in block.code for marker in markers)
-
-
 def _standalone_blocks() -> list[Block]:
-    return [
-        block
-        for page in PAGES
-        if page.name not in WHOLE_PAGE
-        for block in blocks(page)
-        if not _pending(block)
-    ]
-
-
-def _whole_pages() -> list[pathlib.Path]:
-    return [
-        page
-        for page in PAGES
-        if page.name in WHOLE_PAGE or page.name in NOT_YET_STANDALONE
-    ]
+    return [block for page in PAGES for block in blocks(page)]
 
 
 def run(block: Block, namespace: dict[str, object]) -> str:
@@ -210,33 +174,6 @@ def test_block_runs_alone(block: Block) -> None:
     assert isinstance(left_clock, SystemClock), f"{block.id} left use_clock"
     assert None is left_testing, f"{block.id} left retry test mode on"
     check_output(block, printed)
-
-
-@pytest.mark.parametrize("page", _whole_pages(), ids=lambda page: page.name)
-def test_page_runs_in_order(page: pathlib.Path) -> None:
-    """
-    A page not yet converted runs in order, in one namespace, under a
-    FakeClock, and its blocks print their output blocks.
-    """
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    with use_clock(FakeClock()):
-        for block in blocks(page):
-            check_output(block, run(block, namespace))
-
-
-def test_not_yet_standalone_markers_are_current() -> None:
-    """
-    Each marker of NOT_YET_STANDALONE names a block of its page, so an
-    exemption disappears with the block it was for.
-    """
-    stale = [
-        (name, marker)
-        for name, markers in NOT_YET_STANDALONE.items()
-        for marker in markers
-        if not any(marker in b.code for b in blocks(ROOT / name))
-    ]
-
-    assert [] == stale
 
 
 class TestFences:

@@ -65,11 +65,7 @@ class TestConfiguration:
         [
             (
                 {"rate": 0},
-                (
-                    "'rate' must be a number per second, a (limit, period) "
-                    "pair or a string such as '100/minute', with both > 0 "
-                    "(got 0)"
-                ),
+                "'rate' must have a finite limit > 0 (got 0)",
             ),
             (
                 {"rate": 1, "capacity": 0},
@@ -312,19 +308,6 @@ class TestTryAcquire:
         assert (True, False, True) == (bool(big), bool(too_big), bool(small))
         assert 0.2 == pytest.approx(too_big.retry_after)
 
-    def test_capacity_below_one(self, clock):
-        """
-        A bucket smaller than one token still grants fractional costs and
-        refuses a cost of one as never fitting.
-        """
-        bucket = TokenBucket(rate=1, capacity=0.5, clock=clock)
-
-        assert bucket.try_acquire(0.5)
-        with pytest.raises(RateLimitExceededError):
-            bucket.try_acquire()
-        with pytest.raises(RateLimitExceededError):
-            bucket.acquire()
-
 
 class TestKeys:
     def test_keys_are_independent(self, cls, clock):
@@ -388,11 +371,11 @@ class TestAcquire:
         """
         limiter = TokenBucket(rate=1, capacity=1, clock=clock)
         limiter.acquire()
-        waits = []
+        slots = []
         for _ in range(3):
-            waits.append(limiter._reserve(1, None, None)[0])
+            slots.append(limiter._reserve(1, None, None).slot)
 
-        assert [1.0, 2.0, 3.0] == waits
+        assert [1.0, 2.0, 3.0] == slots
 
     def test_timeout_refuses_at_once(self, cls, clock):
         """

@@ -95,6 +95,7 @@ ALIASES = {
     "Owner": "stalwart._deadline.Owner",
     "Policy": "stalwart._core.buffer.Policy",
     "RateSpec": "stalwart._rates.RateSpec",
+    "RatesSpec": "stalwart._rates.RatesSpec",
     "RetryOn": "stalwart._retry.RetryOn",
     "Seconds": "stalwart._typing.Seconds",
     "WaitFunction": "stalwart._retry.WaitFunction",

@@ -1,87 +1,73 @@
 """
-The GCRA core, and its equivalence with the token bucket.
+GCRA as the bucket core sees it: a theoretical arrival time kept relative
+to the last update, exact at any clock value.
 """
 
 from __future__ import annotations
 
-import math
-
 from hypothesis import given
-from hypothesis import strategies as st
 
-from stalwart._core.limits import GCRAAlgorithm, TokenBucketAlgorithm
-from strategies_limiters import any_steps, capacities, rates, traces
-
-
-# A state no reservation ever leaves (nan equals nothing), to test the
-# refund of a reservation that is no longer the latest.
-NEVER = (math.nan, math.nan)
+from stalwart._core.limits import BucketAlgorithm
+from strategies_limiters import buckets, run, traces
 
 
-def _twins(rate, capacity):
-    return GCRAAlgorithm(rate, capacity), TokenBucketAlgorithm(rate, capacity)
+def tat(bucket, state):
+    """
+    GCRA's theoretical arrival time for a bucket state.
+    """
+    at, level, _ = state
+    return at + level / bucket.rate
 
 
 class TestGCRA:
-    @given(
-        rates,
-        capacities,
-        traces(any_steps),
-        st.lists(st.booleans(), max_size=40),
-    )
-    def test_agrees_with_token_bucket(self, rate, capacity, trace, refunds):
+    @given(buckets(), traces())
+    def test_granted_while_tat_within_burst(self, bucket, trace):
         """
-        On any trace (a clock stepping back and refunds included), GCRA
-        and the token bucket grant the same requests with the same waits
-        and show the same room.
+        Without waiting, a request of cost *c* is granted exactly when
+        the TAT it leaves is at most ``burst / rate`` ahead of now, as
+        GCRA states it.
         """
-        gcra, bucket = _twins(rate, capacity)
-        g, b = gcra.fresh(), bucket.fresh()
+        trace = [(step, cost, 0.0) for step, cost, _ in trace]
+        state = bucket.fresh()
         now = 0.0
-        refunds = [*refunds, *[False] * len(trace)]
 
-        for (step, cost, max_wait), refund in zip(trace, refunds):
+        for step, cost, _ in trace:
             now += step
-            g_ok, g_after, g_wait = gcra.reserve(g, now, cost, max_wait)
-            b_ok, b_after, b_wait = bucket.reserve(b, now, cost, max_wait)
+            ahead = max(tat(bucket, state), now) + cost / bucket.rate - now
+            after, granted, _ = bucket.decide(state, now, cost, 0.0)
 
-            assert b_ok == g_ok
-            assert math.isclose(b_wait, g_wait, abs_tol=1e-9)
-            if g_ok and refund:
-                g_after = gcra.refund(
-                    g_after,
-                    now,
-                    cost=cost,
-                    before=g_after,
-                    after=NEVER,
-                    slot=now,
-                )
-                b_after = bucket.refund(
-                    b_after,
-                    now,
-                    cost=cost,
-                    before=b_after,
-                    after=NEVER,
-                    slot=now,
-                )
-            if g_ok:
-                g, b = g_after, b_after
-            assert bucket.status(b, now)[0] == gcra.status(g, now)[0]
+            assert (ahead <= bucket.capacity / bucket.rate + 1e-9) == granted
+            state = after
 
     def test_example(self):
         """
-        Ten per second with a burst of two: two at once, then every 0.1 s.
+        Ten per second with a burst of two: two at once, then every 0.1 s;
+        the TAT is 0.2 s ahead after the burst.
         """
-        gcra = GCRAAlgorithm(rate=10.0, burst=2.0)
+        gcra = BucketAlgorithm(rate=10.0, capacity=2.0)
         state = gcra.fresh()
 
-        ok1, state, _ = gcra.reserve(state, 0.0, 1, 0.0)
-        ok2, state, _ = gcra.reserve(state, 0.0, 1, 0.0)
-        refused, _, retry_after = gcra.reserve(state, 0.0, 1, 0.0)
+        state, ok1, _ = gcra.decide(state, 0.0, 1, 0.0)
+        state, ok2, _ = gcra.decide(state, 0.0, 1, 0.0)
+        _, refused, at = gcra.decide(state, 0.0, 1, 0.0)
 
         assert (True, True, False) == (ok1, ok2, refused)
-        assert math.isclose(0.1, retry_after)
-        assert (0, 0.2) == gcra.status(state, 0.0)
-        assert 2 == gcra.limit
+        assert 0.1 == at
+        assert 0.2 == tat(gcra, state)
+        assert (0, 0.2, 2) == gcra.status(state, 0.0)
         assert not gcra.idle(state, 0.1)
         assert gcra.idle(state, 0.2)
+
+    @given(buckets(), traces())
+    def test_tat_never_more_than_burst_ahead_without_waits(
+        self, bucket, trace
+    ):
+        """
+        Requests that do not wait never push the TAT further than
+        ``burst / rate`` past now.
+        """
+        trace = [(step, cost, 0.0) for step, cost, _ in trace]
+        state, results = run(bucket, trace)
+
+        now = results[-1][0]
+        assert tat(bucket, state) - now <= bucket.capacity / bucket.rate + 1e-9

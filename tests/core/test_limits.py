@@ -1,5 +1,6 @@
 """
-Properties every rate-limiting core shares, checked on every algorithm.
+Properties every rate-limiting core shares, checked on every algorithm
+(several rates at once included), on the exact grid and at any magnitude.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import math
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from stalwart._core.limits import (
+    INF,
+    BucketAlgorithm,
+    FixedWindowAlgorithm,
+    MultiRateAlgorithm,
+    ShaperAlgorithm,
+    earliest,
+    window_of,
+)
 from strategies_limiters import (
     TOL,
     any_algorithm,
@@ -20,7 +30,18 @@ from strategies_limiters import (
     max_waits,
     run,
     traces,
+    wide_algorithms,
+    wide_starts,
+    wide_traces,
 )
+
+
+def _shaper(algorithm):
+    return isinstance(algorithm, ShaperAlgorithm)
+
+
+def _copy(state):
+    return copy.deepcopy(state)
 
 
 class TestEveryAlgorithm:
@@ -34,59 +55,76 @@ class TestEveryAlgorithm:
         now = results[-1][0] + dt
         before = live(algorithm, state, now)
 
-        granted, after, _ = algorithm.reserve(state, now, cost, wait)
+        after, granted, _ = algorithm.decide(state, now, cost, wait)
 
         assume(not granted)
         assert before == live(algorithm, after, now)
 
-    @given(any_algorithm(), traces(), costs)
-    def test_retry_after_is_exact(self, algorithm, trace, cost):
+    @given(any_algorithm(), traces(any_steps), costs)
+    def test_ready_time_is_enough_and_later(self, algorithm, trace, cost):
         """
-        A request refused with ``retry_after`` is granted at once that much
-        later, and not a little before.
+        A request refused at *now* is granted at once at its ready time,
+        which is later than *now*; a little before, it is refused.
         """
         assume(cost <= algorithm.capacity)
         state, results = run(algorithm, trace)
         now = results[-1][0]
         for _ in range(20):  # take until refused
-            granted, after, retry_after = algorithm.reserve(
-                copy.deepcopy(state), now, cost, 0.0
-            )
+            after, granted, at = algorithm.decide(_copy(state), now, cost, 0.0)
             if not granted:
                 break
             state = after
 
-        early = algorithm.reserve(
-            copy.deepcopy(state), now + retry_after - 0.01, cost, 0.0
-        )
-        later = algorithm.reserve(state, now + retry_after, cost, 0.0)
+        early = algorithm.decide(_copy(state), at - 0.01, cost, 0.0)
+        later = algorithm.decide(state, at, cost, 0.0)
 
-        assert 0 < retry_after < math.inf
-        assert not early[0]
-        assert later[0]
+        assert now < at < INF
+        assert not early[1]
+        assert (True, at) == later[1:]
+
+    @given(st.data(), wide_algorithms(), wide_starts)
+    def test_ready_time_at_any_magnitude(self, data, algorithm, start):
+        """
+        At clock values up to 1e9 s and rates from one a day to 1e9 a
+        second, a refused request is granted at once at its ready time,
+        which is later than the time it was refused at.
+        """
+        trace = data.draw(wide_traces(algorithm))
+        cost = data.draw(st.sampled_from([1.0, algorithm.capacity]))
+        state, results = run(algorithm, trace, start)
+        now = results[-1][0]
+        for _ in range(40):
+            after, granted, at = algorithm.decide(_copy(state), now, cost, 0.0)
+            if not granted:
+                break
+            state = after
+        assume(not granted)
+
+        later = algorithm.decide(state, at, cost, 0.0)
+
+        assert now < at < INF
+        assert later[1]
 
     @given(any_algorithm(), traces(), costs, max_waits)
     def test_wait_within_max_wait(self, algorithm, trace, cost, max_wait):
         """
-        A request is granted exactly when its wait fits in *max_wait* (a
-        shaper also refuses when its queue is full), and the wait does not
-        depend on *max_wait*.
+        A request is granted exactly when its slot is at most *max_wait*
+        away (a shaper also refuses when its queue is full), and the slot
+        or ready time does not depend on *max_wait*.
         """
         assume(cost <= algorithm.capacity)
         state, results = run(algorithm, trace)
         now = results[-1][0]
-        _, _, wait_now = algorithm.reserve(
-            copy.deepcopy(state), now, cost, 0.0
-        )
+        _, _, at_now = algorithm.decide(_copy(state), now, cost, 0.0)
 
-        granted, _, wait = algorithm.reserve(state, now, cost, max_wait)
+        _, granted, at = algorithm.decide(state, now, cost, max_wait)
 
-        assert wait_now == wait
-        assert wait >= 0
+        assert at_now == at
+        assert at >= now
         if granted:
-            assert wait <= max_wait + 1e-9
+            assert at - now <= max_wait
         elif not _shaper(algorithm):  # a full queue refuses whatever
-            assert wait > max_wait
+            assert at - now > max_wait
 
     @given(any_algorithm(), traces(any_steps), traces(), forward_steps)
     def test_idle_state_is_fresh(self, algorithm, trace, probe, dt):
@@ -98,8 +136,8 @@ class TestEveryAlgorithm:
         now = results[-1][0] + dt
         assume(algorithm.idle(state, now))
 
-        _, mine = run_from(algorithm, state, probe, now)
-        _, fresh = run_from(algorithm, algorithm.fresh(), probe, now)
+        _, mine = run(algorithm, probe, now, _copy(state))
+        _, fresh = run(algorithm, probe, now)
 
         assert fresh == mine
 
@@ -112,34 +150,53 @@ class TestEveryAlgorithm:
         """
         state, results = run(algorithm, trace)
         now = results[-1][0]
-        early = algorithm.reserve(copy.deepcopy(state), now, cost, 0.0)
-        late = algorithm.reserve(copy.deepcopy(state), now + dt, cost, 0.0)
+        early = algorithm.decide(_copy(state), now, cost, 0.0)
+        late = algorithm.decide(_copy(state), now + dt, cost, 0.0)
 
-        assert late[0] or not early[0]
+        assert late[1] or not early[1]
         assert (
-            algorithm.status(copy.deepcopy(state), now)[0]
-            <= algorithm.status(copy.deepcopy(state), now + dt)[0]
+            algorithm.status(_copy(state), now)[0]
+            <= algorithm.status(_copy(state), now + dt)[0]
         )
 
-    @given(any_algorithm(), traces(any_steps), costs, max_waits)
-    def test_refund_of_latest_undoes_it(self, algorithm, trace, cost, wait):
+    @given(any_algorithm(), traces(any_steps), traces(), max_waits)
+    def test_rewind_undoes_bookings(self, algorithm, trace, more, wait):
         """
-        Refunding a reservation right after it was made restores the state
-        it was made from.
+        Rewinding to a mark undoes every booking made after it (the
+        entries a log expired meanwhile aside).
         """
         state, results = run(algorithm, trace)
         now = results[-1][0]
         before = live(algorithm, state, now)
-        granted, after, waited = algorithm.reserve(state, now, cost, wait)
+        mark = algorithm.mark(state)
+
+        state, _ = run(
+            algorithm, [(0.0, c, w) for _, c, w in more], now, state
+        )
+        state = algorithm.rewind(state, mark)
+
+        assert before == live(algorithm, state, now)
+
+    @given(any_algorithm(), traces(any_steps), costs, max_waits)
+    def test_refund_of_latest_undoes_it(self, algorithm, trace, cost, wait):
+        """
+        Refunding a grant right after it was made restores the state it
+        was made from.
+        """
+        state, results = run(algorithm, trace)
+        now = results[-1][0]
+        before = live(algorithm, state, now)
+        mark = algorithm.mark(state)
+        after, granted, at = algorithm.decide(state, now, cost, wait)
         assume(granted)
 
         restored = algorithm.refund(
             after,
             now,
             cost=cost,
-            before=before if not isinstance(before, list) else after,
-            after=after,
-            slot=now + waited,
+            slot=at,
+            before=mark,
+            after=algorithm.mark(after),
         )
 
         assert before == live(algorithm, restored, now)
@@ -153,50 +210,105 @@ class TestEveryAlgorithm:
         state, results = run(algorithm, trace)
         now = results[-1][0]
 
-        remaining, reset_after = algorithm.status(state, now)
+        remaining, reset_after, limit = algorithm.status(state, now)
         fresh = algorithm.status(algorithm.fresh(), now)
 
-        assert 0 <= remaining <= algorithm.limit
+        assert 0 <= remaining <= limit
         assert reset_after >= -TOL
-        assert (
-            min(algorithm.limit, 1) if _shaper(algorithm) else algorithm.limit,
-            0.0,
-        ) == (
-            fresh[0],
-            fresh[1],
-        )
+        assert (1 if _shaper(algorithm) else algorithm.limit, 0.0) == fresh[:2]
 
     @given(any_algorithm(), st.floats(-1e6, 1e6), costs)
     def test_never_fits(self, algorithm, now, cost):
         """
-        A cost above the capacity is refused with an infinite wait.
+        A cost above the capacity is refused with an infinite ready time.
         """
         state = algorithm.fresh()
 
-        granted, after, wait = algorithm.reserve(
+        after, granted, at = algorithm.decide(
             state, now, algorithm.capacity + cost, math.inf
         )
 
-        assert not granted
-        assert math.inf == wait
+        assert (False, math.inf) == (granted, at)
         assert after is state
 
 
-def _shaper(algorithm):
-    return getattr(algorithm, "shape", False)
+class TestEarliest:
+    @given(st.floats(-1e9, 1e9), st.integers(0, 2000))
+    def test_finds_the_first_float(self, lo, ulps):
+        """
+        With a guess below the answer, the answer is the first float that
+        fits, however far the guess is.
+        """
+        answer = lo
+        for _ in range(ulps + 1):
+            answer = math.nextafter(answer, INF)
+
+        found = earliest(lambda t: t >= answer, lo, lo)
+
+        assert answer == found
+
+    def test_a_guess_that_fits_is_kept(self):
+        """
+        A guess that fits is the answer, even if smaller floats fit too.
+        """
+        assert 5.0 == earliest(lambda t: t >= 1.0, 0.0, 5.0)
+
+    def test_far_answers(self):
+        """
+        An answer many orders of magnitude above the guess is found.
+        """
+        assert 1e6 == earliest(lambda t: t >= 1e6, 0.0, 1.0)
 
 
-def run_from(algorithm, state, trace, start):
-    """
-    Like ``run``, from a given state.
-    """
-    state = copy.deepcopy(state)
-    now = start
-    out = []
-    for step, cost, max_wait in trace:
-        now += step
-        granted, after, wait = algorithm.reserve(state, now, cost, max_wait)
-        if granted:
-            state = after
-        out.append((granted, wait))
-    return state, out
+class TestWindowOf:
+    @given(st.floats(0, 1e9), st.sampled_from([0.1, 0.3, 1 / 3, 7.0, 3600.0]))
+    def test_window_holds_the_time(self, t, period):
+        """
+        The window of a time starts at or before it and ends after it,
+        with the products taken in floats.
+        """
+        k = window_of(t, period)
+
+        assert k * period <= t < (k + 1) * period
+
+    def test_division_rounding_across_an_integer(self):
+        """
+        ``4.3 / 0.1`` rounds to just below 43, yet ``43 * 0.1`` is 4.3: the
+        time belongs to window 43.
+        """
+        assert 43 == window_of(4.3, 0.1)
+
+    def test_division_rounding_up_to_an_integer(self):
+        """
+        Where the division rounds up to an integer whose window starts
+        after the time, the time belongs to the window before.
+        """
+        t, period = 218160.99999999997, 1 / 3
+
+        k = window_of(t, period)
+
+        assert 654483 == math.floor(t / period)
+        assert 654482 == k
+
+
+class TestBuckets:
+    def test_level_below_the_slack_is_empty(self):
+        """
+        A bucket drained to rounding noise is empty, and so idle.
+        """
+        bucket = BucketAlgorithm(10.0, 2.0)
+
+        assert bucket.idle((0.0, 1.0), 0.1)
+        assert 0.0 == bucket.level((0.0, 1.0), 0.1)
+
+
+class TestSeveralRates:
+    def test_limit_is_the_smallest(self):
+        """
+        Several rates together advertise the smallest of their limits.
+        """
+        several = MultiRateAlgorithm(
+            (BucketAlgorithm(1.0, 2.0), FixedWindowAlgorithm(3.0, 2.0))
+        )
+
+        assert 2 == several.limit

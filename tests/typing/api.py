@@ -282,6 +282,16 @@ def rate_limiters() -> None:
     stalwart.LeakyBucket(rate=5.0, mode="shaper").try_acquire()
     assert_type(limiter.statistics(), stalwart.RateLimiterStatistics)
     assert_type(stalwart.Rate.parse("10/s").per_second, float)
+    assert_type(limiter.peek(key="alice"), stalwart.RateLimitDecision)
+    limiter.reset("alice")
+    limiter.clear()
+    limiter.acquire(timeout=timedelta(milliseconds=500))
+    several = stalwart.SlidingWindowCounter(rate="10/second;1000/hour")
+    assert_type(several.rates, tuple[stalwart.Rate, ...])
+    stalwart.GCRA(rate=["10/s", (1000, 3600.0)]).try_acquire()
+    assert_type(
+        stalwart.Rate.parse_many("10/s;5/m"), tuple[stalwart.Rate, ...]
+    )
 
     per_user = stalwart.FixedWindow(rate="5/s", key_func=lambda user: user)
 
