@@ -553,3 +553,18 @@ class TestThreadPool:
             "refused": 0,
             "high_water": 0,
         } == data
+
+    def test_events_carry_the_callers_pipeline(self, clock):
+        """
+        Events sent from the worker carry the pipeline that submitted the
+        call, as every stage's events do.
+        """
+        events: list[stalwart.Event] = []
+        with ThreadPoolBulkhead(max_workers=1, clock=clock) as pool:
+            pool.add_hook(events.append, per_call=True)
+            policy = stalwart.Pipeline(pool, name="policy")
+            policy.call(ok)
+
+        assert [("CallAdmitted", "policy"), ("CallFinished", "policy")] == [
+            (type(e).__name__, e.pipeline) for e in events
+        ]
