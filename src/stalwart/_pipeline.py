@@ -1271,8 +1271,8 @@ class Pipeline:
             )
         return (
             f"Pipeline {self.name!r} has no attempt loop: it needs a Retry"
-            " as its first stage, followed only by guards (breakers,"
-            " bulkheads, limiters, async timeouts)"
+            " as its first stage, followed only by guards (circuit"
+            " breakers, bulkheads, async timeouts)"
         )
 
     def __repr__(self) -> str:
