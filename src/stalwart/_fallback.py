@@ -142,7 +142,8 @@ class Fallback(Observable):
         name: Used in events.
         clock: Where event times are read.
         hooks: Receive a :class:`~stalwart.FallbackUsed` per fallback
-            (more can be attached later with :meth:`add_hook`).
+            (more can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """

@@ -114,7 +114,8 @@ class ThreadPoolBulkhead(Observable):
         name: Used in errors, events and the threads' names.
         clock: Where event times are read.
         hooks: Receive a :class:`~stalwart.CallRejected` per refusal (more
-            can be attached later with :meth:`add_hook`).
+            can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """

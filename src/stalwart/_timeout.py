@@ -331,7 +331,8 @@ class Timeout(Observable):
         clock: Where the deadline is measured.  The ``with`` face needs the
             system clock, since signals run in real time.
         hooks: Receive a :class:`~stalwart.TimeoutExceeded` per timeout
-            (more can be attached later with :meth:`add_hook`).
+            (more can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """
