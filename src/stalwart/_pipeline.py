@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 import warnings
 
 from collections.abc import (
@@ -1084,6 +1085,7 @@ class Pipeline:
         "_lives",
         "_no_loop",
         "_no_with",
+        "_retag_lock",
         "_run",
         "_tagged",
         "name",
@@ -1160,6 +1162,10 @@ class Pipeline:
         # pipeline's name while a stage has one.  Each stage that takes
         # hooks later tells the pipeline when its hooks come and go (a
         # weak reference: the stage does not keep the pipeline alive).
+        # Stages' hooks may change from several threads at once: each
+        # change recomputes the tag from their state now, under this lock,
+        # so the last one leaves it right.  Never taken by a call.
+        self._retag_lock = threading.Lock()
         self._lives: tuple[LiveHooks | None, ...] = tuple(
             observable(stage) for stage in _distinct(self.stages)
         )
@@ -1189,23 +1195,29 @@ class Pipeline:
         Tag events with the pipeline's name while any stage has a hook,
         and choose the ``with`` faces' steps to match.
         """
-        tagged = any(
-            bool(live.all if live is not None else getattr(stage, "hooks", ()))
-            for live, stage in zip(
-                self._lives, _distinct(self.stages), strict=True
+        with self._retag_lock:
+            tagged = any(
+                bool(
+                    live.all
+                    if live is not None
+                    else getattr(stage, "hooks", ())
+                )
+                for live, stage in zip(
+                    self._lives, _distinct(self.stages), strict=True
+                )
             )
-        )
-        # The block steps of either kind take and give the same tokens, so
-        # a block entered before the change is left after it as it should.
-        (
-            self._block_enter,
-            self._block_exit,
-            self._block_aenter,
-            self._block_aexit,
-        ) = _block_steps(
-            self.stages, self._no_with, self.name if tagged else None
-        )
-        self._tagged = tagged
+            # The block steps of either kind take and give the same
+            # tokens, so a block entered before the change is left after it
+            # as it should be.
+            (
+                self._block_enter,
+                self._block_exit,
+                self._block_aenter,
+                self._block_aexit,
+            ) = _block_steps(
+                self.stages, self._no_with, self.name if tagged else None
+            )
+            self._tagged = tagged
 
     def _with_problem(
         self, roles: list[str | None], guards: list[bool]
