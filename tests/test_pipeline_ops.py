@@ -345,6 +345,27 @@ class TestHooks:
             if isinstance(e, CallFinished)
         ]
 
+    def test_tagged_block_finds_the_users_frame(self) -> None:
+        """
+        A tagged pipeline's with block enters its guards through the tag
+        steps without a frame of their own: a sync timeout keyed by the
+        block's frame still interrupts the block.
+        """
+        events: list[stalwart.Event] = []
+        timeout = stalwart.Timeout(seconds=0.001)
+        policy = Pipeline(timeout, name="policy")
+        policy.add_hook(events.append, per_call=True)
+
+        with pytest.raises(stalwart.TimeoutExceededError), policy:
+            while True:
+                pass
+
+        assert [("failure", "policy")] == [
+            (e.outcome, e.pipeline)
+            for e in events
+            if isinstance(e, CallFinished)
+        ]
+
     def test_decorated_before_a_hook_stays_untagged(
         self, clock: FakeClock
     ) -> None:
