@@ -2,7 +2,8 @@
 Isolation rows for ``compare_peers.py``: bulkhead acquire/release against
 ``threading.BoundedSemaphore`` (``bsem``) and ``asyncio.Semaphore``
 (``asem``) from the same rounds, the bulkhead, fallback and timeout
-decorators on their success path against a plain call/await, and each
+decorators on their success path against a plain call/await (the
+thread pool's too, whose hand-off to a worker thread dominates), and each
 ``with`` / ``async with`` face around the same call (to set against its
 decorator row).  Peers: pyresilience (sync and async) and hyx (async
 only).
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness import Suite, af, f
-from stalwart import Bulkhead, Fallback, Timeout
+from stalwart import Bulkhead, Fallback, ThreadPoolBulkhead, Timeout
 
 
 SYNC = "bulkhead acquire/release, sync (vs BoundedSemaphore)"
@@ -165,6 +166,13 @@ def rows(suite: Suite) -> None:
         ("stalwart fallback async", Fallback(value=0)(af), True),
         ("stalwart timeout (worker thread)", Timeout(seconds=60)(f), False),
         ("stalwart timeout async", Timeout(seconds=60)(af), True),
+        # Never shut down: concurrent.futures stops its idle worker
+        # when the interpreter exits.
+        (
+            "stalwart thread pool (worker thread)",
+            ThreadPoolBulkhead(max_workers=1)(f),
+            False,
+        ),
     ]
     for name, g, is_async in ours:
         stmt = acall if is_async else call

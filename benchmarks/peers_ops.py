@@ -1,6 +1,6 @@
 """
-What instrumentation costs: a closed breaker and a successful retry,
-plain, with a hook that asks for per-call events and does nothing (the
+What instrumentation costs: a closed breaker, a successful retry and a
+fallback that is not used, plain, with a hook that asks for per-call events and does nothing (the
 cost of timing each call and building its event), and with the Prometheus
 listener of ``stalwart.prometheus`` (one histogram observation per call),
 as ratios to a plain call sampled in the same rounds.
@@ -26,6 +26,8 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
     def build() -> Any:
         if kind == "breaker":
             return stalwart.CircuitBreaker(name="bench")
+        if kind == "fallback":
+            return stalwart.Fallback(name="bench", value=0)
         return stalwart.Retry(name="bench", attempts=3, wait=0)
 
     plain = build()
@@ -46,7 +48,7 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
 
 def rows(suite: Suite) -> None:
     """Add the instrumentation rows to *suite*."""
-    for kind in ("breaker", "retry"):
+    for kind in ("breaker", "retry", "fallback"):
         for label, primitive in _instrumented(kind):
             suite.add(
                 "instrumentation",

@@ -1,7 +1,7 @@
 """
 What instrumentation costs per call (see ``peers_ops.py``): a closed
-breaker's and a successful retry's decorator, plain and with a per-call
-hook, as ratios to the plain call of ``test_baselines.py``.
+breaker's, a successful retry's and an unused fallback's decorator, plain
+and with a per-call hook, as ratios to the plain call of ``test_baselines.py``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ def _noop(event: object) -> None:
 
 
 @pytest.mark.parametrize("hooked", [False, True], ids=["plain", "per-call"])
-@pytest.mark.parametrize("kind", ["breaker", "retry"])
+@pytest.mark.parametrize("kind", ["breaker", "retry", "fallback"])
 def test_decorator(benchmark, kind, hooked):
     """A decorated call, with or without a per-call hook."""
-    primitive = (
-        stalwart.CircuitBreaker(name="bench")
-        if kind == "breaker"
-        else stalwart.Retry(name="bench", wait=0)
-    )
+    primitive: stalwart.CircuitBreaker | stalwart.Retry | stalwart.Fallback
+    if kind == "breaker":
+        primitive = stalwart.CircuitBreaker(name="bench")
+    elif kind == "fallback":
+        primitive = stalwart.Fallback(name="bench", value=0)
+    else:
+        primitive = stalwart.Retry(name="bench", wait=0)
     if hooked:
         primitive.add_hook(_noop, per_call=True)
     benchmark.extra_info["baseline"] = "test_plain_call"

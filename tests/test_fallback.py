@@ -74,7 +74,10 @@ class TestFaces:
 
         assert "cached" == invoke(f, boom)
         assert "ok" == invoke(f, ok)
-        assert FallbackStatistics(1, 0) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=1, on_result=0)
+            == f.statistics()
+        )
 
     def test_handler_receives_exception(self, invoke):
         """
@@ -111,7 +114,10 @@ class TestFaces:
 
         assert "not ok" == invoke(f, ok)
         assert "x" == invoke(f, lambda: "x")
-        assert FallbackStatistics(0, 1) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=0, on_result=1)
+            == f.statistics()
+        )
 
     def test_base_exceptions_never_fall_back(self, invoke):
         """
@@ -382,7 +388,10 @@ class TestMisuse:
 
         with pytest.raises(TypeError, match=r"use acall\(\)"):
             f.call(boom)
-        assert FallbackStatistics(0, 0) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=0, on_result=0)
+            == f.statistics()
+        )
 
     @pytest.mark.parametrize("on", [Exception, TypeError])
     def test_call_with_an_async_function(self, on):
@@ -404,7 +413,10 @@ class TestMisuse:
             f.call(fetch)
         with pytest.raises(TypeError, match=r"use acall\(\)"):
             start()
-        assert FallbackStatistics(0, 0) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=0, on_result=0)
+            == f.statistics()
+        )
 
     @pytest.mark.parametrize("on", [Exception, TypeError])
     def test_acall_with_a_plain_function(self, on):
@@ -416,7 +428,10 @@ class TestMisuse:
 
         with pytest.raises(TypeError, match=r"use call\(\)"):
             asyncio.run(f.acall(ok))  # type: ignore[arg-type]  # the misuse under test
-        assert FallbackStatistics(0, 0) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=0, on_result=0)
+            == f.statistics()
+        )
 
     def test_acall_function_raising_before_awaiting(self, invoke):
         """
@@ -448,7 +463,10 @@ class TestMisuse:
         with pytest.raises(KeyError) as e:
             asyncio.run(f.acall(as_async(boom)))
         assert isinstance(e.value.__context__, Boom)
-        assert FallbackStatistics(1, 0) == f.statistics()
+        assert (
+            FallbackStatistics(name=f.name, on_error=1, on_result=0)
+            == f.statistics()
+        )
 
     @pytest.mark.parametrize("kind", ["generator", "async-generator"])
     def test_generator_functions_refused(self, kind):

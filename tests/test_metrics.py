@@ -12,7 +12,7 @@ import pytest
 
 import stalwart
 
-from metrics_scenario import build, play
+from metrics_scenario import build, build_isolation, play, play_isolation
 from stalwart.testing import FakeClock
 
 
@@ -142,6 +142,127 @@ stalwart_retry_attempts_count{name="fetch",primitive="retry"} 2.0
 stalwart_retry_attempts_sum{name="fetch",primitive="retry"} 5.0
 """
 
+ISOLATION = """\
+# HELP stalwart_calls_total Calls by outcome: success, failure, ignored, rejected.
+# TYPE stalwart_calls_total counter
+stalwart_calls_total{name="workers",outcome="rejected",primitive="thread_pool_bulkhead"} 1.0
+# HELP stalwart_in_flight Calls running now.
+# TYPE stalwart_in_flight gauge
+stalwart_in_flight{name="workers",primitive="thread_pool_bulkhead"} 0.0
+# HELP stalwart_queued Callers waiting now.
+# TYPE stalwart_queued gauge
+stalwart_queued{name="workers",primitive="thread_pool_bulkhead"} 0.0
+# HELP stalwart_timeouts_total Calls given up at their deadline.
+# TYPE stalwart_timeouts_total counter
+stalwart_timeouts_total{name="deadline",primitive="timeout"} 1.0
+# HELP stalwart_fallbacks_total Fallbacks used, by cause: error, result.
+# TYPE stalwart_fallbacks_total counter
+stalwart_fallbacks_total{cause="error",name="cache",primitive="fallback"} 1.0
+stalwart_fallbacks_total{cause="result",name="cache",primitive="fallback"} 0.0
+# HELP stalwart_call_duration_seconds How long calls took, by outcome.
+# TYPE stalwart_call_duration_seconds histogram
+stalwart_call_duration_seconds_bucket{le="0.005",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_count{name="workers",outcome="success",primitive="thread_pool_bulkhead"} 2.0
+stalwart_call_duration_seconds_sum{name="workers",outcome="success",primitive="thread_pool_bulkhead"} 0.75
+stalwart_call_duration_seconds_bucket{le="0.005",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_count{name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 1.0
+stalwart_call_duration_seconds_sum{name="workers",outcome="failure",primitive="thread_pool_bulkhead"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.005",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="deadline",outcome="success",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_count{name="deadline",outcome="success",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_sum{name="deadline",outcome="success",primitive="timeout"} 0.5
+stalwart_call_duration_seconds_bucket{le="0.005",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="deadline",outcome="failure",primitive="timeout"} 0.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="deadline",outcome="failure",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="deadline",outcome="failure",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="deadline",outcome="failure",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="deadline",outcome="failure",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_count{name="deadline",outcome="failure",primitive="timeout"} 1.0
+stalwart_call_duration_seconds_sum{name="deadline",outcome="failure",primitive="timeout"} 2.0
+stalwart_call_duration_seconds_bucket{le="0.005",name="cache",outcome="success",primitive="fallback"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="cache",outcome="success",primitive="fallback"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="cache",outcome="success",primitive="fallback"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="cache",outcome="success",primitive="fallback"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="cache",outcome="success",primitive="fallback"} 0.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_count{name="cache",outcome="success",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_sum{name="cache",outcome="success",primitive="fallback"} 0.10000000000000009
+stalwart_call_duration_seconds_bucket{le="0.005",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.01",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.025",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.05",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.1",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.25",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="0.5",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="1.0",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="2.5",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="5.0",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="10.0",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_bucket{le="+Inf",name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_count{name="cache",outcome="failure",primitive="fallback"} 1.0
+stalwart_call_duration_seconds_sum{name="cache",outcome="failure",primitive="fallback"} 0.0
+# HELP stalwart_queue_wait_seconds How long callers waited to be admitted (queue, reservation, checkout).
+# TYPE stalwart_queue_wait_seconds histogram
+stalwart_queue_wait_seconds_bucket{le="0.005",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.01",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.025",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.05",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.1",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.25",name="workers",primitive="thread_pool_bulkhead"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.5",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_bucket{le="1.0",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_bucket{le="2.5",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_bucket{le="5.0",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_bucket{le="10.0",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_bucket{le="+Inf",name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_count{name="workers",primitive="thread_pool_bulkhead"} 3.0
+stalwart_queue_wait_seconds_sum{name="workers",primitive="thread_pool_bulkhead"} 0.5
+"""
+
 
 def exposition(registry: CollectorRegistry) -> str:
     """
@@ -195,6 +316,24 @@ class TestPrometheus:
         play(clock, breaker, retry)
 
         assert EXPOSITION == exposition(registry)
+
+    def test_isolation_exposition(self):
+        """
+        After the isolation scenario, the exposition holds the thread
+        pool's, the timeout's and the fallback's counters and gauges, their
+        call durations, and the pool's queue waits.
+        """
+        clock = FakeClock()
+        primitives = build_isolation(clock)
+        registry = CollectorRegistry()
+        for primitive in primitives:
+            prometheus.instrument(primitive, registry=registry)
+        try:
+            play_isolation(clock, *primitives)
+        finally:
+            primitives[0].shutdown()
+
+        assert ISOLATION == exposition(registry)
 
     def test_one_collector_per_registry(self):
         """
@@ -291,6 +430,62 @@ class TestOpenTelemetry:
             (fetch[0], ("stalwart.outcome", "failure"), fetch[1])
         ][:2]
 
+    def test_isolation_points(self):
+        """
+        The in-memory reader sees the isolation scenario: counters, gauges,
+        call durations and the pool's queue waits.
+        """
+        clock = FakeClock()
+        primitives = build_isolation(clock)
+        reader = InMemoryMetricReader()
+        provider = otel_sdk.MeterProvider(metric_readers=[reader])
+        for primitive in primitives:
+            otel.instrument(primitive, meter_provider=provider)
+        try:
+            play_isolation(clock, *primitives)
+        finally:
+            primitives[0].shutdown()
+        points = otel_points(reader)
+        workers = (
+            ("stalwart.name", "workers"),
+            ("stalwart.primitive", "thread_pool_bulkhead"),
+        )
+        deadline = (
+            ("stalwart.name", "deadline"),
+            ("stalwart.primitive", "timeout"),
+        )
+        cache = (
+            ("stalwart.name", "cache"),
+            ("stalwart.primitive", "fallback"),
+        )
+
+        def outcome(base: tuple, value: str) -> tuple:
+            return (base[0], ("stalwart.outcome", value), base[1])
+
+        assert [(outcome(workers, "rejected"), 1)] == points["stalwart.calls"]
+        assert [(workers, 0)] == points["stalwart.in_flight"]
+        assert [(workers, 0)] == points["stalwart.queued"]
+        assert [(deadline, 1)] == points["stalwart.timeouts"]
+        assert [
+            ((("stalwart.cause", "error"), *cache), 1),
+            ((("stalwart.cause", "result"), *cache), 0),
+        ] == points["stalwart.fallbacks"]
+        assert [
+            (workers, (3, 0.5, (2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0))),
+        ] == points["stalwart.queue.wait"]
+        durations = {
+            attributes: value[:2]
+            for attributes, value in points["stalwart.call.duration"]
+        }
+        assert {
+            outcome(workers, "success"): (2, 0.75),
+            outcome(workers, "failure"): (1, 0.0),
+            outcome(deadline, "success"): (1, 0.5),
+            outcome(deadline, "failure"): (1, 2.0),
+            outcome(cache, "success"): (1, 0.1),
+            outcome(cache, "failure"): (1, 0.0),
+        } == durations
+
     def test_one_instrumentation_per_provider(self):
         """
         The instruments are created once per meter provider.
@@ -303,53 +498,67 @@ class TestOpenTelemetry:
         assert first is second
 
 
-class Stage:
-    """
-    A stand-in for a pipeline: statistics() returns the records of its
-    stages, and its stages are the primitives.
-    """
-
-    def __init__(self, *stages: object) -> None:
-        self.name = "policy"
-        self.stages = stages
-
-    def statistics(self) -> object:
-        """
-        The stage records, as a pipeline's statistics carry them.
-        """
-
-        class Record:
-            stages = [stage.statistics() for stage in self.stages]
-
-        return Record()
-
-
 class TestKinds:
     def test_pipeline_stages(self):
         """
         A pipeline is instrumented through its stages: each stage's
-        counters under its own name, and hooks on each stage.
+        counters under its own name, and hooks on each stage (a stage of
+        your own without statistics is left out).
         """
+        from pipeline_support import Runner
+
         clock = FakeClock()
         breaker, retry = build(clock)
+        policy = stalwart.Pipeline(
+            retry, Runner("custom", []), breaker, name="policy"
+        )
         registry = CollectorRegistry()
-        prometheus.instrument(Stage(retry, breaker), registry=registry)
-        retry(breaker(lambda: "ok"))()
+        prometheus.instrument(policy, registry=registry)
+        policy(lambda: "ok")()
+        policy.call(lambda: "ok")
         text = exposition(registry)
 
         assert (
-            'stalwart_retry_calls_total{name="fetch",primitive="retry"} 1.0'
+            'stalwart_retry_calls_total{name="fetch",primitive="retry"} 2.0'
             in text
+        )
+        assert (
+            'stalwart_call_duration_seconds_count{name="payments",'
+            'outcome="success",primitive="circuit_breaker"} 2.0'
+        ) in text
+        assert "custom" not in text
+        assert "policy" not in text
+
+    def test_pipeline_and_its_stage_read_once(self):
+        """
+        A stage instrumented on its own and through a pipeline (or a
+        registry holding both) is read once and timed once.
+        """
+        clock = FakeClock()
+        breaker, retry = build(clock)
+        primitives = stalwart.Registry(clock=clock)
+        primitives.register(breaker)
+        primitives.register(stalwart.Pipeline(retry, breaker, name="policy"))
+        registry = CollectorRegistry()
+        prometheus.instrument(primitives, registry=registry)
+        prometheus.instrument(breaker, registry=registry)
+        breaker.call(lambda: "ok")
+        text = exposition(registry)
+
+        assert 1 == text.count(
+            'stalwart_calls_total{name="payments",outcome="success"'
         )
         assert (
             'stalwart_call_duration_seconds_count{name="payments",'
             'outcome="success",primitive="circuit_breaker"} 1.0'
         ) in text
+        assert 1 == len(breaker._live.calls)
 
     def test_statistics_only_primitives(self):
         """
-        Primitives that cannot take hooks yet export what their statistics
-        give: a bulkhead, a limiter, a timeout, a fallback, a thread pool.
+        Counters and gauges come from statistics alone, for primitives that
+        take no hooks (a bulkhead, a limiter) as for those that do (a
+        timeout, a fallback, a thread pool).
         """
         clock = FakeClock()
         bulkhead = stalwart.Bulkhead(max_concurrent=1, name="db")

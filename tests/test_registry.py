@@ -345,3 +345,107 @@ class TestHealth:
             threads.shutdown()
 
         assert "degraded" == status
+
+
+class TestPipeline:
+    def test_health_looks_into_the_stages(self, clock):
+        """
+        A registered pipeline is degraded while a stage breaker is open or
+        half-open, or a stage bulkhead is full; each stage has a status.
+        """
+        from pipeline_support import Runner
+
+        class Custom(Runner):
+            def statistics(self) -> str:
+                return "no counters"
+
+        registry = Registry(clock=clock)
+        breaker = CircuitBreaker(
+            name="db", failure_threshold=1, recovery_time=10, clock=clock
+        )
+        bulkhead = stalwart.Bulkhead(max_concurrent=1, name="slots")
+        policy = registry.register(
+            stalwart.Pipeline(
+                stalwart.Fallback(value=None, on=OSError, name="r"),
+                Runner("custom", []),
+                Custom("own", []),
+                bulkhead,
+                breaker,
+                name="policy",
+            )
+        )
+
+        def status() -> tuple[str, str, dict[str, object]]:
+            health = json.loads(json.dumps(registry.health()))
+            entry = health["primitives"][0]
+            return (
+                health["status"],
+                entry["status"],
+                {
+                    key: stage["status"] if isinstance(stage, dict) else stage
+                    for key, stage in entry["stages"].items()
+                },
+            )
+
+        healthy = status()
+        with pytest.raises(Boom):
+            policy.call(_boom)
+        opened = status()
+        clock.advance(10)
+        with breaker:  # its trial call
+            half_open = (breaker.state.value, status())
+        with bulkhead:
+            full = status()
+
+        assert "pipeline" == registry.health()["primitives"][0]["primitive"]
+        assert (
+            "ok",
+            "ok",
+            {
+                "r": "ok",
+                "custom": None,
+                "own": "no counters",
+                "slots": "ok",
+                "db": "ok",
+            },
+        ) == healthy
+        assert (
+            "degraded",
+            "degraded",
+            {
+                "r": "ok",
+                "custom": None,
+                "own": "no counters",
+                "slots": "ok",
+                "db": "degraded",
+            },
+        ) == opened
+        assert ("half_open", opened) == half_open
+        assert (
+            "degraded",
+            "degraded",
+            {
+                "r": "ok",
+                "custom": None,
+                "own": "no counters",
+                "slots": "degraded",
+                "db": "ok",
+            },
+        ) == full
+
+    def test_hooks_reach_each_stage_once(self, clock):
+        """
+        The registry's hooks go to each stage of a registered pipeline,
+        once for a stage it also holds, whichever came first.
+        """
+        events: list[stalwart.Event] = []
+        registry = Registry(clock=clock, hooks=events.append)
+        held = registry.get(CircuitBreaker, "held", failure_threshold=1)
+        stage = CircuitBreaker(name="stage", failure_threshold=1, clock=clock)
+        later = CircuitBreaker(name="later", failure_threshold=1, clock=clock)
+        registry.register(stalwart.Pipeline(held, stage, later, name="policy"))
+        registry.register(later)
+
+        assert [events.append] == held._live.all
+        assert [events.append] == stage._live.all
+        assert [events.append] == later._live.all

@@ -77,7 +77,12 @@ class TestCalls:
         name = pool.call(lambda: threading.current_thread().name)
 
         assert name.startswith("stalwart-db")
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 1) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=1
+            )
+            == pool.statistics()
+        )
 
     def test_calls_in_sequence_never_refused(self, pool):
         """
@@ -112,7 +117,12 @@ class TestCalls:
         gate.set()
 
         assert ("db", 1) == (e.value.name, e.value.max_concurrent)
-        assert ThreadPoolBulkheadStatistics(1, 1, 1, 2) == stats
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=1, queued=1, refused=1, high_water=2
+            )
+            == stats
+        )
         assert [
             CallRejected(primitive_name="db", at=events[0].at, error=e.value)
         ] == events
@@ -167,7 +177,12 @@ class TestCalls:
 
         with pytest.raises(RuntimeError, match="'db' is shut down"):
             pool.call(ok)
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 1) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=1
+            )
+            == pool.statistics()
+        )
 
     def test_shutdown_cancels_pending(self):
         """
@@ -185,7 +200,12 @@ class TestCalls:
         running.result()
 
         assert queued.cancelled()
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=2
+            )
+            == pool.statistics()
+        )
 
     def test_interrupted_call_withdraws(self, pool, monkeypatch):
         """
@@ -211,7 +231,12 @@ class TestCalls:
         running.result()
 
         assert [] == ran
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=2
+            )
+            == pool.statistics()
+        )
 
 
 class TestAsync:
@@ -251,7 +276,12 @@ class TestAsync:
         asyncio.run(main())
 
         assert [] == ran
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=2
+            )
+            == pool.statistics()
+        )
 
 
 class TestValues:
@@ -314,7 +344,12 @@ class TestMisuse:
                 face(fetch)
         with pytest.raises(TypeError, match="use a Bulkhead"):
             asyncio.run(pool.acall(fetch))
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 0) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=0
+            )
+            == pool.statistics()
+        )
 
     def test_result_that_must_be_awaited(self, pool):
         """
@@ -362,7 +397,12 @@ class TestMisuse:
         assert str(e.value).startswith(
             "ThreadPoolBulkhead 'db': call() would block the event loop"
         )
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 0) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=0
+            )
+            == pool.statistics()
+        )
 
 
 class TestDeadlines:
@@ -401,7 +441,12 @@ class TestDeadlines:
 
         assert [] == ran
         assert isinstance(out[0], BulkheadFullError)
-        assert ThreadPoolBulkheadStatistics(0, 0, 1, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=1, high_water=2
+            )
+            == pool.statistics()
+        )
 
     def test_timeout_worker_is_not_left_blocked(self, pool, clock):
         """
@@ -507,7 +552,12 @@ class TestDeadlines:
 
         assert 1.0 == clock.now()
         assert [] == ran
-        assert ThreadPoolBulkheadStatistics(0, 0, 1, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=1, high_water=2
+            )
+            == pool.statistics()
+        )
 
     def test_async_running_call_at_the_deadline(self, pool):
         """
@@ -566,7 +616,12 @@ class TestDeadlines:
         running.result()
 
         assert [] == ran
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=2
+            )
+            == pool.statistics()
+        )
 
     def test_interrupted_call_under_a_deadline(self, pool, clock, monkeypatch):
         """
@@ -588,7 +643,12 @@ class TestDeadlines:
         running.result()
 
         assert [] == ran
-        assert ThreadPoolBulkheadStatistics(0, 0, 0, 2) == pool.statistics()
+        assert (
+            ThreadPoolBulkheadStatistics(
+                name=pool.name, running=0, queued=0, refused=0, high_water=2
+            )
+            == pool.statistics()
+        )
 
 
 class TestOwnTimeouts:

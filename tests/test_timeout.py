@@ -54,7 +54,7 @@ class TestConfig:
         t = Timeout(seconds=1.5)
 
         assert "Timeout(seconds=1.5, name='<unnamed>')" == repr(t)
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     @pytest.mark.parametrize(
         ("value", "message"),
@@ -123,7 +123,7 @@ class TestAsync:
         assert [2.0] == seen
         assert ("api", 2.0) == (e.value.name, e.value.timeout)
         assert isinstance(e.value, TimeoutError)
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_use_clock(self, clock):
         """
@@ -183,7 +183,7 @@ class TestAsync:
 
         asyncio.run(main())
 
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_caller_cancellation_at_deadline_wins(self, clock):
         """
@@ -331,7 +331,10 @@ class TestAsyncWith:
             "3: timed out at 2.0",
             "1.5: done at 1.5",
         ] == asyncio.run(main())
-        assert TimeoutStatistics(timeouts=1) == timeout.statistics()
+        assert (
+            TimeoutStatistics(name=timeout.name, timeouts=1)
+            == timeout.statistics()
+        )
 
     @pytest.mark.parametrize("use_fake", [True, False], ids=["fake", "system"])
     def test_outside_a_task_restores_the_deadline(self, clock, use_fake):
@@ -416,7 +419,7 @@ class TestSyncCall:
         assert not finished.is_set()
         gate.set()
         finished.wait()
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_worker_sees_deadline(self, clock):
         """
@@ -511,7 +514,7 @@ class TestSignal:
         assert before == signal.getsignal(signal.SIGALRM)
         assert (0.0, 0.0) == signal.getitimer(signal.ITIMER_REAL)
         assert remaining_time() is None
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
         assert [] == _ALARMS.blocks
 
     def test_stray_signal_before_the_deadline(self):
@@ -578,7 +581,7 @@ class TestSignal:
             signal.signal(signal.SIGALRM, previous)
 
         assert outer == handler
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_earlier_ignored_alarm(self):
         """
@@ -810,7 +813,7 @@ class TestSignalGenerators:
         _spin_until(lambda: _ALARMS.blocks[0].expired)
         suspended.close()
 
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
         assert [] == _ALARMS.blocks
         assert (0.0, 0.0) == signal.getitimer(signal.ITIMER_REAL)
 
@@ -835,7 +838,7 @@ class TestSignalGenerators:
 
         with pytest.raises(TimeoutExceededError):
             next(suspended)
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
 
 class TestValues:
@@ -939,7 +942,7 @@ class TestSyncMisuse:
         with pytest.raises(TypeError, match=r"use acall\(\)"):
             t.call(lambda: fetch())
 
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_decorated_generator_function_refused(self):
         """
@@ -993,7 +996,10 @@ class TestSyncMisuse:
             outer.call(cut)
 
         assert "outer" == e.value.name
-        assert TimeoutStatistics(1) == outer.statistics()
+        assert (
+            TimeoutStatistics(name=outer.name, timeouts=1)
+            == outer.statistics()
+        )
 
     def test_own_timeout_error_from_the_function(self, clock):
         """
@@ -1007,7 +1013,7 @@ class TestSyncMisuse:
 
         with pytest.raises(TimeoutExceededError, match="other"):
             t.call(other)
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_hook_raising_base_exception(self, clock):
         """
@@ -1030,7 +1036,7 @@ class TestSyncMisuse:
         gate.set()
 
         assert remaining_time() is None
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
 
 class TestAsyncMisuse:
@@ -1055,7 +1061,7 @@ class TestAsyncMisuse:
             return remaining_time(), len(pending)
 
         assert (None, 0) == asyncio.run(main())
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_async_callable_object(self, clock):
         """
@@ -1192,7 +1198,10 @@ class TestInheritedDeadlines:
 
         assert ("<deadline>", 1.0) == (e.value.name, e.value.timeout)
         assert 1.0 == clock.now()
-        assert TimeoutStatistics(0) == inner.statistics()
+        assert (
+            TimeoutStatistics(name=inner.name, timeouts=0)
+            == inner.statistics()
+        )
 
     @pytest.mark.parametrize("fake", [True, False], ids=["fake", "system"])
     def test_nested_blocks_in_one_task(self, fake):
@@ -1283,7 +1292,7 @@ class TestAsyncGenerators:
             return seen
 
         assert [2.0, None] == asyncio.run(main())
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
         assert 0 == len(t._blocks)
 
     @pytest.mark.parametrize("step", ["create_task", "wait_for"])
@@ -1320,7 +1329,7 @@ class TestAsyncGenerators:
             return seen
 
         assert ["first", "g at 2", "bystander done"] == asyncio.run(main())
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_suspended_block_is_left_alone(self, clock):
         """
@@ -1348,7 +1357,7 @@ class TestAsyncGenerators:
 
         assert 5.0 == consumer_done
         assert 5.0 < cut < 6.0
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_suspended_block_that_ends_times_out(self, clock):
         """
@@ -1370,7 +1379,7 @@ class TestAsyncGenerators:
 
         asyncio.run(main())
 
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_suspended_block_closed(self, clock):
         """
@@ -1391,7 +1400,7 @@ class TestAsyncGenerators:
 
         asyncio.run(main())
 
-        assert TimeoutStatistics(0) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=0) == t.statistics()
 
     def test_suspended_block_on_the_system_clock(self):
         """
@@ -1417,7 +1426,7 @@ class TestAsyncGenerators:
 
         asyncio.run(main())
 
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
 
     def test_decorated_async_generator(self, clock):
         """
@@ -1492,7 +1501,7 @@ class TestGuardProtocol:
         with pytest.raises(TimeoutExceededError):
             guard_call(t, busy, (), {})
         assert "ok" == guard_call(Timeout(seconds=60), ok, (), {})
-        assert TimeoutStatistics(1) == t.statistics()
+        assert TimeoutStatistics(name=t.name, timeouts=1) == t.statistics()
         assert [] == _ALARMS.blocks
 
     def test_generic_faces_refuse_misuse(self, clock):

@@ -15,7 +15,7 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._errors import ConfigurationError
-from ._events import FallbackUsed, Hook, emit
+from ._events import CallFinished, FallbackUsed, Hook, emit
 from ._faces import (
     awaitable_result_error,
     generator_function_error,
@@ -24,6 +24,8 @@ from ._faces import (
     is_awaitable,
     not_awaitable_error,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import ExceptionSpec, P, T
 from ._validators import (
     ExceptionFilter,
@@ -74,25 +76,29 @@ def _valid_on(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
 
 
 @final
-@attrs.frozen
-class FallbackStatistics:
+@attrs.frozen(kw_only=True)
+class FallbackStatistics(Statistics):
     """
     A snapshot of a :class:`Fallback`'s counters.
 
     Attributes:
+        name: The fallback's name.
         on_error: Fallbacks caused by an exception so far.
         on_result: Fallbacks caused by a bad result so far.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Carries the fallback's *name*; its fields are keyword-only.
     """
 
+    name: str
     on_error: int
     on_result: int
 
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class Fallback:
+class Fallback(Observable):
     """
     Replace the outcome of a call that failed, or returned a bad result.
 
@@ -116,6 +122,14 @@ class Fallback:
     ``async`` handler in a sync face) raises :class:`TypeError` and never
     answers with the fallback value.
 
+    While a hook asks for per-call events (``add_hook(hook,
+    per_call=True)``), each call ends with a :class:`~stalwart.CallFinished`
+    whose outcome is the guarded call's own: ``"success"``, ``"failure"``
+    (it raised an :class:`Exception`, or returned a result *on_result*
+    rejects, whether the fallback replaced it or not) or ``"ignored"`` (a
+    ``BaseException`` such as a cancellation); its duration includes the
+    handler's.
+
     Args:
         value: What to return instead.
         handler: ``handler(exception_or_result)`` returns what to return
@@ -127,7 +141,9 @@ class Fallback:
             triggers the fallback too.
         name: Used in events.
         clock: Where event times are read.
-        hooks: Receive a :class:`~stalwart.FallbackUsed` per fallback.
+        hooks: Receive a :class:`~stalwart.FallbackUsed` per fallback
+            (more can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """
@@ -161,6 +177,7 @@ class Fallback:
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     @_async_handler.default
     def _is_async(self) -> bool:
@@ -181,6 +198,7 @@ class Fallback:
                 " and 'on_result' is not given"
             )
         collect(problems)
+        live_hooks(self, self.hooks)
 
     def statistics(self) -> FallbackStatistics:
         """
@@ -189,7 +207,10 @@ class Fallback:
         .. versionadded:: 0.1.0
         """
         with self._lock:
-            return FallbackStatistics(*self._counts)
+            on_error, on_result = self._counts
+        return FallbackStatistics(
+            name=self.name, on_error=on_error, on_result=on_result
+        )
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -207,6 +228,8 @@ class Fallback:
         """
         if self._async_handler:
             raise self._sync_misuse()
+        if self._live.calls:
+            return self._observed_call(fn, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
@@ -241,6 +264,8 @@ class Fallback:
 
         .. versionadded:: 0.1.0
         """
+        if self._live.calls:
+            return await self._aobserved_call(fn, args, kwargs)
         try:
             awaitable = fn(*args, **kwargs)
         except Exception as exc:
@@ -283,12 +308,18 @@ class Fallback:
                 "it replaces one outcome, and an iteration has one per item;"
                 " guard the code that consumes it instead",
             )
+        # The live list of per-call hooks (its identity never changes): a
+        # wrapper tests it per call, as cheap as a test gets.
+        calls = self._live.calls
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
+            aobserved = self._aobserved_call
 
             # The wrappers repeat call/acall inline: one frame less per call.
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                if calls:
+                    return await aobserved(afn, args, kwargs)
                 try:
                     result = await afn(*args, **kwargs)
                 except Exception as exc:
@@ -302,9 +333,12 @@ class Fallback:
             return cast("Callable[P, T]", awrapper)
         if self._async_handler:
             raise self._sync_misuse()
+        observed = self._observed_call
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            if calls:
+                return observed(fn, args, kwargs)
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
@@ -320,6 +354,108 @@ class Fallback:
             return result
 
         return wrapper
+
+    # -- per-call events -----------------------------------------------------
+
+    def _observed_call(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        :meth:`call` (and the decorator on a ``def``) while a hook asks for
+        per-call events: time the call and report it.  A misuse (an
+        awaitable result) is not reported.
+        """
+        start = self.clock.now()
+        outcome, error = "ignored", cast("BaseException | None", None)
+        try:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                outcome, error = "failure", exc
+                if not self.on.matches(exc):
+                    raise
+                return cast("T", self._recover(exc, None))
+            except BaseException as exc:  # reported as ignored
+                error = exc
+                raise
+            if is_awaitable(result):
+                outcome = ""
+                raise awaitable_result_error(
+                    "Fallback", self.name, "call()", "acall()", result
+                )
+            if self.on_result is not None and self.on_result(result):
+                outcome = "failure"
+                return cast("T", self._recover(None, result))
+            outcome = "success"
+            return result
+        finally:
+            if outcome:
+                self._finished(start, outcome, error)
+
+    async def _aobserved_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_call`: :meth:`acall` and the
+        decorator on an ``async def``.
+        """
+        start = self.clock.now()
+        outcome, error = "ignored", cast("BaseException | None", None)
+        try:
+            try:
+                awaitable = fn(*args, **kwargs)
+                if type(awaitable) is not CoroutineType and not is_awaitable(
+                    awaitable
+                ):
+                    outcome = ""  # a misuse: raised as it is, not reported
+                    raise not_awaitable_error(  # noqa: TRY301  # see above
+                        "Fallback", self.name, "acall()", "call()", awaitable
+                    )
+                result = await awaitable
+            except Exception as exc:
+                if not outcome:
+                    raise
+                outcome, error = "failure", exc
+                if not self.on.matches(exc):
+                    raise
+                return cast("T", await self._arecover(exc, None))
+            except BaseException as exc:  # reported as ignored
+                error = exc
+                raise
+            if self.on_result is not None and self.on_result(result):
+                outcome = "failure"
+                return cast("T", await self._arecover(None, result))
+            outcome = "success"
+            return result
+        finally:
+            if outcome:
+                self._finished(start, outcome, error)
+
+    def _finished(
+        self, start: float, outcome: str, error: BaseException | None
+    ) -> None:
+        """
+        Send the :class:`~stalwart.CallFinished` of a call that started at
+        *start*.
+        """
+        now = self.clock.now()
+        emit(
+            self._live.calls,
+            CallFinished(
+                primitive_name=self.name,
+                at=now,
+                primitive="fallback",
+                outcome=outcome,
+                duration=now - start,
+                error=error,
+            ),
+        )
 
     def _recover(self, error: BaseException | None, result: object) -> Any:
         if self.handler is None:
@@ -362,9 +498,9 @@ class Fallback:
     def _record(self, error: BaseException | None, result: object) -> None:
         with self._lock:
             self._counts[error is None] += 1
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 FallbackUsed(
                     primitive_name=self.name,
                     at=self.clock.now(),

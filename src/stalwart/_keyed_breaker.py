@@ -17,8 +17,9 @@ or is given: :meth:`KeyedCircuitBreaker.key` returns the key's breaker,
 with every face of a breaker (``with``, ``async with``, permits).
 
 It is a :class:`~stalwart._faces.Guard` whose token carries the key's
-breaker; ``_enter_args(args, kwargs)`` takes the key from a call's
-arguments, for a composition that has them (a pipeline).
+breaker; ``_enter_args(args, kwargs)`` and ``_aenter_args(args, kwargs)``
+take the key from a call's arguments, for a composition that has them (a
+:class:`~stalwart.Pipeline`'s call faces).
 """
 
 from __future__ import annotations
@@ -359,6 +360,15 @@ class KeyedCircuitBreaker(Observable, Generic[K]):
         """
         breaker = self.key(self._key_of(args, kwargs))
         return breaker, breaker._enter()
+
+    async def _aenter_args(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[CircuitBreaker, Any]:
+        """
+        Admit a call with these arguments (it never waits): see
+        :meth:`_enter_args`.
+        """
+        return self._enter_args(args, kwargs)
 
     def _enter(self) -> tuple[CircuitBreaker, Any]:
         """

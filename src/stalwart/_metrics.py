@@ -539,14 +539,8 @@ def record_samples(
 ) -> Iterator[Sample]:
     """
     Yield the samples of one statistics *record* of a primitive named
-    *name* (the record's own ``name`` wins); a record with ``stages`` (a
-    pipeline's) yields those of each stage.
+    *name* (the record's own ``name`` wins).
     """
-    stages = getattr(record, "stages", None)
-    if stages is not None:
-        for stage in stages:
-            yield from record_samples(stage, name, per_key)
-        return
     kind = record_kind(record)
     own = getattr(record, "name", None)
     base = {"primitive": kind, "name": own if isinstance(own, str) else name}
@@ -635,12 +629,20 @@ class Tracker:
 
     def add(self, target: object, per_key: bool = False) -> None:
         """
-        Watch *target*: a primitive, a pipeline (its stages), or anything
-        with a ``_subscribe(callback)`` (a registry).
+        Watch *target*: a primitive, a pipeline (each of its stages that
+        has statistics, as a primitive of its own: a stage also watched
+        on its own, or through a registry, is read once), or anything with
+        a ``_subscribe(callback)`` (a registry).
         """
         subscribe = getattr(target, "_subscribe", None)
         if subscribe is not None:
             subscribe(lambda primitive: self.add(primitive, per_key))
+            return
+        stages = getattr(target, "stages", None)
+        if type(stages) is tuple:
+            for stage in stages:
+                if callable(getattr(stage, "statistics", None)):
+                    self.add(stage, per_key)
             return
         if not callable(getattr(target, "statistics", None)):
             msg = f"cannot instrument {target!r}: it has no statistics()"
@@ -650,9 +652,7 @@ class Tracker:
             if id(target) in self._targets:
                 return
             self._targets[id(target)] = _Target(target, name, per_key)
-        stages = getattr(target, "stages", None)
-        for stage in stages if stages is not None else (target,):
-            self._listen(stage)
+        self._listen(target)
 
     def _listen(self, primitive: object) -> None:
         live = observable(primitive)

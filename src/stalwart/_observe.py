@@ -40,6 +40,7 @@ To plug a primitive in:
 from __future__ import annotations
 
 import threading
+import weakref
 
 from collections.abc import Callable
 from typing import Any
@@ -66,7 +67,7 @@ class LiveHooks:
             :attr:`all`).
     """
 
-    __slots__ = ("_lock", "all", "calls", "on_change")
+    __slots__ = ("_lock", "_watchers", "all", "calls", "on_change")
 
     def __init__(
         self,
@@ -79,16 +80,42 @@ class LiveHooks:
         """Called (outside the lock) when :attr:`calls` becomes empty or
         not empty, or :attr:`all` does."""
         self._lock = threading.Lock()
+        self._watchers: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+    def watch(self, method: Callable[[], None]) -> None:
+        """
+        Call the bound *method* too (outside the lock) when
+        :attr:`on_change` is called, for as long as its object lives: a
+        composition of primitives (a pipeline) follows its stages' hooks
+        without keeping itself alive through them.
+        """
+        with self._lock:
+            self._watchers.append(weakref.WeakMethod(method))
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+        with self._lock:
+            watchers = list(self._watchers)
+        gone = False
+        for ref in watchers:
+            method = ref()
+            if method is None:
+                gone = True
+            else:
+                method()
+        if gone:
+            with self._lock:
+                self._watchers[:] = [
+                    ref for ref in self._watchers if ref() is not None
+                ]
 
     def add(self, hook: Hook, per_call: bool | None) -> None:
         """
         Attach *hook*; *per_call* ``None`` reads the hook's own ``per_call``
         attribute.
         """
-        if not callable(hook):
-            msg = f"'hook' must be callable (got {hook!r})"
-            raise TypeError(msg)
-        to_hooks(hook, "hook")  # refuses an async one
+        check_hook(hook)
         if per_call is None:
             per_call = wants_calls(hook)
         with self._lock:
@@ -97,8 +124,8 @@ class LiveHooks:
             if per_call:
                 self.calls.append(hook)
             after = bool(self.all), bool(self.calls)
-        if before != after and self.on_change is not None:
-            self.on_change()
+        if before != after:
+            self._changed()
 
     def remove(self, hook: Hook) -> None:
         """
@@ -116,8 +143,21 @@ class LiveHooks:
             if hook in self.calls:
                 _remove_last(self.calls, hook)
             after = bool(self.all), bool(self.calls)
-        if before != after and self.on_change is not None:
-            self.on_change()
+        if before != after:
+            self._changed()
+
+
+def check_hook(hook: object) -> None:
+    """
+    Refuse *hook* unless it is a plain callable.
+
+    Raises:
+        TypeError: If it is not callable, or is ``async``.
+    """
+    if not callable(hook):
+        msg = f"'hook' must be callable (got {hook!r})"
+        raise TypeError(msg)
+    to_hooks(hook, "hook")  # refuses an async one
 
 
 def _remove_last(hooks: list[Hook], hook: Hook) -> None:

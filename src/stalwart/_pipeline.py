@@ -4,14 +4,18 @@ Pipeline: several primitives applied to one call, outermost first.
 A pipeline composes its stages only through their protocols (STYLE.md,
 layering rule 3), never by importing their shells:
 
-* a :class:`~stalwart._faces.Guard` (a breaker, and every primitive that
-  admits a call and then hears how it ended) is entered and exited through
-  its steps: a run of consecutive guards is entered in one loop, in one
-  frame, and left in reverse order;
+* a :class:`~stalwart._faces.Guard` (a breaker, a bulkhead, the async
+  timeout: every primitive that admits a call and then hears how it
+  ended) is entered and exited through its steps: a run of consecutive
+  guards is entered in one loop, in one frame, and left in reverse order;
+* a guard that admits by the call's arguments (a keyed breaker, whose key
+  comes from them) has ``_enter_args(args, kwargs)`` and
+  ``_aenter_args(args, kwargs)`` in place of ``_enter`` / ``_aenter``, and
+  is entered through those, in a frame of its own;
 * any other stage (a retry, a fallback, chaos, the sync timeout, a
   thread-pool bulkhead) runs the rest of the pipeline through its
   ``call`` / ``acall``, as does a guard that admits by the call's
-  arguments (a ``key_func``);
+  arguments without those steps (a ``key_func``);
 * the decorator stacks each stage's own decorator (a stage without one is
   wrapped through its protocol), so ``@pipeline`` costs what the stacked
   decorators cost, hand-tuned fast paths included.
@@ -32,6 +36,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 import warnings
 
 from collections.abc import (
@@ -55,7 +60,7 @@ from typing import Any, Final, Protocol, TypeAlias, cast, final
 import attrs
 
 from ._errors import ConfigurationError, PipelineOrderWarning
-from ._events import running_pipeline
+from ._events import Hook, running_pipeline
 from ._faces import (
     FORWARDING_MODULES,
     NO_RESULT,
@@ -73,6 +78,8 @@ from ._faces import (
     user_stacklevel,
 )
 from ._faces import awaitable_result_error as _awaitable_result_error
+from ._observe import LiveHooks, check_hook, observable
+from ._statistics import Statistics
 from ._typing import P, T
 
 
@@ -93,6 +100,9 @@ _ASYNC_FLAGS = (
 _STEPS = ("_enter", "_aenter", "_exit", "_aexit", "_undo")
 """The steps of the guard protocol (:class:`stalwart._faces.Guard`)."""
 
+_ARGS_STEPS = ("_enter_args", "_aenter_args")
+"""The steps of a guard that admits by the call's arguments."""
+
 
 # -- what each stage is -------------------------------------------------------
 
@@ -109,6 +119,7 @@ _ROLE_NAMES: Final = {
     "Fallback": FALLBACK,
     "Retry": RETRY,
     "CircuitBreaker": BREAKER,
+    "KeyedCircuitBreaker": BREAKER,
     "Bulkhead": BULKHEAD,
     "ThreadPoolBulkhead": THREAD_POOL,
     "TokenBucket": LIMITER,
@@ -136,6 +147,13 @@ def _roles() -> dict[type, str]:
 
 def _is_guard(stage: object) -> bool:
     return all(callable(getattr(stage, step, None)) for step in _STEPS)
+
+
+def _admits_by_args(stage: object) -> bool:
+    """
+    Tell whether *stage* is a guard entered with the call's arguments.
+    """
+    return all(callable(getattr(stage, step, None)) for step in _ARGS_STEPS)
 
 
 def _is_call_stage(stage: object) -> bool:
@@ -430,6 +448,29 @@ def _sync_guard(guard: Any, inner: _Run | None, name: str) -> _Run:
     return run_around
 
 
+def _sync_args_guard(guard: Any, inner: _Run) -> _Run:
+    """
+    Run *inner* (the rest of the pipeline) inside a guard that admits by
+    the call's arguments: ``_enter_args(args, kwargs)``.
+    """
+    enter, exit_, undo = guard._enter_args, guard._exit, guard._undo
+
+    def run(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        token = enter(args, kwargs)
+        try:
+            result = inner(fn, *args, **kwargs)
+        except _Misuse:
+            undo(token)
+            raise
+        except BaseException as exc:
+            exit_(token, exc, NO_RESULT)
+            raise
+        exit_(token, None, result)
+        return result
+
+    return run
+
+
 def _sync_stage(stage: Any, inner: _Run) -> _Run:
     """
     Run the rest of the pipeline (*inner*, given the user's function)
@@ -555,6 +596,29 @@ def _async_guard(guard: Any, inner: _Run | None, name: str) -> _Run:
     return run_around
 
 
+def _async_args_guard(guard: Any, inner: _Run) -> _Run:
+    """
+    The async twin of :func:`_sync_args_guard`: ``await
+    _aenter_args(args, kwargs)``.
+    """
+    aenter, aexit, undo = guard._aenter_args, guard._aexit, guard._undo
+
+    async def run(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        token = await aenter(args, kwargs)
+        try:
+            result = await inner(fn, *args, **kwargs)
+        except _Misuse:
+            undo(token)
+            raise
+        except BaseException as exc:
+            await aexit(token, exc, NO_RESULT)
+            raise
+        await aexit(token, None, result)
+        return result
+
+    return run
+
+
 def _async_stage(stage: Any, inner: _Run) -> _Run:
     """
     Run the rest of the pipeline through *stage*'s ``acall``.
@@ -568,22 +632,33 @@ def _async_stage(stage: Any, inner: _Run) -> _Run:
     return run
 
 
+@final
+class _ByArgs:
+    """A segment of one guard entered with the call's arguments."""
+
+    __slots__ = ("guard",)
+
+    def __init__(self, guard: object) -> None:
+        self.guard = guard
+
+
 def _segments(stages: tuple[object, ...], guards: list[bool]) -> list[Any]:
     """
     Cut *stages* into runs of consecutive guards (a tuple; ``guards[i]``
-    tells whether stage *i* is entered by its steps) and single stages
-    run by their call faces.
+    tells whether stage *i* is entered by its steps), guards entered with
+    the call's arguments (a :class:`_ByArgs` each) and single stages run
+    by their call faces.
     """
     segments: list[Any] = []
     run: list[object] = []
     for stage, is_guard in zip(stages, guards, strict=True):
-        if is_guard:
+        if is_guard and not _admits_by_args(stage):
             run.append(stage)
             continue
         if run:
             segments.append(tuple(run))
             run = []
-        segments.append(stage)
+        segments.append(_ByArgs(stage) if is_guard else stage)
     if run:
         segments.append(tuple(run))
     return segments
@@ -600,11 +675,14 @@ def _chain(segments: list[Any], name: str, *, is_async: bool) -> _Run:
     """
     plain = _async_plain(name) if is_async else _sync_plain(name)
     guards_run = _async_guards if is_async else _sync_guards
+    args_run = _async_args_guard if is_async else _sync_args_guard
     stage_run = _async_stage if is_async else _sync_stage
     inner: _Run | None = None
     for segment in reversed(segments):
         if type(segment) is tuple:
             inner = guards_run(segment, inner, name)
+        elif type(segment) is _ByArgs:
+            inner = args_run(segment.guard, plain if inner is None else inner)
         else:
             inner = stage_run(segment, plain if inner is None else inner)
     return plain if inner is None else inner
@@ -763,14 +841,15 @@ async def _astep(
 
 
 @final
-@attrs.frozen
-class PipelineStatistics:
+@attrs.frozen(kw_only=True)
+class PipelineStatistics(Statistics):
     """
     A snapshot of every stage of a :class:`Pipeline`, from
     :meth:`Pipeline.statistics`.
 
     ``stats["payments-breaker"]`` is the same as
-    ``stats.stages["payments-breaker"]``.
+    ``stats.stages["payments-breaker"]``.  :meth:`~Statistics.to_dict`
+    nests each stage's record as its own ``to_dict()``.
 
     Attributes:
         name: The pipeline's name.
@@ -784,7 +863,7 @@ class PipelineStatistics:
     """
 
     name: str
-    stages: Mapping[str, Any]
+    stages: Mapping[str, Any] = attrs.field(hash=False)
 
     def __getitem__(self, key: str) -> Any:
         """
@@ -904,7 +983,8 @@ class CallStage(Protocol):
 class GuardStage(Protocol):
     """
     A stage that admits a call and then hears how it ended (a circuit
-    breaker): the guard protocol of ``stalwart._faces``.
+    breaker, a keyed one, a bulkhead, the async timeout): the guard
+    protocol of ``stalwart._faces``.
 
     ``_enter()`` (sync, may block) and ``await _aenter()`` take a token or
     raise a :class:`~stalwart.RejectedError`; ``_exit(token, exc,
@@ -913,6 +993,12 @@ class GuardStage(Protocol):
     place; ``_undo(token)`` gives the token back as if the call had never
     been made.  A pipeline enters a run of consecutive guards in one loop,
     and only a pipeline of guards has ``with`` / ``async with`` faces.
+
+    A guard that admits by the call's arguments (a
+    :class:`~stalwart.KeyedCircuitBreaker` reads its key from them) also
+    has ``_enter_args(args, kwargs)`` and ``await _aenter_args(args,
+    kwargs)``: the call faces enter it through those, and a pipeline
+    holding one has no ``with`` face (a block has no arguments).
     """
 
     def _enter(self) -> Any: ...
@@ -947,9 +1033,14 @@ class Pipeline:
       decorator, stacked), or on a generator function or an async one
       (each stage applies its own generator rules);
     * :meth:`call` / :meth:`acall`;
-    * ``with`` / ``async with``, when every stage is a guard (a circuit
-      breaker, or any stage with the guard steps); a retry cannot run a
-      ``with`` block again, nor a fallback replace its outcome;
+    * ``with`` / ``async with``, when every stage is a guard that does not
+      need the call's arguments: a :class:`~stalwart.CircuitBreaker`, a
+      :class:`~stalwart.Bulkhead`, an async :class:`~stalwart.Timeout`
+      (``async with``; a sync ``with`` block on the main thread), or a
+      stage of your own with the guard steps; a retry cannot run a
+      ``with`` block again, nor a fallback replace its outcome, and a
+      :class:`~stalwart.KeyedCircuitBreaker` takes its key from the call's
+      arguments, which a block has not;
     * ``for attempt in pipeline: with attempt:`` (``async for`` /
       ``async with``), when the pipeline is a :class:`~stalwart.Retry`
       followed only by guards: each attempt enters the guards.
@@ -961,7 +1052,11 @@ class Pipeline:
 
     While a pipeline runs a stage, the events that stage emits carry the
     pipeline's name (:attr:`~stalwart.Event.pipeline`); events of
-    primitives used inside the guarded function do not.
+    primitives used inside the guarded function do not.  The call faces,
+    the ``with`` faces and the attempt loops follow the stages' hooks as
+    they come and go; a function decorated while no stage had a hook runs
+    untagged (its decorators stay the stacked ones, at their cost).
+    :meth:`add_hook` attaches a hook to every stage.
 
     Args:
         stages: The stages, outermost first: stalwart's primitives, other
@@ -977,6 +1072,7 @@ class Pipeline:
     """
 
     __slots__ = (
+        "__weakref__",
         "_arun",
         "_async_refusal",
         "_block_aenter",
@@ -986,7 +1082,10 @@ class Pipeline:
         "_blocks",
         "_held",
         "_keys",
+        "_lives",
         "_no_loop",
+        "_no_with",
+        "_retag_lock",
         "_run",
         "_tagged",
         "name",
@@ -1027,20 +1126,21 @@ class Pipeline:
                 stacklevel=user_stacklevel(),
             )
         self._keys = _keys(self.stages)
-        self._tagged = any(
-            bool(getattr(stage, "hooks", None)) for stage in flat
-        )
         # The call faces run a guard through its call() / acall() where its
         # steps cannot stand for them: a guard that admits by the call's
-        # arguments (a limiter's key_func), which its steps do not see;
-        # and, for the sync faces, the timeout, whose call() runs the
-        # function on a worker thread (its sync steps, where it has them,
-        # serve `with` blocks only).
+        # arguments (a limiter's key_func) without the steps that take
+        # them (_enter_args), which its other steps do not see; and, for
+        # the sync faces, the timeout, whose call() runs the function on a
+        # worker thread (its sync steps, where it has them, serve `with`
+        # blocks only).
         call_guards = [
             is_guard
-            and not (
-                getattr(stage, "key_func", None) is not None
-                and _is_call_stage(stage)
+            and (
+                _admits_by_args(stage)
+                or not (
+                    getattr(stage, "key_func", None) is not None
+                    and _is_call_stage(stage)
+                )
             )
             for stage, is_guard in zip(flat, guards, strict=True)
         ]
@@ -1056,17 +1156,23 @@ class Pipeline:
         )
         self._blocks: Blocks[Any] = Blocks()
         self._held = self._blocks.held
-        (
-            self._block_enter,
-            self._block_exit,
-            self._block_aenter,
-            self._block_aexit,
-        ) = _block_steps(
-            self.stages,
-            self._with_problem(roles, guards),
-            name if self._tagged else None,
-        )
+        self._no_with = self._with_problem(roles, guards)
         self._no_loop = self._loop_problem(roles, guards)
+        # The hooks of every stage: the events are tagged with the
+        # pipeline's name while a stage has one.  Each stage that takes
+        # hooks later tells the pipeline when its hooks come and go (a
+        # weak reference: the stage does not keep the pipeline alive).
+        # Stages' hooks may change from several threads at once: each
+        # change recomputes the tag from their state now, under this lock,
+        # so the last one leaves it right.  Never taken by a call.
+        self._retag_lock = threading.Lock()
+        self._lives: tuple[LiveHooks | None, ...] = tuple(
+            observable(stage) for stage in _distinct(self.stages)
+        )
+        for live in self._lives:
+            if live is not None:
+                live.watch(self._hooks_changed)
+        self._hooks_changed()
         pool = [
             stage
             for stage, role in zip(flat, roles, strict=True)
@@ -1084,6 +1190,35 @@ class Pipeline:
             )
         )
 
+    def _hooks_changed(self) -> None:
+        """
+        Tag events with the pipeline's name while any stage has a hook,
+        and choose the ``with`` faces' steps to match.
+        """
+        with self._retag_lock:
+            tagged = any(
+                bool(
+                    live.all
+                    if live is not None
+                    else getattr(stage, "hooks", ())
+                )
+                for live, stage in zip(
+                    self._lives, _distinct(self.stages), strict=True
+                )
+            )
+            # The block steps of either kind take and give the same
+            # tokens, so a block entered before the change is left after it
+            # as it should be.
+            (
+                self._block_enter,
+                self._block_exit,
+                self._block_aenter,
+                self._block_aexit,
+            ) = _block_steps(
+                self.stages, self._no_with, self.name if tagged else None
+            )
+            self._tagged = tagged
+
     def _with_problem(
         self, roles: list[str | None], guards: list[bool]
     ) -> str | None:
@@ -1091,6 +1226,13 @@ class Pipeline:
         Say why this pipeline has no ``with`` face, if it has none.
         """
         for index, stage in enumerate(self.stages):
+            if guards[index] and _admits_by_args(stage):
+                return (
+                    f"Pipeline {self.name!r} has no `with` face: its stage"
+                    f" {index}, {_describe(stage)}, admits a call by its"
+                    " arguments (its key), which a `with` block has not;"
+                    " use call() / acall(), or decorate a function"
+                )
             if guards[index]:
                 continue
             role = roles[index]
@@ -1126,16 +1268,91 @@ class Pipeline:
         Say why this pipeline has no attempt loop, if it has none.
         """
         if roles[:1] == [RETRY] and all(guards[1:]):
-            return None
+            keyed = [
+                index
+                for index, stage in enumerate(self.stages)
+                if _admits_by_args(stage)
+            ]
+            if not keyed:
+                return None
+            return (
+                f"Pipeline {self.name!r} has no attempt loop: its stage"
+                f" {keyed[0]}, {_describe(self.stages[keyed[0]])}, admits a"
+                " call by its arguments (its key), which an attempt has"
+                " not; use call() / acall(), or decorate a function"
+            )
         return (
             f"Pipeline {self.name!r} has no attempt loop: it needs a Retry"
-            " as its first stage, followed only by guards (breakers,"
-            " bulkheads, limiters, async timeouts)"
+            " as its first stage, followed only by guards (circuit"
+            " breakers, bulkheads, async timeouts)"
         )
 
     def __repr__(self) -> str:
         stages = ", ".join(_describe(stage) for stage in self.stages)
         return f"<Pipeline {self.name!r}: {stages}>"
+
+    # -- hooks ----------------------------------------------------------------
+
+    def add_hook(self, hook: Hook, /, *, per_call: bool | None = None) -> None:
+        """
+        Attach *hook* to every stage that takes hooks (each one once), as
+        its :meth:`~stalwart.Observable.add_hook` does: from now on it
+        receives their events, tagged with the pipeline's name while the
+        pipeline runs them.
+
+        Args:
+            hook: A callable receiving events.
+            per_call: Whether it also receives per-call events
+                (:class:`~stalwart.CallFinished`); by default, what the
+                hook's own ``per_call`` attribute says.
+
+        Raises:
+            TypeError: If *hook* is not a plain callable, or no stage
+                takes hooks.
+
+        .. versionadded:: 0.2.0
+        """
+        check_hook(hook)
+        stages = self._observed_stages()
+        if not stages:
+            msg = f"{self!r}: none of its stages takes hooks"
+            raise TypeError(msg)
+        for stage in stages:
+            stage.add_hook(hook, per_call=per_call)
+
+    def remove_hook(self, hook: Hook, /) -> None:
+        """
+        Detach *hook* from every stage it is attached to.
+
+        Raises:
+            ValueError: If no stage has it.
+
+        .. versionadded:: 0.2.0
+        """
+        stages = [
+            stage
+            for stage, live in zip(
+                _distinct(self.stages), self._lives, strict=True
+            )
+            if live is not None and hook in live.all
+        ]
+        if not stages:
+            msg = f"{hook!r} is not a hook of {self!r}"
+            raise ValueError(msg)
+        for stage in stages:
+            stage.remove_hook(hook)  # type: ignore[attr-defined]  # an Observable
+
+    def _observed_stages(self) -> list[Any]:
+        """
+        The distinct stages that take hooks, outermost first.
+        """
+        return [
+            stage
+            for stage, live in zip(
+                _distinct(self.stages), self._lives, strict=True
+            )
+            if live is not None
+        ]
 
     # -- statistics ----------------------------------------------------------
 
@@ -1471,6 +1688,17 @@ _BlockSteps: TypeAlias = tuple[
 ]
 
 
+def _distinct(stages: tuple[object, ...]) -> list[object]:
+    """
+    The stages without repeats (a stage given twice counts once),
+    outermost first.
+    """
+    seen: dict[int, object] = {}
+    for stage in stages:
+        seen.setdefault(id(stage), stage)
+    return list(seen.values())
+
+
 def _block_steps(
     guards: tuple[Any, ...], problem: str | None, tag: str | None
 ) -> _BlockSteps:
@@ -1479,6 +1707,12 @@ def _block_steps(
     the block's token), and report an outcome on that token (raising what
     replaced the block's exception, if a guard's exit raised something
     else).  One untagged guard's own steps serve as they are.
+
+    The tagged steps are partials of registered forwarders (no frame of
+    their own), so a guard that keys its blocks by frame finds the
+    user's; and they take the same tokens as the untagged ones (one
+    guard's own, a list for several), so a block entered before hooks
+    came or went is left as it should be.
     """
     if problem is not None:
 
@@ -1490,32 +1724,30 @@ def _block_steps(
 
         # No block is ever entered, so the exits are never called.
         return refuse, refuse, arefuse, arefuse
-    if tag is None:
-        if len(guards) == 1:
-            guard = guards[0]
+    partial = functools.partial
+    if len(guards) == 1:
+        guard = guards[0]
+        if tag is None:
             return guard._enter, guard._exit, guard._aenter, guard._aexit
         return (
-            functools.partial(_enter_all, guards),
-            functools.partial(_exit_guards, guards),
-            functools.partial(_aenter_all, guards),
-            functools.partial(_aexit_guards, guards),
+            partial(_step, tag, guard._enter),
+            partial(_step, tag, guard._exit),
+            partial(_astep, tag, guard._aenter),
+            partial(_astep, tag, guard._aexit),
         )
-
-    def enter() -> list[Any]:
-        return _step(tag, _enter_all, guards)
-
-    def exit_(tokens: Any, exc: BaseException | None, result: object) -> None:
-        _step(tag, _exit_guards, guards, tokens, exc, result)
-
-    async def aenter() -> list[Any]:
-        return await _astep(tag, _aenter_all, guards)
-
-    async def aexit(
-        tokens: Any, exc: BaseException | None, result: object
-    ) -> None:
-        await _astep(tag, _aexit_guards, guards, tokens, exc, result)
-
-    return enter, exit_, aenter, aexit
+    if tag is None:
+        return (
+            partial(_enter_all, guards),
+            partial(_exit_guards, guards),
+            partial(_aenter_all, guards),
+            partial(_aexit_guards, guards),
+        )
+    return (
+        partial(_step, tag, _enter_all, guards),
+        partial(_step, tag, _exit_guards, guards),
+        partial(_astep, tag, _aenter_all, guards),
+        partial(_astep, tag, _aexit_guards, guards),
+    )
 
 
 def _exit_guards(

@@ -37,6 +37,7 @@ from ._limiters import (
     TokenBucket,
 )
 from ._observe import observable
+from ._pipeline import Pipeline
 from ._retry import Retry, RetryBudget
 from ._statistics import Statistics, record_dict, record_kind, snake
 from ._thread_pool import ThreadPoolBulkhead
@@ -369,15 +370,32 @@ class Registry:
         return primitive
 
     def _attach(self, primitive: object) -> None:
-        if observable(primitive) is not None:
+        """
+        Attach the registry's hooks to *primitive* (to each stage of a
+        pipeline), once: a primitive that has one already (held on its
+        own and as a pipeline's stage) does not get it twice.
+        """
+        targets = (
+            primitive.stages
+            if isinstance(primitive, Pipeline)
+            else (primitive,)
+        )
+        for target in targets:
+            live = observable(target)
+            if live is None:
+                continue
             for hook in self._hooks:
-                primitive.add_hook(hook)  # type: ignore[attr-defined]  # an Observable
+                if hook not in live.all:
+                    target.add_hook(hook)  # type: ignore[attr-defined]  # an Observable
 
     def register(self, primitive: P) -> P:
         """
         Hold *primitive* (built elsewhere: a pool, a buffer, a pipeline)
         under its kind and name, for the health report and the
-        instruments; return it.
+        instruments; return it.  A :class:`~stalwart.Pipeline` is held as
+        one entry: its health looks into its stages, the instruments watch
+        each stage, and the registry's hooks go to each stage (once, for a
+        stage the registry also holds).
 
         Raises:
             ConfigurationError: If another primitive of its kind holds the
@@ -445,9 +463,10 @@ class Registry:
         :meth:`~stalwart.Statistics.to_dict`) with a ``status``:
         ``"degraded"`` for a breaker open, half-open or forced open (for a
         keyed breaker, any of its keys), a bulkhead or a thread pool with
-        every permit taken, a resource pool with every resource lent out;
-        ``"ok"`` otherwise.  The overall ``status`` is ``"degraded"`` when
-        any primitive is.
+        every permit taken, a resource pool with every resource lent out,
+        a pipeline with such a stage (each of its ``stages`` has a
+        ``status`` too); ``"ok"`` otherwise.  The overall ``status`` is
+        ``"degraded"`` when any primitive is.
 
         .. versionadded:: 0.2.0
         """
@@ -462,6 +481,11 @@ class Registry:
             data["status"] = (
                 "degraded" if _degraded(primitive, stats) else "ok"
             )
+            if isinstance(primitive, Pipeline):
+                for key, bad in _stage_health(primitive, stats).items():
+                    stage_data = data["stages"][key]
+                    if isinstance(stage_data, dict):
+                        stage_data["status"] = "degraded" if bad else "ok"
             entries.append(data)
         status = (
             "degraded"
@@ -474,7 +498,23 @@ class Registry:
 _BAD_STATES = frozenset({"open", "half_open", "forced_open"})
 
 
+def _stage_health(pipeline: Pipeline, stats: Any) -> dict[str, bool]:
+    """
+    Tell, by stage key, whether each stage of *pipeline* that has
+    statistics (its record in *stats*) is degraded.
+    """
+    return {
+        key: _degraded(stage, record)
+        for (key, record), stage in zip(
+            stats.stages.items(), pipeline.stages, strict=True
+        )
+        if record is not None
+    }
+
+
 def _degraded(primitive: Any, stats: Any) -> bool:
+    if isinstance(primitive, Pipeline):
+        return any(_stage_health(primitive, stats).values())
     kind = record_kind(stats)
     if kind == "circuit_breaker":
         return stats.state.value in _BAD_STATES

@@ -25,7 +25,7 @@ from ._clock import DEFAULT_CLOCK, Clock, wait_event
 from ._core.bulkhead import BulkheadCore
 from ._deadline import Deadline, current_deadline, wait_future
 from ._errors import BulkheadFullError
-from ._events import CallRejected, Hook, emit
+from ._events import CallAdmitted, CallFinished, CallRejected, Hook, emit
 from ._faces import (
     awaitable_result_error,
     blocking_on_loop,
@@ -35,6 +35,8 @@ from ._faces import (
     is_awaitable,
     on_loop_thread,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import P, T
 from ._validators import (
     hooks,
@@ -48,13 +50,18 @@ from ._validators import (
 )
 
 
+_KIND = "thread_pool_bulkhead"
+"""The pool's kind in per-call events."""
+
+
 @final
-@attrs.frozen
-class ThreadPoolBulkheadStatistics:
+@attrs.frozen(kw_only=True)
+class ThreadPoolBulkheadStatistics(Statistics):
     """
     A snapshot of a :class:`ThreadPoolBulkhead`'s counters.
 
     Attributes:
+        name: The pool's name.
         running: Calls running on a worker thread now.
         queued: Calls accepted and waiting for a worker now.
         refused: Calls refused so far because the pool and its queue were
@@ -63,8 +70,11 @@ class ThreadPoolBulkheadStatistics:
             queued).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Carries the pool's *name*; its fields are keyword-only.
     """
 
+    name: str
     running: int
     queued: int
     refused: int
@@ -73,7 +83,7 @@ class ThreadPoolBulkheadStatistics:
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class ThreadPoolBulkhead:
+class ThreadPoolBulkhead(Observable):
     """
     Run sync callables on a dedicated pool of *max_workers* threads.
 
@@ -90,13 +100,22 @@ class ThreadPoolBulkhead:
     (cancellation) withdraws a call that has not started; one that is
     running cannot be stopped and keeps its thread until it returns.
 
+    While a hook asks for per-call events (``add_hook(hook,
+    per_call=True)``), each call a worker runs sends a
+    :class:`~stalwart.CallAdmitted` when the worker starts it (its
+    ``wait`` is the time it spent queued since it was submitted) and a
+    :class:`~stalwart.CallFinished` when it ends (its ``duration`` is the
+    time it ran), both from the worker thread, in the caller's context.
+
     Args:
         max_workers: How many threads run calls at once.
         max_queue: How many accepted calls may wait for a thread; ``None``
             for no limit.
         name: Used in errors, events and the threads' names.
         clock: Where event times are read.
-        hooks: Receive a :class:`~stalwart.CallRejected` per refusal.
+        hooks: Receive a :class:`~stalwart.CallRejected` per refusal (more
+            can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """
@@ -127,8 +146,10 @@ class ThreadPoolBulkhead:
     _lock: threading.Lock = attrs.field(
         init=False, repr=False, factory=threading.Lock
     )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        live_hooks(self, self.hooks)
         executor = ThreadPoolExecutor(
             self.max_workers, thread_name_prefix=f"stalwart-{self.name}"
         )
@@ -164,10 +185,14 @@ class ThreadPoolBulkhead:
         if not admitted:
             raise self._refusal()
         context = contextvars.copy_context()
+        job = functools.partial(fn, *args, **kwargs)
         try:
-            future = self._executor.submit(
-                self._run, context, functools.partial(fn, *args, **kwargs)
-            )
+            if self._live.calls:
+                future = self._executor.submit(
+                    context.run, self._observed_run, job, self.clock.now()
+                )
+            else:
+                future = self._executor.submit(self._run, context, job)
         except RuntimeError:
             self._release()
             msg = f"ThreadPoolBulkhead {self.name!r} is shut down"
@@ -292,6 +317,7 @@ class ThreadPoolBulkhead:
             snap = self._core.snapshot()
             running = self._running[0]
         return ThreadPoolBulkheadStatistics(
+            name=self.name,
             running=running,
             queued=snap.in_flight - running,
             refused=snap.refused,
@@ -333,6 +359,55 @@ class ThreadPoolBulkhead:
                 self._running[0] -= 1
                 self._core.exit()
 
+    def _observed_run(self, job: Callable[[], T], submitted: float) -> T:
+        """
+        :meth:`_run` for a call submitted at *submitted* while a hook asked
+        for per-call events (on the worker, in the caller's context): report
+        its wait and its outcome.
+        """
+        calls, clock = self._live.calls, self.clock
+        error: BaseException | None = None
+        start = clock.now()
+        with self._lock:
+            self._running[0] += 1
+        try:
+            emit(
+                calls,
+                CallAdmitted(
+                    primitive_name=self.name,
+                    at=start,
+                    primitive=_KIND,
+                    wait=start - submitted,
+                ),
+            )
+            return job()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            with self._lock:
+                self._running[0] -= 1
+                self._core.exit()
+            now = clock.now()
+            if error is None:
+                outcome = "success"
+            elif isinstance(error, Exception):
+                outcome = "failure"
+            else:
+                outcome = "ignored"
+            emit(
+                calls,
+                CallFinished(
+                    primitive_name=self.name,
+                    at=now,
+                    primitive=_KIND,
+                    outcome=outcome,
+                    duration=now - start,
+                    error=error,
+                ),
+            )
+            del error  # no frame <-> traceback cycle left to the GC
+
     def _release_if_cancelled(self, future: Future[Any]) -> None:
         if future.cancelled():
             self._release()
@@ -371,9 +446,9 @@ class ThreadPoolBulkhead:
 
     def _refusal(self) -> BulkheadFullError:
         error = BulkheadFullError(self.name, self.max_workers)
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 CallRejected(
                     primitive_name=self.name, at=self.clock.now(), error=error
                 ),

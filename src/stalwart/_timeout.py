@@ -50,7 +50,7 @@ import attrs
 from ._clock import DEFAULT_CLOCK, Clock, DefaultClock, SystemClock, wait_event
 from ._deadline import Deadline, enter_deadline, exit_deadline
 from ._errors import TimeoutExceededError
-from ._events import Hook, TimeoutExceeded, emit
+from ._events import CallFinished, Hook, TimeoutExceeded, emit
 from ._faces import (
     Blocks,
     awaitable_result_error,
@@ -64,6 +64,8 @@ from ._faces import (
     is_generator_function,
     not_awaitable_error,
 )
+from ._observe import LiveHooks, Observable, live_hooks
+from ._statistics import Statistics
 from ._typing import P, T
 from ._validators import (
     duration,
@@ -177,17 +179,21 @@ def _next_poll(poll: float) -> float:
 
 
 @final
-@attrs.frozen
-class TimeoutStatistics:
+@attrs.frozen(kw_only=True)
+class TimeoutStatistics(Statistics):
     """
     A snapshot of a :class:`Timeout`'s counters.
 
     Attributes:
+        name: The timeout's name.
         timeouts: Calls given up at their deadline so far.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Carries the timeout's *name*; its fields are keyword-only.
     """
 
+    name: str
     timeouts: int
 
 
@@ -200,12 +206,15 @@ class _Entry:
     it sets.
     """
 
-    __slots__ = ("deadline", "timeout")
+    __slots__ = ("deadline", "start", "timeout")
 
     deadline: Deadline
 
     def __init__(self, timeout: Timeout) -> None:
         self.timeout = timeout
+        # When it started, read only while a hook asks for per-call events
+        # (None otherwise: the entry is not reported).
+        self.start = timeout.clock.now() if timeout._live.calls else None
 
     def cut(self) -> TimeoutExceededError:
         """
@@ -274,7 +283,7 @@ class _Alarm(_Entry):
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class Timeout:
+class Timeout(Observable):
     """
     Give up on a call that takes longer than *seconds*.
 
@@ -309,12 +318,21 @@ class Timeout:
         is dropped.  Make long sync work cooperative: check
         :func:`~stalwart.remaining_time` and return early.
 
+    While a hook asks for per-call events (``add_hook(hook,
+    per_call=True)``), each call or block ends with a
+    :class:`~stalwart.CallFinished`: ``"success"``, ``"failure"`` (an
+    :class:`Exception`; a timeout is a failure carrying its
+    :class:`~stalwart.TimeoutExceededError`) or ``"ignored"`` (a
+    ``BaseException`` such as the caller's own cancellation).
+
     Args:
         seconds: The time limit, in seconds.
         name: Used in errors and events.
         clock: Where the deadline is measured.  The ``with`` face needs the
             system clock, since signals run in real time.
-        hooks: Receive a :class:`~stalwart.TimeoutExceeded` per timeout.
+        hooks: Receive a :class:`~stalwart.TimeoutExceeded` per timeout
+            (more can be attached later with
+            :meth:`~stalwart.Observable.add_hook`).
 
     .. versionadded:: 0.1.0
     """
@@ -346,10 +364,12 @@ class Timeout:
     _alarms: Blocks[_Alarm] = attrs.field(
         init=False, repr=False, factory=Blocks
     )
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     _kind: ClassVar[str] = "Timeout"
 
     def __attrs_post_init__(self) -> None:
+        live_hooks(self, self.hooks)
         if self.seconds == 0:
             warnings.warn(
                 "Timeout(seconds=0) gives up on every call at once",
@@ -363,7 +383,8 @@ class Timeout:
         .. versionadded:: 0.1.0
         """
         with self._lock:
-            return TimeoutStatistics(timeouts=self._timeouts[0])
+            timeouts = self._timeouts[0]
+        return TimeoutStatistics(name=self.name, timeouts=timeouts)
 
     # -- sync ----------------------------------------------------------------
 
@@ -411,16 +432,27 @@ class Timeout:
         future.add_done_callback(lambda _: done.set())
         wait_event(deadline.clock, done, deadline.at)
         if not future.done():
-            raise self._give_up(entry)
+            error = self._give_up(entry)
+            if entry.start is not None:
+                self._finished(entry, error)
+            raise error
         try:
             result = future.result()
         except TimeoutExceededError as exc:
             self._settle(entry, exc)
+            if entry.start is not None:
+                self._finished(entry, exc)
+            raise
+        except BaseException as exc:
+            if entry.start is not None:
+                self._finished(entry, exc)
             raise
         if type(result) is CoroutineType or is_awaitable(result):
             raise awaitable_result_error(
                 "Timeout", self.name, "call()", "acall()", result
             )
+        if entry.start is not None:
+            self._finished(entry, None)
         return result
 
     def __enter__(self) -> None:
@@ -467,13 +499,22 @@ class Timeout:
     def _close_alarm(self, alarm: _Alarm, exc: BaseException | None) -> None:
         _ALARMS.leave(alarm)
         if alarm.fired:
-            return  # its error is on its way, or was handled in the block
+            # Its error is on its way (it is exc), or was handled in the
+            # block.
+            if alarm.start is not None:
+                self._finished(alarm, exc)
+            return
         if exc is not None:
             self._settle(alarm, exc)
         elif alarm.expired:
             # The deadline passed while the block was suspended at a
             # `yield`, and it ended before it could be interrupted.
-            raise self._own_error(alarm)
+            exc = self._own_error(alarm)
+            if alarm.start is not None:
+                self._finished(alarm, exc)
+            raise exc
+        if alarm.start is not None:
+            self._finished(alarm, exc)
 
     # -- async ---------------------------------------------------------------
 
@@ -497,12 +538,7 @@ class Timeout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        block = self._blocks.pop(caller(1))
-        self._afinish(block, exc)
-        if exc is None and block.expired and not block.fired:
-            # Past its deadline while suspended at a `yield`, then ended
-            # before it could be cancelled.
-            raise self._give_up(block)
+        self._afinish(self._blocks.pop(caller(1)), exc, late=True)
 
     async def acall(
         self,
@@ -663,10 +699,15 @@ class Timeout:
         task.cancel()
         return False
 
-    def _afinish(self, block: _Block, exc: BaseException | None) -> None:
+    def _afinish(
+        self, block: _Block, exc: BaseException | None, *, late: bool = False
+    ) -> None:
         """
         End *block*: disarm it, restore the deadline, and turn its own
-        cancellation into :class:`~stalwart.TimeoutExceededError`.
+        cancellation into :class:`~stalwart.TimeoutExceededError`; with
+        *late* (an ``async with`` block), also a deadline that passed
+        while the block was suspended at a ``yield``, before it could be
+        cancelled.
         """
         block.handle.cancel()
         exit_deadline(block.deadline)
@@ -675,9 +716,19 @@ class Timeout:
             and block.target.uncancel() <= block.base
             and isinstance(exc, asyncio.CancelledError)
         ):
-            raise self._give_up(block) from exc
+            error = self._give_up(block)
+            if block.start is not None:
+                self._finished(block, error)
+            raise error from exc
         if exc is not None:
             self._settle(block, exc)
+        elif late and block.expired and not block.fired:
+            exc = self._give_up(block)
+            if block.start is not None:
+                self._finished(block, exc)
+            raise exc
+        if block.start is not None:
+            self._finished(block, exc)
 
     def _aundo(self, block: _Block) -> None:
         block.handle.cancel()
@@ -734,15 +785,37 @@ class Timeout:
         # Each entry ends once, on one path: it is counted at most once.
         with self._lock:
             self._timeouts[0] += 1
-        if self.hooks:
+        if self._live.all:
             emit(
-                self.hooks,
+                self._live.all,
                 TimeoutExceeded(
                     primitive_name=self.name,
                     at=self.clock.now(),
                     timeout=self.seconds,
                 ),
             )
+
+    def _finished(self, entry: _Entry, exc: BaseException | None) -> None:
+        """
+        Send the :class:`~stalwart.CallFinished` of *entry*, timed since
+        it started, which ended with *exc* (``None``: a success).
+        """
+        now = self.clock.now()
+        if exc is None:
+            outcome = "success"
+        else:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+        emit(
+            self._live.calls,
+            CallFinished(
+                primitive_name=self.name,
+                at=now,
+                primitive="timeout",
+                outcome=outcome,
+                duration=now - cast("float", entry.start),
+                error=exc,
+            ),
+        )
 
 
 # -- which task runs a block ---------------------------------------------------

@@ -625,3 +625,35 @@ def operations() -> None:
     assert_type(keyed.call(get, "h", "/"), bytes)
     assert_type(keyed.statistics().keys, int)
     get(1, "/")  # type: ignore[arg-type]  # the signature is kept
+
+
+def operations_of_isolation_and_pipelines() -> None:
+    """The thread pool, the timeout, the fallback and pipelines: the same."""
+    pool = stalwart.ThreadPoolBulkhead(max_workers=2, name="workers")
+    timeout = stalwart.Timeout(seconds=1.0, name="deadline")
+    fallback = stalwart.Fallback(value=0, name="cache")
+    assert_type(pool.statistics().name, str)
+    assert_type(timeout.statistics().to_dict(), dict[str, Any])
+    assert_type(fallback.statistics().on_error, int)
+    for primitive in (pool, timeout, fallback):
+        observed: stalwart.Observable = primitive
+        observed.add_hook(print, per_call=True)
+
+    keyed: stalwart.KeyedCircuitBreaker[str] = stalwart.KeyedCircuitBreaker(
+        breaker=stalwart.CircuitBreaker(), key_func=lambda host: host
+    )
+    policy = stalwart.Pipeline(stalwart.Retry(), keyed, name="per-host")
+
+    @policy
+    def get(host: str) -> bytes:
+        return b""
+
+    assert_type(get("h"), bytes)
+    assert_type(policy.call(get, "h"), bytes)
+    policy.add_hook(print, per_call=True)
+    policy.remove_hook(print)
+    stats = policy.statistics()
+    assert_type(stats.to_dict(), dict[str, Any])
+    assert_type(stats.name, str)
+    registry = stalwart.Registry()
+    assert_type(registry.register(policy), stalwart.Pipeline)
