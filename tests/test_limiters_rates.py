@@ -5,6 +5,8 @@ errors that say which part of a rate is wrong.
 
 from __future__ import annotations
 
+import math
+
 from datetime import timedelta
 
 import pytest
@@ -320,3 +322,41 @@ class TestBelowOneRequest:
             "'rate' must allow at most 1.1259e+15 per window "
             "(got 2.2518e+15/1e+06s)"
         ) == str(e.value)
+
+
+class TestRateBuiltDirectly:
+    @pytest.mark.parametrize(
+        ("limit", "period", "message"),
+        [
+            (None, 1.0, "'limit' must be a finite number > 0 (got None)"),
+            (False, 1.0, "'limit' must be a finite number > 0 (got False)"),
+            (1, -1, "'period' must be a finite number > 0 (got -1.0)"),
+            (1, math.nan, "'period' must be a finite number > 0 (got nan)"),
+            (10**400, 1, "'limit' must be a finite number > 0 (got 1000"),
+            (
+                1e300,
+                1e-300,
+                (
+                    "'rate' of inf per second is out of range; a rate must"
+                    " be between 1e-12 and 1e+12 per second"
+                ),
+            ),
+        ],
+        ids=["none", "bool", "negative", "nan", "huge-int", "infinite-rate"],
+    )
+    def test_refused_where_built(self, limit, period, message):
+        """
+        A Rate built by hand is checked like a parsed one, so a limiter
+        never receives one it would hang or overflow on.
+        """
+        with pytest.raises(ConfigurationError) as info:
+            Rate(limit, period)
+
+        assert str(info.value).startswith(message)
+
+    def test_ints_become_floats(self):
+        """
+        Whole numbers are kept as floats, as parsing gives them.
+        """
+        assert Rate(10.0, 1.0) == Rate(10, 1)
+        assert 10.0 == Rate(10, 1).per_second

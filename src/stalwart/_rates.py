@@ -51,6 +51,30 @@ _PERIOD = re.compile(
 )
 
 
+def _to_float(value: object) -> float:
+    """
+    Converter: an int to a float; anything else (or an int too large for a
+    float) is left for :func:`_positive` to refuse.
+    """
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    return value  # type: ignore[return-value]  # refused by the validator
+
+
+def _positive(
+    inst: object, attr: attrs.Attribute[float], value: object
+) -> None:
+    """
+    Validator: a finite float > 0.
+    """
+    if type(value) is not float or not (math.isfinite(value) and value > 0):
+        msg = f"{attr.name!r} must be a finite number > 0 (got {value!r})"
+        raise ConfigurationError(msg)
+
+
 @final
 @attrs.frozen
 class Rate:
@@ -67,8 +91,11 @@ class Rate:
     .. versionadded:: 0.1.0
     """
 
-    limit: float
-    period: float
+    limit: float = attrs.field(converter=_to_float, validator=_positive)
+    period: float = attrs.field(converter=_to_float, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        _check_range(self.limit, self.period, self, "rate")
 
     @property
     def per_second(self) -> float:
@@ -112,13 +139,18 @@ class Rate:
             limit, period = value, 1.0
         else:
             raise _bad(name, value)
+        numbers = []
         for part, number in (("limit", limit), ("period", period)):
             if isinstance(number, bool) or not isinstance(number, int | float):
                 raise _bad(name, value)
-            if not (math.isfinite(number) and number > 0):
+            converted = _to_float(number)
+            if type(converted) is not float or not (
+                math.isfinite(converted) and converted > 0
+            ):
                 msg = f"{name!r} must have a finite {part} > 0 (got {value!r})"
                 raise ConfigurationError(msg)
-        return _checked(float(limit), float(period), value, name)  # type: ignore[arg-type]  # numbers, checked above
+            numbers.append(converted)
+        return _checked(numbers[0], numbers[1], value, name)
 
     @classmethod
     def parse_many(cls, value: object, name: str = "rate") -> tuple[Rate, ...]:
@@ -154,7 +186,9 @@ def _bad(name: str, value: object) -> ConfigurationError:
     )
 
 
-def _checked(limit: float, period: float, value: object, name: str) -> Rate:
+def _check_range(
+    limit: float, period: float, value: object, name: str
+) -> None:
     per_second = limit / period
     if not MIN_PER_SECOND <= per_second <= MAX_PER_SECOND:
         msg = (
@@ -163,6 +197,10 @@ def _checked(limit: float, period: float, value: object, name: str) -> Rate:
             f"second (got {value!r})"
         )
         raise ConfigurationError(msg)
+
+
+def _checked(limit: float, period: float, value: object, name: str) -> Rate:
+    _check_range(limit, period, value, name)
     return Rate(limit, period)
 
 
