@@ -62,8 +62,8 @@ Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
-"""An ASGI 3 application: what Starlette, FastAPI and Litestar build, and
-what a Starlette ``Response`` is."""
+"""Any ASGI 3 application, such as what Starlette, FastAPI and Litestar
+build, or a Starlette ``Response``."""
 
 DRAFT: Final = "draft-ietf-httpapi-ratelimit-headers-10"
 """The draft whose ``RateLimit`` and ``RateLimit-Policy`` fields are sent."""
@@ -161,8 +161,9 @@ class RequestInfo:
     @property
     def client_ip(self) -> str | None:
         """
-        The client's address: the peer's, or, when the peer is one of the
-        middleware's *trusted_proxies*, the address those proxies put in
+        The client's address, which is the peer's, or, when the peer is
+        one of the middleware's *trusted_proxies*, the address those
+        proxies put in
         ``X-Forwarded-For`` (read from the right, skipping the trusted
         ones).  ``None`` when the server does not say (``scope["client"]``
         missing).
