@@ -135,14 +135,16 @@ async def play(base_url: str) -> None:
 
     async with httpx.AsyncClient(base_url=base_url) as plain:
         headers = {"X-API-Key": "bob"}
-        for _ in range(4):
-            answer = await plain.get("/items", headers=headers)
+        answers = [
+            await plain.get("/items", headers=headers) for _ in range(4)
+        ]
+        answer = answers[-1]
         print(f"bob, without retries: {answer.status_code}")
         print(f"  Retry-After: {answer.headers['Retry-After']}")
         print(f"  RateLimit: {answer.headers['RateLimit']}")
         print(f"  RateLimit-Policy: {answer.headers['RateLimit-Policy']}")
-        answers = [(await plain.get("/items")).status_code for _ in range(3)]
-        print(f"anonymous, 3 requests: {answers}")
+        codes = [(await plain.get("/items")).status_code for _ in range(3)]
+        print(f"anonymous, 3 requests: {codes}")
 
     # A 10 s budget: too short to wait for the breaker's 30 s recovery.
     async with resilient_client(base_url, "carol", timeout=10.0) as carol:
