@@ -164,7 +164,7 @@ class Recording(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.closed_before: list[bool] = []
 
     def _record(self, request: httpx.Request) -> None:
-        self.timeouts.append(dict(request.extensions["timeout"]))
+        self.timeouts.append(dict(request.extensions.get("timeout", {})))
         self.closed_before.append(all(r.is_closed for r in self.responses))
         if self.fail:
             raise self.fail.pop(0)

@@ -995,6 +995,35 @@ class TestWithoutStages:
         with pytest.raises(httpx.RemoteProtocolError):
             send(face, "GET", server.url(), retry=None, breaker=None)
 
+    def test_request_without_timeout_under_a_deadline(self, server, face):
+        """
+        A request without timeouts, under a deadline, gets the time left
+        as each of its timeouts.
+        """
+        inner = Recording()
+        request = httpx.Request("GET", server.url())
+        # Time stands still while the request is in flight.
+        timeout = stalwart.Timeout(
+            seconds=7.0, clock=FakeClock(wait_for_io=True)
+        )
+        if face == "sync":
+            transport = ResilientTransport(transport=inner, timeout=timeout)
+            transport.handle_request(request).read()
+        else:
+
+            async def main() -> None:
+                transport = AsyncResilientTransport(
+                    transport=inner, timeout=timeout
+                )
+                response = await transport.handle_async_request(request)
+                await response.aread()
+
+            asyncio.run(main())
+
+        assert [dict.fromkeys(["connect", "read", "write", "pool"], 7.0)] == [
+            inner.timeouts[0]
+        ]
+
     def test_request_without_timeout_extension(self, server, face):
         """
         A request built by hand, without httpx's timeout extension, is

@@ -364,6 +364,9 @@ class Limit:
     methods: tuple[str, ...] | None = attrs.field(
         default=None, converter=_to_methods, validator=_check_methods
     )
+    _policies: dict[int, str] = attrs.field(
+        init=False, repr=False, factory=dict
+    )
 
     @property
     def _scoped(self) -> bool:
@@ -384,6 +387,24 @@ class Limit:
             )
             for prefix in paths
         )
+
+    @property
+    def _quoted(self) -> str:
+        return _sf_string(self.name)
+
+    def _policy(self, quota: int) -> str:
+        """
+        The ``RateLimit-Policy`` item of this limit for *quota* (the same
+        for every decision of one limiter: kept once built).
+        """
+        cached = self._policies.get(quota)
+        if cached is None:
+            cached = f"{self._quoted};q={quota}"
+            window = self._window(quota)
+            if window is not None:
+                cached += f";w={window}"
+            self._policies[quota] = cached
+        return cached
 
     def _window(self, quota: int) -> int | None:
         """
@@ -641,15 +662,11 @@ class RateLimitMiddleware:
         policies = []
         limits = []
         for limit, decision in checked:
-            name = _sf_string(limit.name)
+            name = limit._quoted
             if decision is None:  # its cost can never be granted
                 limits.append(f"{name};r=0")
                 continue
-            policy = f"{name};q={decision.limit}"
-            window = limit._window(decision.limit)
-            if window is not None:
-                policy += f";w={window}"
-            policies.append(policy)
+            policies.append(limit._policy(decision.limit))
             reset = (
                 decision.reset_after
                 if decision.granted

@@ -42,7 +42,7 @@ import httpx
 from ._bulkhead import Bulkhead
 from ._circuit_breaker import CircuitBreaker
 from ._clock import DEFAULT_CLOCK, Clock
-from ._deadline import current_deadline, deadline_scope
+from ._deadline import current_deadline, enter_deadline, exit_deadline
 from ._errors import RejectedError, TimeoutExceededError
 from ._fallback import Fallback
 from ._http import HTTPPolicy
@@ -127,6 +127,19 @@ class StatusError(httpx.HTTPStatusError):
             response=response,
         )
         self.retry_after: float | None = None
+
+
+@final
+class _RequestTimeout:
+    """The owner of a request's own deadline (see ``_deadline.Owner``)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def cut(self) -> TimeoutExceededError:
+        return TimeoutExceededError("<request timeout>", self.seconds)
 
 
 @final
@@ -219,6 +232,11 @@ def _rebuilt(response: httpx.Response, stream: Any) -> httpx.Response:
         stream=stream,
         extensions=response.extensions,
     )
+
+
+_NO_TIMEOUT: Final[dict[str, float | None]] = dict.fromkeys(
+    ("connect", "read", "write", "pool")
+)
 
 
 def _capped(timeout: dict[str, float | None], left: float) -> dict[str, Any]:
@@ -564,7 +582,12 @@ class _Resilient:
             raise deadline.cut()
         request = call.request
         saved = request.extensions
-        timeout = saved.get("timeout") or {}
+        timeout = {**_NO_TIMEOUT, **(saved.get("timeout") or {})}
+        for value in timeout.values():
+            if value is None or value > left:
+                break
+        else:  # every timeout ends before the deadline: nothing to cut
+            return None
         request.extensions = {**saved, "timeout": _capped(timeout, left)}
         return saved
 
@@ -731,14 +754,19 @@ class ResilientTransport(_Resilient, httpx.BaseTransport):
         return response
 
     def _run(self, call: _Call) -> Any:
+        seconds = self._deadline_of(call.request)
+        deadline = None
+        if seconds is not None:
+            deadline = enter_deadline(
+                seconds, self.clock, _RequestTimeout(seconds)
+            )
         try:
-            seconds = self._deadline_of(call.request)
-            if seconds is None:
-                return self._pipeline.call(self._send, call)
-            with deadline_scope(seconds, self.clock):
-                return self._pipeline.call(self._send, call)
+            return self._pipeline.call(self._send, call)
         except StatusError as error:
             return error.response
+        finally:
+            if deadline is not None:
+                exit_deadline(deadline)
 
     def _send(self, call: _Call) -> Any:
         """
@@ -826,14 +854,19 @@ class AsyncResilientTransport(_Resilient, httpx.AsyncBaseTransport):
         return response
 
     async def _arun(self, call: _Call) -> Any:
+        seconds = self._deadline_of(call.request)
+        deadline = None
+        if seconds is not None:
+            deadline = enter_deadline(
+                seconds, self.clock, _RequestTimeout(seconds)
+            )
         try:
-            seconds = self._deadline_of(call.request)
-            if seconds is None:
-                return await self._pipeline.acall(self._asend, call)
-            with deadline_scope(seconds, self.clock):
-                return await self._pipeline.acall(self._asend, call)
+            return await self._pipeline.acall(self._asend, call)
         except StatusError as error:
             return error.response
+        finally:
+            if deadline is not None:
+                exit_deadline(deadline)
 
     async def _asend(self, call: _Call) -> Any:
         saved = None
