@@ -1009,6 +1009,7 @@ class TestWithoutStages:
         if face == "sync":
             transport = ResilientTransport(transport=inner, timeout=timeout)
             transport.handle_request(request).read()
+            transport.close()
         else:
 
             async def main() -> None:
@@ -1017,6 +1018,7 @@ class TestWithoutStages:
                 )
                 response = await transport.handle_async_request(request)
                 await response.aread()
+                await transport.aclose()
 
             asyncio.run(main())
 
