@@ -168,6 +168,25 @@ class TestParseRetryAfter:
         """
         assert None is parse_retry_after(value, now=0.0)
 
+    @pytest.mark.parametrize(
+        ("reference", "date", "year"),
+        [
+            (2026, "Sunday, 06-Nov-94 08:49:37 GMT", 1994),
+            (1999, "Saturday, 01-Jan-00 00:00:00 GMT", 2000),
+            (2026, "Tuesday, 06-Nov-40 08:49:37 GMT", 2040),
+        ],
+    )
+    def test_rfc850_centuries(self, reference, date, year):
+        """
+        A two-digit year more than 50 years ahead is in the century
+        before; one 50 years behind or more, in the century after.
+        """
+        now = datetime(reference, 6, 1, tzinfo=UTC).timestamp()
+
+        posix = parse_http_date(date, now=lambda: now)
+
+        assert year == datetime.fromtimestamp(posix, tz=UTC).year
+
     def test_none_and_whitespace(self):
         """
         No header reads as None; surrounding whitespace is allowed.
