@@ -154,11 +154,13 @@ def test_block_runs_alone(block: Block) -> None:
     """
     outside = _imports(block.code) - set(sys.stdlib_module_names)
 
-    # The operations page shows the metrics extras at work.
-    extras = {"prometheus_client", "opentelemetry"}
-    allowed = {"stalwart"} | (
-        extras if block.page.name == "operations.md" else set()
-    )
+    # The operations page shows the metrics extras at work, the HTTP page
+    # the httpx extra.
+    extras = {
+        "operations.md": {"prometheus_client", "opentelemetry"},
+        "http.md": {"httpx"},
+    }
+    allowed = {"stalwart"} | extras.get(block.page.name, set())
 
     assert set() == outside - allowed, f"{block.id} needs {outside}"
 

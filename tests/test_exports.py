@@ -41,6 +41,7 @@ SHELLS = {
 }
 # Modules that compose shells (not shells themselves) may import them.
 COMPOSERS = {
+    "_http": {"_retry"},  # its predicates answer with a RetryAfter
     "_keyed_breaker": {"_circuit_breaker"},
     "_registry": SHELLS,
 }

@@ -63,9 +63,13 @@ STDLIB = [
     ("collections.abc.Iterable", "class", "library/collections.abc"),
     ("collections.abc.Iterator", "class", "library/collections.abc"),
     ("collections.abc.Mapping", "class", "library/collections.abc"),
+    ("collections.abc.MutableMapping", "class", "library/collections.abc"),
+    ("collections.abc.Sequence", "class", "library/collections.abc"),
     ("concurrent.futures.Future", "class", "library/concurrent.futures"),
     ("datetime.timedelta", "class", "library/datetime"),
     ("enum.Enum", "class", "library/enum"),
+    ("ipaddress.IPv4Network", "class", "library/ipaddress"),
+    ("ipaddress.IPv6Network", "class", "library/ipaddress"),
     ("json.dumps", "function", "library/json"),
     ("logging", "module", "library/logging"),
     ("logging.Logger", "class", "library/logging"),
@@ -101,9 +105,18 @@ ALIASES = {
     "WaitFunction": "stalwart._retry.WaitFunction",
 }
 
-# Names of the metrics extras' libraries, which have no inventory here:
-# shown as code, not linked.
+# Names of the extras' libraries, which have no inventory here: shown as
+# code, not linked.
 EXTERNAL = {
+    "httpx.AsyncBaseTransport",
+    "httpx.AsyncClient",
+    "httpx.AsyncHTTPTransport",
+    "httpx.BaseTransport",
+    "httpx.Client",
+    "httpx.HTTPStatusError",
+    "httpx.HTTPTransport",
+    "httpx.Request",
+    "httpx.Response",
     "prometheus_client.CollectorRegistry",
     "prometheus_client.registry.CollectorRegistry",
     "prometheus_client.metrics_core.Metric",

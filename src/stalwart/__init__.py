@@ -56,6 +56,7 @@ from ._events import (
     TimeoutExceeded,
 )
 from ._fallback import Fallback, FallbackStatistics
+from ._http import HTTPPolicy, parse_retry_after
 from ._keyed_breaker import KeyedCircuitBreaker, KeyedCircuitBreakerStatistics
 from ._limiters import (
     GCRA,
@@ -127,6 +128,7 @@ __all__ = [
     "FallbackStatistics",
     "FallbackUsed",
     "FixedWindow",
+    "HTTPPolicy",
     "Hook",
     "ItemDropped",
     "KeyedCircuitBreaker",
@@ -173,6 +175,7 @@ __all__ = [
     "TimeoutStatistics",
     "TokenBucket",
     "current_deadline",
+    "parse_retry_after",
     "remaining_time",
 ]
 

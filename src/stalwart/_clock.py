@@ -159,6 +159,18 @@ class SystemClock:
         return "SystemClock()"
 
 
+def wall_time() -> float:
+    """
+    Return the wall-clock time, in seconds since the epoch
+    (:func:`time.time`).
+
+    Only for dates that come from outside (an HTTP ``Retry-After`` date
+    read without the response's ``Date``), never to measure time: that is
+    what a :class:`Clock` is for.
+    """
+    return time.time()
+
+
 class DefaultClock:
     """
     The clock every primitive uses unless given one.

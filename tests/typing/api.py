@@ -657,3 +657,116 @@ def operations_of_isolation_and_pipelines() -> None:
     assert_type(stats.name, str)
     registry = stalwart.Registry()
     assert_type(registry.register(policy), stalwart.Pipeline)
+
+
+def http_building_blocks() -> None:
+    assert_type(stalwart.parse_retry_after("120"), float | None)
+    assert_type(
+        stalwart.parse_retry_after(b"1", date=None, now=0.0, max_delay=60),
+        float | None,
+    )
+    policy = stalwart.HTTPPolicy(
+        retry_methods=stalwart.HTTPPolicy.IDEMPOTENT_METHODS | {"POST"},
+        retry_statuses=[429, 503],
+        retry_after_max=timedelta(minutes=1),
+    )
+    assert_type(
+        policy.retry_status("GET", 503, {}), bool | stalwart.RetryAfter
+    )
+    assert_type(policy.failure_status(500), bool)
+    stalwart.Retry(on=policy.retry_on)
+    stalwart.CircuitBreaker(failure_on=policy.failure_on)
+
+
+def httpx_transport() -> None:
+    import httpx
+
+    from stalwart.httpx import (
+        AsyncResilientTransport,
+        ResilientTransport,
+        StatusError,
+        host,
+    )
+
+    def cached(error: Exception) -> httpx.Response:
+        if isinstance(error, StatusError):
+            assert_type(error.retry_after, float | None)
+            assert_type(error.response, httpx.Response)
+        return httpx.Response(200)
+
+    transport = ResilientTransport(
+        transport=httpx.HTTPTransport(retries=1),
+        retry=stalwart.Retry(attempts=3),
+        breaker=stalwart.CircuitBreaker(failure_threshold=5),
+        limiter=stalwart.TokenBucket(rate="10/second"),
+        bulkhead=stalwart.Bulkhead(max_concurrent=10),
+        timeout=stalwart.Timeout(seconds=30.0),
+        attempt_timeout=stalwart.Timeout(seconds=5.0),
+        fallback=stalwart.Fallback(handler=cached),
+        policy=stalwart.HTTPPolicy(),
+        key=host,
+    )
+    client = httpx.Client(transport=transport)
+    assert_type(client.get("https://example.org").status_code, int)
+    assert_type(transport.statistics(), stalwart.PipelineStatistics)
+    assert_type(transport.pipeline, stalwart.Pipeline)
+    keyed: stalwart.KeyedCircuitBreaker[str] = stalwart.KeyedCircuitBreaker(
+        breaker=stalwart.CircuitBreaker()
+    )
+    ResilientTransport(breaker=keyed, retry=None, key=None)
+    ResilientTransport(limiter=stalwart.GCRA(rate=5), key=lambda r: r.url.path)
+    ResilientTransport(retry=3)  # type: ignore[arg-type]  # a Retry or None
+    httpx.AsyncClient(transport=AsyncResilientTransport())
+    AsyncResilientTransport(transport=httpx.HTTPTransport())  # type: ignore[arg-type]  # the async face wraps an async transport
+
+
+def asgi_middleware() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+
+    from stalwart.asgi import (
+        ASGIApp,
+        Limit,
+        LoadSheddingMiddleware,
+        RateLimitMiddleware,
+        Refusal,
+        RequestInfo,
+        client_ip,
+        header,
+    )
+
+    def per_route(request: RequestInfo) -> tuple[str, str | None]:
+        return request.path, request.client_ip
+
+    def answer(refusal: Refusal) -> ASGIApp:
+        assert_type(refusal.retry_after, float | None)
+        return PlainTextResponse("slow down", status_code=429)
+
+    app = Starlette()
+    app.add_middleware(
+        RateLimitMiddleware,
+        limits=[
+            Limit(
+                limiter=stalwart.TokenBucket(rate="100/minute"),
+                key=header("X-API-Key"),
+            ),
+            Limit(limiter=stalwart.GCRA(rate=10), key=client_ip, cost=2),
+            Limit(
+                limiter=stalwart.FixedWindow(rate="5/second"),
+                key=per_route,
+                paths=["/search"],
+            ),
+        ],
+        exempt=lambda request: request.client_ip == "127.0.0.1",
+        trusted_proxies=["10.0.0.0/8"],
+        headers="refused",
+        response=answer,
+    )
+    app.add_middleware(
+        LoadSheddingMiddleware, bulkhead=stalwart.Bulkhead(max_concurrent=100)
+    )
+    wrapped: ASGIApp = RateLimitMiddleware(app, limits=[])
+    LoadSheddingMiddleware(
+        wrapped, bulkhead=stalwart.Bulkhead(max_concurrent=1)
+    )
+    RateLimitMiddleware(app, limits=[], headers="all")  # type: ignore[arg-type]  # always, refused or never
