@@ -642,7 +642,7 @@ class ResourcePool(Observable, Generic[R]):
 
     async def _await(self, wait: float | None) -> Entry[R] | Outcome:
         # Resources found dead while queueing are closed (awaiting an async
-        # disposer) before the task parks.
+        # disposer) before the task parks, or at once if it need not.
         dead: list[tuple[Entry[R], str]] = []
 
         def enqueue(
@@ -652,14 +652,21 @@ class ResourcePool(Observable, Generic[R]):
             dead.extend(found)
             return outcome
 
-        return await apark(
+        def bury() -> Awaitable[None]:
+            found = dead.copy()
+            dead.clear()
+            return self._abury(found)
+
+        outcome = await apark(
             self.clock,
             wait,
             enqueue,
             self._settle,
             lambda waiter: self._abury(self._abandon(waiter)),
-            then=lambda: self._abury(dead),
+            then=bury,
         )
+        await bury()
+        return outcome
 
     # -- checkin ---------------------------------------------------------
 

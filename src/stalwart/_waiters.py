@@ -136,23 +136,22 @@ async def apark(
     Queue the calling task and suspend it until it is woken or *wait*
     seconds have passed on *clock* (the async twin of :func:`park`).
 
-    A pool closing resources with an async disposer awaits: *then*, right
-    after *enqueue* (resources it found dead); and what *abandon* returns,
-    before the cancellation goes on.
+    A pool closing resources with an async disposer awaits: *then*, once
+    the task is queued and before it parks (resources it found dead); and
+    what *abandon* returns, before the cancellation goes on.
     """
     waiter = TaskWaiter(asyncio.get_running_loop())
     ready = enqueue(waiter)
+    if ready is not QUEUED:
+        return ready
     try:
         if then is not None:
             await then()
-        if ready is not QUEUED:
-            return ready
         await wait_future(waiter.fut, clock, wait)
     except BaseException:
-        if ready is QUEUED:
-            gone = abandon(waiter)
-            if isinstance(gone, Awaitable):
-                await gone
+        gone = abandon(waiter)
+        if isinstance(gone, Awaitable):
+            await gone
         raise
     return settle(waiter)
 
@@ -170,8 +169,7 @@ def wake(
     are woken in turn.
     """
     pending = list(waiters)
-    while pending:
-        waiter = pending.pop()
+    for waiter in pending:  # in order; grows while it runs
         try:
             waiter.set()
         except RuntimeError:
