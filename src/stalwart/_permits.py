@@ -648,10 +648,15 @@ class BulkheadBase(Observable):
         """
         Return the error for a refusal (each shell says what it is full of).
         """
-        raise NotImplementedError
+        raise AssertionError("unreachable")  # every shell defines it
 
     def _refusal(self) -> BulkheadFullError:
-        error = self._full()
+        return self._refused(self._full())
+
+    def _refused(self, error: BulkheadFullError) -> BulkheadFullError:
+        """
+        Report *error*, a refusal, to the hooks and return it.
+        """
         hooks = self._live.all
         if hooks:
             emit(
