@@ -677,78 +677,92 @@ class AdaptiveBulkhead(BulkheadBase):
         if is_generator_function(fn):
             gen = cast("Callable[P, Generator[Any, Any, Any]]", fn)
             return cast("Callable[P, T]", guard_generator(self, gen))
+        now = self.clock.now
+        lock = self._lock
+        core = self._core
+        calls = self._live.calls  # the live list: hooks may come later
+        sample = self._sample
+        end = self._end
+        # The success path feeds its sample straight in unless results may
+        # signal overload.
+        classify = self.drop_result is not None
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                start, in_flight = await self._aenter_call()
+                start = now()
+                lock.acquire()
+                entered = core.try_enter()
+                in_flight = core.used
+                lock.release()
+                if not entered:
+                    start, in_flight = await self._aenter_call(start)
+                elif calls:
+                    self._call_admitted(start, start, None)
                 try:
                     result = await afn(*args, **kwargs)
                 except BaseException as exc:
-                    self._end(0, start, in_flight, exc)
+                    end(0, start, in_flight, exc)
                     raise
-                self._end(0, start, in_flight, None, result)
+                if classify:
+                    end(0, start, in_flight, None, result)
+                else:
+                    sample(0, start, in_flight, False)
                 return result
 
             return cast("Callable[P, T]", awrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            start, in_flight = self._enter_call()
+            start = now()
+            lock.acquire()
+            entered = core.try_enter()
+            in_flight = core.used
+            lock.release()
+            if not entered:
+                start, in_flight = self._enter_call(start)
+            elif calls:
+                self._call_admitted(start, start, None)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                self._end(0, start, in_flight, exc)
+                end(0, start, in_flight, exc)
                 raise
             if type(result) is CoroutineType or (
                 type(result) not in PLAIN and is_awaitable(result)
             ):
-                self._end(
-                    0, start, in_flight, None, dropped=None, report=False
-                )
+                end(0, start, in_flight, None, dropped=None, report=False)
                 raise awaitable_result_error(
                     "AdaptiveBulkhead", self.name, "call()", "acall()", result
                 )
-            self._end(0, start, in_flight, None, result)
+            if classify:
+                end(0, start, in_flight, None, result)
+            else:
+                sample(0, start, in_flight, False)
             return result
 
         return wrapper
 
-    def _enter_call(self) -> tuple[float, int]:
+    def _enter_call(self, arrived: float) -> tuple[float, int]:
         """
-        Take an anonymous permit for a decorated call, waiting if need be.
+        The slow path of a decorated call that arrived at *arrived*: wait
+        for an anonymous permit.
 
         Returns:
             When the call began, and the calls in flight then.
         """
-        start = arrived = self.clock.now()
-        lock = self._lock
-        lock.acquire()
-        core = self._core
-        entered = core.try_enter()
-        in_flight = core.used
-        lock.release()
-        if not entered:
-            start, in_flight = self._enter_anonymous(CALL_FACES)
+        start, in_flight = self._enter_anonymous(CALL_FACES)
         if self._observing:
             self._call_admitted(arrived, start, None)
         return start, in_flight
 
-    async def _aenter_call(self) -> tuple[float, int]:
+    async def _aenter_call(self, arrived: float) -> tuple[float, int]:
         """
-        Take an anonymous permit for a decorated async call (twin of
+        The slow path of a decorated async call (twin of
         :meth:`_enter_call`).
         """
-        start = arrived = self.clock.now()
-        lock = self._lock
-        lock.acquire()
-        core = self._core
-        entered = core.try_enter()
-        in_flight = core.used
-        lock.release()
-        if not entered:
-            start, in_flight = await self._aenter_anonymous()
+        start, in_flight = await self._aenter_anonymous()
         if self._observing:
             self._call_admitted(arrived, start, None)
         return start, in_flight
@@ -905,15 +919,39 @@ class AdaptiveBulkhead(BulkheadBase):
                 default, what *exc* (and a drop) makes.
             report: Report its end to per-call hooks.
         """
-        now = self.clock.now()
         if dropped is _CLASSIFY:
             try:
                 dropped = self._drop(exc, result)
             except BaseException:
                 # A predicate failed: the permit still goes back.
-                self._end(token, start, in_flight, exc, dropped=None)
+                self._sample(token, start, in_flight, None, exc)
                 raise
-        limiter = self._limiter
+        self._sample(
+            token,
+            start,
+            in_flight,
+            dropped,
+            exc,
+            outcome=outcome,
+            report=report,
+        )
+
+    def _sample(
+        self,
+        token: int,
+        start: float,
+        in_flight: int,
+        dropped: bool | None,
+        exc: BaseException | None = None,
+        *,
+        outcome: str | None = None,
+        report: bool = True,
+    ) -> None:
+        """
+        The work of :meth:`_end` once the call is classified (*dropped*);
+        the decorator's success path comes here directly.
+        """
+        now = self.clock.now()
         lock = self._lock
         lock.acquire()
         try:
@@ -922,7 +960,9 @@ class AdaptiveBulkhead(BulkheadBase):
             if dropped is not None:
                 if dropped:
                     self._dropped[0] += 1
-                limit = limiter.observe(now, now - start, in_flight, dropped)
+                limit = self._limiter.observe(
+                    now, now - start, in_flight, dropped
+                )
                 if limit != previous:
                     # Set before the permit goes back: a higher limit then
                     # serves every waiter that fits.
@@ -931,6 +971,24 @@ class AdaptiveBulkhead(BulkheadBase):
             after = core.limit
         finally:
             lock.release()
+        if served or after != previous or self._observing:
+            self._ended(served, now, previous, after)
+            if report and self._observing:
+                if outcome is None and dropped and exc is None:
+                    outcome = "failure"  # a result that signals overload
+                self._finished(None, start, exc, outcome=outcome)
+
+    def _ended(
+        self,
+        served: list[Waiter] | None,
+        now: float,
+        previous: float,
+        after: float,
+    ) -> None:
+        """
+        After a permit came back: wake the waiters it served, and report a
+        move of the limit.
+        """
         if served:
             self._wake(served)
         if after != previous and self._live.all:
@@ -943,10 +1001,6 @@ class AdaptiveBulkhead(BulkheadBase):
                     previous_limit=int(previous),
                 ),
             )
-        if report and self._observing:
-            if outcome is None and dropped and exc is None:
-                outcome = "failure"  # a result that signals overload
-            self._finished(None, start, exc, outcome=outcome)
 
     def _full(self) -> BulkheadFullError:
         with self._lock:

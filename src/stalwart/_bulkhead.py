@@ -153,7 +153,7 @@ class Bulkhead(BulkheadBase):
             :meth:`~stalwart.Observable.add_hook`) also get a
             :class:`~stalwart.CallAdmitted` and a
             :class:`~stalwart.CallFinished` for each call.  More can be
-            attached later with :meth:`add_hook`.
+            attached later with :meth:`~stalwart.Observable.add_hook`.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

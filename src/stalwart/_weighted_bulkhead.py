@@ -48,7 +48,7 @@ from ._faces import (
     is_generator_function,
 )
 from ._observe import LiveHooks, live_hooks
-from ._permits import CALL_FACES, BulkheadBase, Observing
+from ._permits import CALL_FACES, WITH_FACES, BulkheadBase, Observing
 from ._statistics import Statistics
 from ._typing import P, Seconds, T
 from ._validators import (
@@ -436,9 +436,11 @@ class WeightedBulkhead(BulkheadBase):
         The hold for one call: its cost, from its arguments.
         """
         cost_func = self.cost_func
-        cost = (
-            1 if cost_func is None else self._cost(cost_func(*args, **kwargs))
-        )
+        if cost_func is None:
+            return WeightedHold(self, 1)
+        cost = cost_func(*args, **kwargs)
+        if type(cost) is not int or not 0 <= cost <= self.max_weight:
+            cost = self._cost(cost)  # refuse it, or take an int subclass
         return WeightedHold(self, cost)
 
     def _enter_cost(self, cost: int) -> int:
@@ -541,7 +543,14 @@ class WeightedHold:
 
     def __enter__(self) -> None:
         frame = caller(1)
-        self._block_tokens().push(frame, self._enter())
+        bulkhead = self.bulkhead
+        lock = bulkhead._lock
+        lock.acquire()
+        token = bulkhead._gate.try_take(self.cost)
+        lock.release()
+        if not token:
+            token = bulkhead._take(MAX_WAIT, WITH_FACES, self.cost)
+        self._block_tokens().push(frame, token)
 
     def __exit__(
         self,
