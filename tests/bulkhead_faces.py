@@ -10,6 +10,7 @@ whose faces are the same.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -111,3 +112,38 @@ FACES: dict[str, Callable[[Any, FakeClock, float, object], Any]] = {
 
 SYNC_FACES = ("decorator", "with", "call", "generator")
 """The faces whose call runs on the calling thread, without a loop."""
+
+
+def threads_and_tasks(
+    plans: list[list[Any]],
+    thread_calls: Callable[[list[Any]], None],
+    task_calls: Callable[[list[Any]], Any],
+    *,
+    cancel_last: bool = False,
+) -> None:
+    """
+    Run ``thread_calls(plans[0])`` and ``thread_calls(plans[1])`` on two
+    threads and ``task_calls(plan)`` for the other plans as tasks of one
+    event loop on a third, all at once (cancelling the last task as soon
+    as it started, if asked); return when all are done.
+    """
+
+    def loop_calls() -> None:
+        async def main() -> None:
+            tasks = [asyncio.ensure_future(task_calls(p)) for p in plans[2:]]
+            await asyncio.sleep(0)
+            if cancel_last:
+                tasks[-1].cancel()
+            await asyncio.gather(*tasks, return_exceptions=cancel_last)
+
+        asyncio.run(main())
+
+    threads = [
+        threading.Thread(target=thread_calls, args=(plans[0],)),
+        threading.Thread(target=thread_calls, args=(plans[1],)),
+        threading.Thread(target=loop_calls),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

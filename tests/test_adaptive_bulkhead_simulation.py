@@ -96,17 +96,20 @@ def _aimd() -> Run:
     return Run(AIMDLimit())
 
 
+@pytest.mark.parametrize("algorithm", ["gradient", "aimd"])
+def test_never_leaves_bounds(algorithm, request):
+    """
+    Every limit the bulkhead moved to, through the whole run, is within
+    [min_limit, max_limit].
+    """
+    run: Run = request.getfixturevalue(algorithm)
+    limits = run.limits_seen()
+
+    assert limits
+    assert all(2 <= limit <= 200 for limit in limits)
+
+
 class TestGradient:
-    def test_never_leaves_bounds(self, gradient):
-        """
-        Every limit the bulkhead moved to is within [min_limit,
-        max_limit].
-        """
-        limits = gradient.limits_seen()
-
-        assert limits
-        assert all(2 <= limit <= 200 for limit in limits)
-
     @pytest.mark.parametrize(
         ("start", "end", "workers"),
         [
@@ -152,16 +155,6 @@ class TestGradient:
 
 
 class TestAIMD:
-    def test_never_leaves_bounds(self, aimd):
-        """
-        Every limit the bulkhead moved to is within [min_limit,
-        max_limit].
-        """
-        limits = aimd.limits_seen()
-
-        assert limits
-        assert all(2 <= limit <= 200 for limit in limits)
-
     @pytest.mark.parametrize(
         ("start", "end", "workers"),
         [

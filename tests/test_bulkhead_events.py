@@ -99,6 +99,19 @@ class Recorder:
         return seen
 
 
+class Interrupt(Recorder):
+    """
+    A per-call hook that raises KeyboardInterrupt on every admission.
+    """
+
+    def __call__(self, event: Event) -> None:
+        """
+        Interrupt on a CallAdmitted.
+        """
+        if isinstance(event, CallAdmitted):
+            raise KeyboardInterrupt
+
+
 @pytest.fixture(name="kind", params=sorted(KINDS))
 def _kind(request: pytest.FixtureRequest) -> str:
     """
@@ -254,12 +267,6 @@ class TestPerCallEvents:
         A KeyboardInterrupt raised by the hook reporting an admission
         propagates and leaves no permit taken.
         """
-
-        class Interrupt(Recorder):
-            def __call__(self, event: Event) -> None:
-                if isinstance(event, CallAdmitted):
-                    raise KeyboardInterrupt
-
         b = KINDS[kind](clock, hooks=Interrupt())
 
         with pytest.raises(KeyboardInterrupt):
@@ -371,12 +378,6 @@ class TestExplicitSteps:
         A KeyboardInterrupt from the admission hook of an explicit step
         leaves no permit held, so release() then has nothing to give back.
         """
-
-        class Interrupt(Recorder):
-            def __call__(self, event: Event) -> None:
-                if isinstance(event, CallAdmitted):
-                    raise KeyboardInterrupt
-
         b = KINDS[kind](clock, hooks=Interrupt())
 
         with pytest.raises(KeyboardInterrupt):
@@ -402,40 +403,18 @@ class TestExplicitSteps:
         b.release()
 
 
-class TestThreads:
-    def test_waiting_thread_reports_its_wait(self, kind, clock):
-        """
-        A thread that waited in the queue reports its wait in fake time.
-        """
-        hook = Recorder()
-        b = KINDS[kind](clock, hooks=hook, max_queue=1)
-        face = _face_of(b)
-        gate = threading.Event()
-
-        def holder() -> None:
-            with face:
-                gate.set()
-                while not b.statistics().queued:
-                    pass
-                clock.advance(3.0)
-
-        thread = threading.Thread(target=holder)
-        thread.start()
-        gate.wait()
-        face.call(work, clock, 0.0, None)
-        thread.join()
-
-        assert ("admitted", kind, 3.0) in hook.calls()
-
-
 class TestSlowPaths:
+    @pytest.mark.parametrize("observed", [False, True], ids=["quiet", "hook"])
     @pytest.mark.parametrize("face", sorted(FACES))
-    def test_every_face_waits_its_turn(self, kind, face, clock):
+    def test_every_face_waits_its_turn(self, kind, face, observed, clock):
         """
         Through every face, a caller that finds the bulkhead full waits in
-        the queue until the holder is done, then runs (no per-call hook).
+        the queue (a thread holding the permit advances the fake clock)
+        until the holder is done, then runs; a per-call hook hears how long
+        it waited.
         """
-        b = KINDS[kind](clock, max_queue=1)
+        hook = Recorder()
+        b = KINDS[kind](clock, max_queue=1, hooks=hook if observed else ())
         face_of = _face_of(b)
         gate = threading.Event()
 
@@ -453,6 +432,7 @@ class TestSlowPaths:
         thread.join()
 
         assert (0, 0) == (b.statistics().in_flight, b.statistics().queued)
+        assert observed == (("admitted", kind, 2.0) in hook.calls())
 
     def test_nested_timed_blocks(self, clock):
         """

@@ -19,7 +19,7 @@ import pytest
 
 import stalwart
 
-from bulkhead_faces import FACES
+from bulkhead_faces import FACES, threads_and_tasks
 from helpers import as_async, ok
 from stalwart import (
     BulkheadFullError,
@@ -525,11 +525,11 @@ class TestConcurrency:
     @pytest.mark.parametrize("seed", range(4))
     def test_no_lost_permit(self, seed):
         """
-        Threads and tasks of two loops taking random costs, some giving up
-        or cancelled: the weight never exceeds the total, and every unit
-        comes back.
+        Two threads and two tasks of an event loop taking random costs (a
+        task cancelled while it waits or holds): the weight never exceeds
+        the total, and every unit comes back.
         """
-        b = WeightedBulkhead(max_weight=10, max_queue=None, max_wait=0.02)
+        b = WeightedBulkhead(max_weight=10, max_queue=None)
         rng = random.Random(seed)
         plans = [[rng.randint(0, 10) for _ in range(50)] for _ in range(4)]
         over: list[int] = []
@@ -556,24 +556,7 @@ class TestConcurrency:
                 except BulkheadFullError:
                     pass
 
-        def loop_calls(plans: list[list[int]]) -> None:
-            async def main() -> None:
-                tasks = [asyncio.ensure_future(task_calls(p)) for p in plans]
-                await asyncio.sleep(0)
-                tasks[-1].cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-            asyncio.run(main())
-
-        threads = [
-            threading.Thread(target=thread_calls, args=(plans[0],)),
-            threading.Thread(target=thread_calls, args=(plans[1],)),
-            threading.Thread(target=loop_calls, args=(plans[2:],)),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        threads_and_tasks(plans, thread_calls, task_calls, cancel_last=True)
 
         stats = b.statistics()
         assert [] == over

@@ -21,7 +21,6 @@ in their token, and the explicit steps by permit.
 from __future__ import annotations
 
 import functools
-import threading
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import CoroutineType, TracebackType
@@ -48,12 +47,11 @@ from ._faces import (
     is_awaitable,
     is_generator_function,
 )
-from ._observe import LiveHooks, live_hooks
+from ._observe import live_hooks
 from ._permits import (
     CALL_FACES,
     WITH_FACES,
     BulkheadBase,
-    Observing,
     holder,
 )
 from ._statistics import Statistics
@@ -337,18 +335,6 @@ class AdaptiveBulkhead(BulkheadBase):
     hooks: tuple[Hook, ...] = attrs.field(
         default=(), converter=hooks, validator=valid_hooks, repr=False
     )
-    # The shared state (see BulkheadBase), set in __attrs_post_init__;
-    # _gate is always the core (every call is timed anyway).
-    _core: BulkheadCore[Waiter] = attrs.field(init=False, repr=False)
-    _lock: threading.Lock = attrs.field(init=False, repr=False)
-    _held: dict[object, list[int]] = attrs.field(init=False, repr=False)
-    _starts: dict[int, float] = attrs.field(init=False, repr=False)
-    _blocks: Blocks[float] = attrs.field(init=False, repr=False)
-    _gate: BulkheadCore[Waiter] | Observing[Waiter] = attrs.field(
-        init=False, repr=False
-    )
-    _observing: bool = attrs.field(init=False, repr=False)
-    _live: LiveHooks = attrs.field(init=False, repr=False)
     # The algorithm's core; each open block's (start, in flight at
     # admission), by frame; and each explicit permit's.
     _limiter: AIMD | Gradient = attrs.field(init=False, repr=False)
@@ -578,14 +564,9 @@ class AdaptiveBulkhead(BulkheadBase):
     # -- context managers and calls -----------------------------------------
 
     def __enter__(self) -> None:
-        start = arrived = self.clock.now()
-        lock = self._lock
-        lock.acquire()
-        core = self._core
-        entered = core.try_enter()
-        in_flight = core.used
-        lock.release()
-        if not entered:
+        arrived, in_flight = self._try_enter()
+        start = arrived
+        if not in_flight:
             start, in_flight = self._enter_anonymous(WITH_FACES)
         self._block_entered(caller(1), arrived, start, in_flight)
 
@@ -600,16 +581,45 @@ class AdaptiveBulkhead(BulkheadBase):
         self._end(0, start, in_flight, exc)
 
     async def __aenter__(self) -> None:
-        start = arrived = self.clock.now()
+        arrived, in_flight = self._try_enter()
+        start = arrived
+        if not in_flight:
+            start, in_flight = await self._aenter_anonymous()
+        self._block_entered(caller(1), arrived, start, in_flight)
+
+    def _try_enter(self) -> tuple[float, int]:
+        """
+        Try the core for an anonymous permit, now.
+
+        Returns:
+            The time now, and the calls in flight once admitted (``0`` if
+            the caller must queue).
+        """
+        now = self.clock.now()
         lock = self._lock
         lock.acquire()
         core = self._core
         entered = core.try_enter()
         in_flight = core.used
         lock.release()
-        if not entered:
-            start, in_flight = await self._aenter_anonymous()
-        self._block_entered(caller(1), arrived, start, in_flight)
+        return now, in_flight if entered else 0
+
+    def _try_take(self) -> tuple[float, int, int]:
+        """
+        Try the core for a permit as a token, now.
+
+        Returns:
+            The time now, the token (``0`` if the caller must queue), and
+            the calls in flight then.
+        """
+        now = self.clock.now()
+        lock = self._lock
+        lock.acquire()
+        core = self._core
+        token = core.try_take()
+        in_flight = core.used
+        lock.release()
+        return now, token, in_flight
 
     async def __aexit__(
         self,
@@ -815,30 +825,18 @@ class AdaptiveBulkhead(BulkheadBase):
     # -- the guard protocol (stalwart._faces.Guard) ---------------------------
 
     def _enter(self) -> tuple[int, float, int]:
-        start = self.clock.now()
-        lock = self._lock
-        lock.acquire()
-        core = self._core
-        token = core.try_take()
-        in_flight = core.used
-        lock.release()
-        if not token:
-            token = self._wait(MAX_WAIT, CALL_FACES)
-            return self._token_entered(token, start, *self._admitted_now())
-        return self._token_entered(token, start, start, in_flight)
+        start, token, in_flight = self._try_take()
+        if token:
+            return self._token_entered(token, start, start, in_flight)
+        token = self._wait(MAX_WAIT, CALL_FACES)
+        return self._token_entered(token, start, *self._admitted_now())
 
     async def _aenter(self) -> tuple[int, float, int]:
-        start = self.clock.now()
-        lock = self._lock
-        lock.acquire()
-        core = self._core
-        token = core.try_take()
-        in_flight = core.used
-        lock.release()
-        if not token:
-            token = await self._await(MAX_WAIT)
-            return self._token_entered(token, start, *self._admitted_now())
-        return self._token_entered(token, start, start, in_flight)
+        start, token, in_flight = self._try_take()
+        if token:
+            return self._token_entered(token, start, start, in_flight)
+        token = await self._await(MAX_WAIT)
+        return self._token_entered(token, start, *self._admitted_now())
 
     def _token_entered(
         self, token: int, arrived: float, start: float, in_flight: int

@@ -24,7 +24,6 @@ handing a second permit to a waiter.
 from __future__ import annotations
 
 import functools
-import threading
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import CoroutineType, TracebackType
@@ -38,7 +37,6 @@ from ._errors import BulkheadFullError
 from ._events import Hook
 from ._faces import (
     PLAIN,
-    Blocks,
     awaitable_result_error,
     caller,
     guard_acall,
@@ -50,12 +48,11 @@ from ._faces import (
     is_awaitable,
     is_generator_function,
 )
-from ._observe import LiveHooks, live_hooks
+from ._observe import live_hooks
 from ._permits import (
     CALL_FACES,
     WITH_FACES,
     BulkheadBase,
-    Observing,
 )
 from ._statistics import Statistics
 from ._typing import P, Seconds, T
@@ -72,7 +69,7 @@ from ._validators import (
     valid_clock,
     valid_hooks,
 )
-from ._waiters import MAX_WAIT, Default, Waiter, queue_wait
+from ._waiters import MAX_WAIT, Default, queue_wait
 
 
 # What a decorated def that returned an awaitable ended with: refused, not
@@ -179,17 +176,6 @@ class Bulkhead(BulkheadBase):
         validator=valid_hooks,
         repr=False,
     )
-    # The shared state (see BulkheadBase), set in __attrs_post_init__.
-    _core: BulkheadCore[Waiter] = attrs.field(init=False, repr=False)
-    _lock: threading.Lock = attrs.field(init=False, repr=False)
-    _held: dict[object, list[int]] = attrs.field(init=False, repr=False)
-    _starts: dict[int, float] = attrs.field(init=False, repr=False)
-    _blocks: Blocks[float] = attrs.field(init=False, repr=False)
-    _gate: BulkheadCore[Waiter] | Observing[Waiter] = attrs.field(
-        init=False, repr=False
-    )
-    _observing: bool = attrs.field(init=False, repr=False)
-    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     _kind: ClassVar[str] = "Bulkhead"
     _primitive: ClassVar[str] = "bulkhead"

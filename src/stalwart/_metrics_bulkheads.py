@@ -70,38 +70,35 @@ def _samples(
         yield metric, labels, float(getattr(record, field))
 
 
-def adaptive_bulkhead(record: Any, base: Labels) -> Iterator[Sample]:
-    """
-    Read an :class:`~stalwart.AdaptiveBulkheadStatistics`.
-    """
-    return _samples(
-        record,
-        base,
+_PAIRS: Final = {
+    "adaptive_bulkhead": (
         ("in_flight", "in_flight", ()),
         ("queued", "queued", ()),
         ("calls", "refused", ("rejected",)),
         ("concurrency_limit", "limit", ()),
         ("dropped", "dropped", ()),
-    )
-
-
-def weighted_bulkhead(record: Any, base: Labels) -> Iterator[Sample]:
-    """
-    Read a :class:`~stalwart.WeightedBulkheadStatistics`.
-    """
-    return _samples(
-        record,
-        base,
+    ),
+    "weighted_bulkhead": (
         ("in_flight", "in_flight", ()),
         ("queued", "queued", ()),
         ("calls", "refused", ("rejected",)),
         ("weight", "weight", ("in_flight",)),
         ("weight", "queued_weight", ("queued",)),
-    )
+    ),
+}
+"""What each kind exports: (metric key, statistics field, label values)."""
+
+
+def _reader(
+    pairs: tuple[tuple[str, str, tuple[str, ...]], ...],
+) -> Callable[[Any, Labels], Iterator[Sample]]:
+    def read(record: Any, base: Labels) -> Iterator[Sample]:
+        return _samples(record, base, *pairs)
+
+    return read
 
 
 READERS: Final[dict[str, Callable[[Any, Labels], Iterator[Sample]]]] = {
-    "adaptive_bulkhead": adaptive_bulkhead,
-    "weighted_bulkhead": weighted_bulkhead,
+    kind: _reader(pairs) for kind, pairs in _PAIRS.items()
 }
 """The readers of these bulkheads' statistics, by kind."""

@@ -32,7 +32,17 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    TypeVar,
+)
+
+import attrs
 
 from ._clock import Clock
 from ._core.bulkhead import BulkheadCore
@@ -125,32 +135,40 @@ class Observing(Generic[W]):
         return self.core.give_back(token) or []
 
 
+@attrs.frozen(kw_only=True, eq=False)
 class BulkheadBase(Observable):
     """
     The machinery of every bulkhead shell (see the module's docstring).
 
-    A shell is a frozen attrs class that sets, besides its configuration
-    (``name``, ``clock``, ``max_wait``, ``hooks``): ``_core``, ``_lock``
-    (held for O(1) bookkeeping only, never across user code, a wait or a
-    hook), ``_held`` (the tokens taken by explicit steps, by holder),
-    ``_starts`` (the start time of each token whose call is timed),
-    ``_blocks`` (the start time of each timed ``with`` block), ``_gate``
-    and ``_observing``; and calls :meth:`_init_base` once they exist.
+    A shell is a frozen attrs class deriving from this one, with its
+    configuration (at least ``name``, ``clock``, ``max_wait`` and
+    ``hooks``), that calls :meth:`_init_base` with its core, then builds
+    its live hooks, in ``__attrs_post_init__``.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # The shells' own fields.
+        name: str
+        clock: Clock
+        max_wait: float | None
 
-    name: str
-    clock: Clock
-    max_wait: float | None
-    _core: BulkheadCore[Waiter]
-    _lock: threading.Lock
-    _held: dict[object, list[int]]
-    _starts: dict[int, float]
-    _blocks: Blocks[float]
-    _gate: BulkheadCore[Waiter] | Observing[Waiter]
-    _observing: bool
-    _live: LiveHooks
+    # The shared state, set by _init_base (and the live hooks).
+    _core: BulkheadCore[Waiter] = attrs.field(init=False, repr=False)
+    # Held for O(1) bookkeeping only; never across user code, a wait or a
+    # hook.
+    _lock: threading.Lock = attrs.field(init=False, repr=False)
+    # The tokens taken by explicit steps, by holder.
+    _held: dict[object, list[int]] = attrs.field(init=False, repr=False)
+    # The start time of each token whose call is timed, and of each timed
+    # `with` block (by frame).
+    _starts: dict[int, float] = attrs.field(init=False, repr=False)
+    _blocks: Blocks[float] = attrs.field(init=False, repr=False)
+    # The core, or the stand-in while a per-call hook listens.
+    _gate: BulkheadCore[Waiter] | Observing[Waiter] = attrs.field(
+        init=False, repr=False
+    )
+    _observing: bool = attrs.field(init=False, repr=False)
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     _kind: ClassVar[str]
     """The class's name, in messages."""

@@ -22,7 +22,6 @@ pipeline.
 from __future__ import annotations
 
 import functools
-import threading
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
@@ -47,8 +46,8 @@ from ._faces import (
     is_async_generator_function,
     is_generator_function,
 )
-from ._observe import LiveHooks, live_hooks
-from ._permits import CALL_FACES, WITH_FACES, BulkheadBase, Observing
+from ._observe import live_hooks
+from ._permits import CALL_FACES, WITH_FACES, BulkheadBase
 from ._statistics import Statistics
 from ._typing import P, Seconds, T
 from ._validators import (
@@ -65,7 +64,7 @@ from ._validators import (
     valid_clock,
     valid_hooks,
 )
-from ._waiters import MAX_WAIT, Default, Waiter, queue_wait
+from ._waiters import MAX_WAIT, Default, queue_wait
 
 
 class _WeightFullError(BulkheadFullError):
@@ -215,17 +214,6 @@ class WeightedBulkhead(BulkheadBase):
     hooks: tuple[Hook, ...] = attrs.field(
         default=(), converter=hooks, validator=valid_hooks, repr=False
     )
-    # The shared state (see BulkheadBase), set in __attrs_post_init__.
-    _core: BulkheadCore[Waiter] = attrs.field(init=False, repr=False)
-    _lock: threading.Lock = attrs.field(init=False, repr=False)
-    _held: dict[object, list[int]] = attrs.field(init=False, repr=False)
-    _starts: dict[int, float] = attrs.field(init=False, repr=False)
-    _blocks: Blocks[float] = attrs.field(init=False, repr=False)
-    _gate: BulkheadCore[Waiter] | Observing[Waiter] = attrs.field(
-        init=False, repr=False
-    )
-    _observing: bool = attrs.field(init=False, repr=False)
-    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     _kind: ClassVar[str] = "WeightedBulkhead"
     _primitive: ClassVar[str] = "weighted_bulkhead"
