@@ -363,3 +363,31 @@ class TestTable:
                 "_total"
             )
             assert not metric.otel.endswith(("_total", "_seconds"))
+
+
+@pytest.mark.usefixtures("registered")
+def test_hold_in_a_pipeline_reports_its_bulkhead():
+    """
+    A pipeline with a weighted hold as a stage reports the hold's
+    bulkhead: its statistics, and the histograms of its per-call events.
+    """
+    clock = FakeClock()
+    bulkhead = stalwart.WeightedBulkhead(max_weight=4, name="db", clock=clock)
+    hold = bulkhead.hold(3)
+    pipeline = stalwart.Pipeline(hold, name="policy")
+    registry = CollectorRegistry()
+    prometheus.instrument(pipeline, registry=registry)
+    pipeline.call(lambda: None)
+    text = exposition(registry)
+
+    assert hold.statistics() == bulkhead.statistics()
+    assert pipeline.statistics().stages["db"] == (bulkhead.statistics())
+    assert (
+        'stalwart_queue_wait_seconds_count{name="db",'
+        'primitive="weighted_bulkhead"} 1.0'
+    ) in text
+    hook = bulkhead._live.all[0]
+    hold.remove_hook(hook)
+    assert [] == bulkhead._live.all
+    hold.add_hook(hook)
+    assert [hook] == bulkhead._live.all

@@ -46,7 +46,7 @@ from ._faces import (
     is_async_generator_function,
     is_generator_function,
 )
-from ._observe import live_hooks
+from ._observe import LiveHooks, live_hooks
 from ._permits import CALL_FACES, WITH_FACES, BulkheadBase
 from ._statistics import Statistics
 from ._typing import P, Seconds, T
@@ -478,7 +478,7 @@ class WeightedHold:
     .. versionadded:: 0.2.0
     """
 
-    __slots__ = ("_blocks", "bulkhead", "cost")
+    __slots__ = ("__weakref__", "_blocks", "bulkhead", "cost")
 
     _kind: ClassVar[str] = "WeightedBulkhead"
 
@@ -498,6 +498,39 @@ class WeightedHold:
         The bulkhead's name.
         """
         return self.bulkhead.name
+
+    def statistics(self) -> WeightedBulkheadStatistics:
+        """
+        Return the bulkhead's statistics (so a pipeline with this hold as a
+        stage reports them).
+
+        .. versionadded:: 0.2.0
+        """
+        return self.bulkhead.statistics()
+
+    def add_hook(self, hook: Hook, /, *, per_call: bool | None = None) -> None:
+        """
+        Attach *hook* to the bulkhead (see
+        :meth:`~stalwart.Observable.add_hook`).
+
+        .. versionadded:: 0.2.0
+        """
+        self.bulkhead.add_hook(hook, per_call=per_call)
+
+    def remove_hook(self, hook: Hook, /) -> None:
+        """
+        Detach *hook* from the bulkhead (see
+        :meth:`~stalwart.Observable.remove_hook`).
+
+        .. versionadded:: 0.2.0
+        """
+        self.bulkhead.remove_hook(hook)
+
+    @property
+    def _live(self) -> LiveHooks:
+        # The bulkhead's hooks: metrics see a hold in a pipeline as its
+        # bulkhead.
+        return self.bulkhead._live
 
     # -- the guard protocol (stalwart._faces.Guard) ---------------------------
 
