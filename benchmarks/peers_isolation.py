@@ -5,19 +5,32 @@ Isolation rows for ``compare_peers.py``: bulkhead acquire/release against
 decorators on their success path against a plain call/await (the
 thread pool's too, whose hand-off to a worker thread dominates), and each
 ``with`` / ``async with`` face around the same call (to set against its
-decorator row).  Peers: pyresilience (sync and async) and hyx (async
-only).
+decorator row).  The weighted and adaptive bulkheads have rows next to
+the bulkhead's, with a hand-written floor for the adaptive one (the work
+its path must do: time the call, count under a lock, grow the limit).
+Peers: pyresilience (sync and async) and hyx (async only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 from collections.abc import Callable
 from typing import Any
 
 from harness import Suite, af, f
-from stalwart import Bulkhead, Fallback, ThreadPoolBulkhead, Timeout
+from stalwart import (
+    AdaptiveBulkhead,
+    AIMDLimit,
+    Bulkhead,
+    Fallback,
+    GradientLimit,
+    ThreadPoolBulkhead,
+    Timeout,
+    WeightedBulkhead,
+)
 
 
 SYNC = "bulkhead acquire/release, sync (vs BoundedSemaphore)"
@@ -112,6 +125,47 @@ def _hyx(kind: str) -> Callable[[], dict[str, Any]]:
     return make
 
 
+def _floor_adaptive(fn: Callable[[int], int]) -> Callable[[int], int]:
+    """
+    A minimal hand-written adaptive limit around *fn*: read the clock at
+    the start and the end, admit and count under a lock while below the
+    limit, and grow the limit by one (AIMD's success rule) as it ends.
+    """
+    lock = threading.Lock()
+    state = [0, 10]  # in flight, limit
+    now = time.monotonic
+
+    def limited(x: int) -> int:
+        start = now()
+        with lock:
+            if state[0] >= state[1]:
+                raise RuntimeError
+            state[0] = in_flight = state[0] + 1
+        try:
+            return fn(x)
+        finally:
+            rtt = now() - start
+            with lock:
+                state[0] -= 1
+                if rtt >= 0 and in_flight * 2 >= state[1] < 200:
+                    state[1] += 1
+
+    return limited
+
+
+def _adaptive() -> AdaptiveBulkhead:
+    # A limit that cannot move, as the floor's: the path, not the algorithm.
+    return AdaptiveBulkhead(
+        min_limit=10,
+        max_limit=10,
+        algorithm=AIMDLimit(),
+    )
+
+
+def _weighted() -> WeightedBulkhead:
+    return WeightedBulkhead(max_weight=10, cost_func=lambda x: 1)
+
+
 def rows(suite: Suite) -> None:
     """
     Add stalwart's rows, a hand-written floor and the peers' rows.
@@ -127,6 +181,36 @@ def rows(suite: Suite) -> None:
         "stalwart try_acquire/release",
         "t()\nr()",
         steps,
+        baseline="bsem",
+    )
+    suite.add(
+        SYNC,
+        "stalwart with weighted hold (cost 1)",
+        with_b,
+        {"b": WeightedBulkhead(max_weight=10).hold(1)},
+        baseline="bsem",
+    )
+    suite.add(
+        SYNC,
+        "stalwart with adaptive bulkhead",
+        with_b,
+        {"b": _adaptive()},
+        baseline="bsem",
+    )
+    weighted = WeightedBulkhead(max_weight=10)
+    suite.add(
+        SYNC,
+        "stalwart weighted try_acquire(1)/release",
+        "t(1)\nr()",
+        {"t": weighted.try_acquire, "r": weighted.release},
+        baseline="bsem",
+    )
+    adaptive = _adaptive()
+    suite.add(
+        SYNC,
+        "stalwart adaptive try_acquire/release",
+        "t()\nr()",
+        {"t": adaptive.try_acquire, "r": adaptive.release},
         baseline="bsem",
     )
     _peer(
@@ -148,6 +232,18 @@ def rows(suite: Suite) -> None:
         is_async=True,
         baseline="asem",
     )
+    for name, guard in [
+        ("stalwart async with weighted hold (cost 1)", weighted.hold(1)),
+        ("stalwart async with adaptive bulkhead", _adaptive()),
+    ]:
+        suite.add(
+            ASYNC,
+            name,
+            async_with,
+            {"b": guard},
+            is_async=True,
+            baseline="asem",
+        )
     _peer(
         suite,
         ASYNC,
@@ -162,6 +258,19 @@ def rows(suite: Suite) -> None:
     ours: list[tuple[str, Any, bool]] = [
         ("stalwart bulkhead", Bulkhead(max_concurrent=10)(f), False),
         ("stalwart bulkhead async", Bulkhead(max_concurrent=10)(af), True),
+        ("stalwart weighted bulkhead (cost_func)", _weighted()(f), False),
+        ("stalwart weighted bulkhead async", _weighted()(af), True),
+        ("stalwart adaptive bulkhead (AIMD)", _adaptive()(f), False),
+        ("stalwart adaptive bulkhead async", _adaptive()(af), True),
+        (
+            "stalwart adaptive bulkhead (Gradient)",
+            AdaptiveBulkhead(
+                min_limit=10,
+                max_limit=10,
+                algorithm=GradientLimit(probe_interval=None),
+            )(f),
+            False,
+        ),
         ("stalwart fallback", Fallback(value=0)(f), False),
         ("stalwart fallback async", Fallback(value=0)(af), True),
         ("stalwart timeout (worker thread)", Timeout(seconds=60)(f), False),
@@ -177,6 +286,13 @@ def rows(suite: Suite) -> None:
     for name, g, is_async in ours:
         stmt = acall if is_async else call
         suite.add(DECO, name, stmt, {"g": g, "x": 1}, is_async=is_async)
+    suite.add(
+        DECO,
+        "floor: adaptive limit (two clock reads, lock, AIMD growth)",
+        "g(x)",
+        {"g": _floor_adaptive(f), "x": 1},
+        kind="floor",
+    )
     suite.add(
         DECO,
         "floor: async with asyncio.timeout",
@@ -228,6 +344,24 @@ def rows(suite: Suite) -> None:
             "async with g:\n    await f(x)",
             b,
             True,
+        ),
+        (
+            "stalwart with adaptive bulkhead: f(x)",
+            "with g:\n    f(x)",
+            _adaptive(),
+            False,
+        ),
+        (
+            "stalwart async with adaptive bulkhead: await f(x)",
+            "async with g:\n    await f(x)",
+            _adaptive(),
+            True,
+        ),
+        (
+            "stalwart with weighted hold: f(x)",
+            "with g:\n    f(x)",
+            WeightedBulkhead(max_weight=10).hold(1),
+            False,
         ),
         (
             "stalwart async with timeout: await f(x)",

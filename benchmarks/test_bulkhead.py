@@ -2,8 +2,9 @@
 Isolation hot paths: bulkhead acquire/release (sync and async) against
 ``threading.BoundedSemaphore`` and ``asyncio.Semaphore`` from the same run,
 decorators against a plain call, the fallback, timeout and thread-pool
-paths, and every ``with`` / ``async with`` face against its decorator
-(DESIGN.md's budget: at most 1.5x).
+paths, every ``with`` / ``async with`` face against its decorator
+(DESIGN.md's budget: at most 1.5x), and the weighted and adaptive
+bulkheads' paths next to the bulkhead's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from typing import Any
 import pytest
 
 from harness import LOOP, abatch, af, batch, f
-from stalwart import Bulkhead, Fallback, ThreadPoolBulkhead, Timeout
+from stalwart import (
+    AdaptiveBulkhead,
+    AIMDLimit,
+    Bulkhead,
+    Fallback,
+    GradientLimit,
+    ThreadPoolBulkhead,
+    Timeout,
+    WeightedBulkhead,
+)
 
 
 def test_bulkhead_with(benchmark):
@@ -141,3 +151,61 @@ def test_thread_pool_call(benchmark):
 def _unused() -> None:
     """Keep the LOOP and asyncio imports referenced for type checkers."""
     _ = (LOOP, asyncio)
+
+
+# -- the weighted and adaptive bulkheads, next to the bulkhead's rows ----------
+
+
+def _adaptive() -> AdaptiveBulkhead:
+    # A limit that cannot move: the path, not the algorithm.
+    return AdaptiveBulkhead(min_limit=10, max_limit=10, algorithm=AIMDLimit())
+
+
+def test_weighted_hold_with(benchmark):
+    """``with hold: pass``, a hold of cost 1 (vs BoundedSemaphore)."""
+    benchmark.extra_info["baseline"] = "test_bounded_semaphore"
+    hold = WeightedBulkhead(max_weight=10).hold(1)
+    benchmark(batch("with b:\n    pass", {"b": hold}))
+
+
+def test_weighted_try_acquire_release(benchmark):
+    """``try_acquire(1)`` then ``release()`` (vs BoundedSemaphore)."""
+    benchmark.extra_info["baseline"] = "test_bounded_semaphore"
+    b = WeightedBulkhead(max_weight=10)
+    benchmark(batch("t(1)\nr()", {"t": b.try_acquire, "r": b.release}))
+
+
+def test_weighted_decorator(benchmark):
+    """A def decorated by a weighted bulkhead with a cost_func (vs a call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    g = WeightedBulkhead(max_weight=10, cost_func=lambda x: 1)(f)
+    benchmark(batch("g(x)", {"g": g, "x": 1}))
+
+
+def test_adaptive_with(benchmark):
+    """``with adaptive: pass`` (vs BoundedSemaphore)."""
+    benchmark.extra_info["baseline"] = "test_bounded_semaphore"
+    benchmark(batch("with b:\n    pass", {"b": _adaptive()}))
+
+
+def test_adaptive_decorator(benchmark):
+    """A def decorated by an adaptive bulkhead, AIMD (vs a call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": _adaptive()(f), "x": 1}))
+
+
+def test_adaptive_async_decorator(benchmark):
+    """An async def decorated by an adaptive bulkhead (vs a plain await)."""
+    benchmark.extra_info["baseline"] = "test_plain_await"
+    benchmark(abatch("await g(x)", {"g": _adaptive()(af), "x": 1}))
+
+
+def test_adaptive_gradient_decorator(benchmark):
+    """A def decorated by an adaptive bulkhead, Gradient (vs a call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    b = AdaptiveBulkhead(
+        min_limit=10,
+        max_limit=10,
+        algorithm=GradientLimit(probe_interval=None),
+    )
+    benchmark(batch("g(x)", {"g": b(f), "x": 1}))

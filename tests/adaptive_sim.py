@@ -19,12 +19,15 @@ one event to the next, so a run is exact and takes no real time.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 
 from collections.abc import Sequence
 
 import attrs
+
+import stalwart
 
 from stalwart._core.adaptive import LimitAlgorithm
 from stalwart.testing import FakeClock
@@ -187,4 +190,90 @@ def run(
                 trace.completions.append((now, rtt))
             limit = algorithm.observe(now, rtt, admitted_with, dropped)
             trace.limits.append((now, limit))
+    return trace
+
+
+class Refused(Exception):
+    """
+    The downstream refused a call at once (it would have waited too long).
+    """
+
+
+def run_shell(
+    bulkhead: stalwart.AdaptiveBulkhead | stalwart.Bulkhead,
+    clock: FakeClock,
+    *,
+    phases: Sequence[Phase],
+    end: float,
+    service: float,
+    rate: float,
+    timeout: float,
+    max_queue_wait: float | None = None,
+) -> Trace:
+    """
+    Offer *rate* calls a second to the downstream through the real
+    *bulkhead* (``acall`` in a task per call, on *clock*, which must be
+    the bulkhead's; a fixed one for comparison) until *end* seconds, changing the downstream at each
+    phase; the bulkhead sheds what it refuses.
+
+    A call that the downstream refuses raises :class:`Refused`; one that
+    would take longer than *timeout* raises :class:`TimeoutError` after
+    *timeout* seconds (the downstream still does the work).  The limits
+    are read after every finished call.
+    """
+    downstream = Downstream(phases[0].servers, service, max_queue_wait)
+    trace = Trace()
+    starts = [phase.at for phase in phases]
+
+    async def downstream_call() -> None:
+        now = clock.now()
+        finish = downstream.arrive(now)
+        if finish is None:
+            raise Refused
+        if finish - now > timeout:
+            await clock.asleep(timeout)
+            raise TimeoutError
+        await clock.asleep(finish - now)
+
+    async def one(phase: int) -> None:
+        arrived = clock.now()
+        try:
+            await bulkhead.acall(downstream_call)
+        except stalwart.BulkheadFullError:
+            trace.shed[phase] += 1
+            return
+        except (TimeoutError, Refused):
+            trace.admitted[phase] += 1
+            trace.dropped[phase] += 1
+        else:
+            now = clock.now()
+            trace.admitted[phase] += 1
+            trace.latencies[phase].append(now - arrived)
+            trace.completions.append((now, now - arrived))
+        limit = (
+            bulkhead.limit
+            if isinstance(bulkhead, stalwart.AdaptiveBulkhead)
+            else bulkhead.max_concurrent
+        )
+        trace.limits.append((clock.now(), limit))
+
+    async def main() -> None:
+        tasks = []
+        gap = 1.0 / rate
+        arrivals = 0
+        phase = -1
+        while (at := arrivals * gap) < end:
+            await clock.asleep(at - clock.now())
+            while phase + 1 < len(starts) and starts[phase + 1] <= at:
+                phase += 1
+                downstream.resize(phases[phase].servers, clock.now())
+                trace.admitted.append(0)
+                trace.shed.append(0)
+                trace.dropped.append(0)
+                trace.latencies.append([])
+            tasks.append(asyncio.ensure_future(one(phase)))
+            arrivals += 1
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
     return trace

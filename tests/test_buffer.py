@@ -963,7 +963,7 @@ class TestCancellation:
         buf.put("x")
         assert alive.is_set()
         assert not buf._core.withdraw_getter(alive)
-        assert "x" == buf._settle_getter(alive, None)
+        assert "x" == buf._settle_getter(None, alive)
 
         with buf._lock:
             buf._core.enqueue_getter(dead)

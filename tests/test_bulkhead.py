@@ -24,15 +24,22 @@ from helpers import Boom, as_async, boom, ok
 from stalwart import (
     Bulkhead,
     BulkheadFullError,
-    BulkheadStatistics,
     CallRejected,
     ConfigurationError,
     Event,
 )
-from stalwart._bulkhead import _TaskWaiter
 from stalwart._clock import wait_event
 from stalwart._deadline import deadline_scope
+from stalwart._waiters import TaskWaiter
 from stalwart.testing import FakeClock, use_clock
+
+
+def _counts(b: Bulkhead) -> tuple[int, int, int, int]:
+    """
+    The counters of *b*: in flight, queued, refused, high water.
+    """
+    stats = b.statistics()
+    return (stats.in_flight, stats.queued, stats.refused, stats.high_water)
 
 
 def _until(predicate: Callable[[], bool]) -> None:
@@ -129,7 +136,7 @@ class TestFaces:
         b = Bulkhead(max_concurrent=1)
 
         assert "ok" == invoke(b, ok)
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_failure_releases(self, invoke):
         """
@@ -152,7 +159,7 @@ class TestFaces:
             invoke(b, ok)
 
         assert ("db", 1) == (e.value.name, e.value.max_concurrent)
-        assert BulkheadStatistics(1, 0, 1, 1) == b.statistics()
+        assert (1, 0, 1, 1) == _counts(b)
 
     def test_base_exception_releases(self, invoke):
         """
@@ -220,7 +227,7 @@ class TestFaces:
             sync_boom()
         with pytest.raises(BulkheadFullError):
             asyncio.run(async_boom())
-        assert BulkheadStatistics(1, 0, 2, 1) == b.statistics()
+        assert (1, 0, 2, 1) == _counts(b)
 
     def test_decorators_hand_permits_to_waiters(self, clock):
         """
@@ -252,7 +259,7 @@ class TestFaces:
         threads[0][0].join()
         assert ["ok"] == threads[0][1]
         assert ["first", "ok"] == asyncio.run(main())
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_permit_freed_before_queueing(self):
         """
@@ -263,7 +270,7 @@ class TestFaces:
         b._wait(None, ("call()", "acall()"))
         asyncio.run(b._await(None))
 
-        assert BulkheadStatistics(2, 0, 0, 2) == b.statistics()
+        assert (2, 0, 0, 2) == _counts(b)
 
     def test_context_managers(self):
         """
@@ -300,7 +307,7 @@ class TestFaces:
         b.release()
         with pytest.raises(RuntimeError, match="without a permit held"):
             b.release()
-        assert BulkheadStatistics(0, 0, 1, 2) == b.statistics()
+        assert (0, 0, 1, 2) == _counts(b)
 
     def test_hooks_see_refusals(self):
         """
@@ -357,7 +364,7 @@ class TestAsyncQueue:
         assert isinstance(results[2], BulkheadFullError)
         assert [2.0] == refused_at
         assert 2.5 == clock.now()
-        assert BulkheadStatistics(0, 0, 1, 1) == b.statistics()
+        assert (0, 0, 1, 1) == _counts(b)
 
     def test_queue_full_refuses_at_once(self, clock):
         """
@@ -381,7 +388,7 @@ class TestAsyncQueue:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(0, 0, 1, 1) == b.statistics()
+        assert (0, 0, 1, 1) == _counts(b)
 
     def test_zero_wait_refuses(self, clock):
         """
@@ -394,7 +401,7 @@ class TestAsyncQueue:
             asyncio.run(b.aacquire())
         with pytest.raises(BulkheadFullError):
             b.acquire()
-        assert BulkheadStatistics(1, 0, 2, 1) == b.statistics()
+        assert (1, 0, 2, 1) == _counts(b)
 
     def test_timeout_argument(self, clock):
         """
@@ -446,7 +453,7 @@ class TestAsyncQueue:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_grant_and_cancel_race_hands_permit_on(self, clock):
         """
@@ -472,7 +479,7 @@ class TestAsyncQueue:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_grant_at_timeout_keeps_permit(self):
         """
@@ -492,7 +499,7 @@ class TestAsyncQueue:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+        assert (1, 0, 0, 1) == _counts(b)
 
     def test_closed_loop_waiter_is_skipped(self):
         """
@@ -500,7 +507,7 @@ class TestAsyncQueue:
         """
         b = Bulkhead(max_concurrent=1, max_queue=1)
         loop = asyncio.new_event_loop()
-        waiter = _TaskWaiter(loop)
+        waiter = TaskWaiter(loop)
         loop.close()
         b.acquire()
         with b._lock:
@@ -508,7 +515,7 @@ class TestAsyncQueue:
 
         b.release()
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
 
 class _HookClock(FakeClock):
@@ -542,7 +549,7 @@ class TestThreadQueue:
         thread.join()
 
         assert isinstance(out[0], BulkheadFullError)
-        assert BulkheadStatistics(1, 0, 1, 1) == b.statistics()
+        assert (1, 0, 1, 1) == _counts(b)
 
     def test_thread_waiter_is_granted(self, clock):
         """
@@ -557,7 +564,7 @@ class TestThreadQueue:
         thread.join()
 
         assert [None] == out
-        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+        assert (1, 0, 0, 1) == _counts(b)
 
     def test_thread_deadline_caps_wait(self, clock):
         """
@@ -595,7 +602,7 @@ class TestThreadQueue:
 
         with pytest.raises(KeyboardInterrupt):
             b.acquire()
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_interrupted_waiter_leaves_queue(self):
         """
@@ -612,7 +619,7 @@ class TestThreadQueue:
 
         with pytest.raises(KeyboardInterrupt):
             b.acquire()
-        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+        assert (1, 0, 0, 1) == _counts(b)
 
     def test_grant_at_timeout_keeps_permit(self):
         """
@@ -628,7 +635,7 @@ class TestThreadQueue:
 
         b.acquire()
 
-        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+        assert (1, 0, 0, 1) == _counts(b)
 
     def test_system_clock_wait(self):
         """
@@ -712,7 +719,7 @@ class TestMixed:
         asyncio.run(main())
 
         assert ["t0", "a1", "t2", "t3"] == order
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     @pytest.mark.parametrize("seed", range(8))
     def test_random_interleavings(self, seed):
@@ -933,7 +940,7 @@ class TestValues:
         asyncio.run(main())
 
         assert list(range(500)) == order
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
         assert "max_queue=None" in repr(b)
 
     def test_huge_limit(self, invoke):
@@ -943,7 +950,7 @@ class TestValues:
         b = Bulkhead(max_concurrent=10**400)
 
         assert "ok" == invoke(b, ok)
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_wait_longer_than_the_platform_can_block(self):
         """
@@ -959,7 +966,7 @@ class TestValues:
         thread.join()
 
         assert [None] == out
-        assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+        assert (1, 0, 0, 1) == _counts(b)
 
     @pytest.mark.parametrize(
         ("timeout", "error", "message"),
@@ -1007,7 +1014,7 @@ class TestValues:
                 asyncio.run(b.aacquire(timeout=timeout))
 
         assert message == str(e.value)
-        assert BulkheadStatistics(0, 0, 0, 0) == b.statistics()
+        assert (0, 0, 0, 0) == _counts(b)
 
 
 class TestRelease:
@@ -1041,7 +1048,7 @@ class TestRelease:
             b.release()
             with pytest.raises(RuntimeError, match="a second release"):
                 b.release()
-            assert BulkheadStatistics(1, 1, 0, 1) == b.statistics()
+            assert (1, 1, 0, 1) == _counts(b)
             if kind == "task":
                 await asyncio.gather(*users)
             else:
@@ -1051,7 +1058,7 @@ class TestRelease:
         asyncio.run(main())
 
         assert [1, 1] == inside
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_release_from_another_thread(self):
         """
@@ -1140,7 +1147,7 @@ class TestEvents:
             else:
                 asyncio.run(b.acall(as_async(ok)))
 
-        assert BulkheadStatistics(1, 0, 1, 1) == b.statistics()
+        assert (1, 0, 1, 1) == _counts(b)
         b.release()
         assert "ok" == b.call(ok)
 
@@ -1161,7 +1168,7 @@ class TestMisuse:
         with pytest.raises(TypeError, match=r"use acall\(\)"):
             b.call(lambda: fetch())
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_acall_with_a_plain_function(self):
         """
@@ -1173,7 +1180,7 @@ class TestMisuse:
         with pytest.raises(TypeError, match=r"use call\(\)"):
             asyncio.run(b.acall(ok))  # type: ignore[arg-type]  # the misuse under test
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_decorated_def_returning_a_coroutine(self):
         """
@@ -1225,7 +1232,7 @@ class TestMisuse:
                     decorated()
             assert face in str(e.value)
             assert "in async code use" in str(e.value)
-            assert BulkheadStatistics(1, 0, 0, 1) == b.statistics()
+            assert (1, 0, 0, 1) == _counts(b)
             b.release()
 
         asyncio.run(main())
@@ -1248,7 +1255,7 @@ class TestMisuse:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(0, 0, 2, 1) == b.statistics()
+        assert (0, 0, 2, 1) == _counts(b)
 
 
 class TestGenerators:
@@ -1276,7 +1283,7 @@ class TestGenerators:
         closed = numbers(False)
         next(closed)
         closed.close()
-        assert BulkheadStatistics(0, 0, 1, 1) == b.statistics()
+        assert (0, 0, 1, 1) == _counts(b)
 
     def test_decorated_async_generator_stepped_from_tasks(self):
         """
@@ -1300,7 +1307,7 @@ class TestGenerators:
             return seen
 
         assert [1, 1, 1] == asyncio.run(main())
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_with_blocks_in_generators_stepped_alternately(self):
         """
@@ -1325,7 +1332,7 @@ class TestGenerators:
         list(second)
 
         assert [2] == out
-        assert BulkheadStatistics(0, 0, 0, 2) == b.statistics()
+        assert (0, 0, 0, 2) == _counts(b)
 
     def test_async_with_in_an_async_generator_stepped_from_tasks(self):
         """
@@ -1348,7 +1355,7 @@ class TestGenerators:
 
         asyncio.run(main())
 
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)
 
     def test_nested_blocks_in_one_function(self):
         """
@@ -1362,7 +1369,7 @@ class TestGenerators:
                 pass
 
         assert 2 == inside
-        assert BulkheadStatistics(0, 0, 1, 2) == b.statistics()
+        assert (0, 0, 1, 2) == _counts(b)
 
     def test_no_growth_of_the_context(self):
         """
@@ -1431,4 +1438,4 @@ class TestHolders:
         assert "first" == b.call(first)
         out[0][0].join()
         assert ["ok"] == out[0][1]
-        assert BulkheadStatistics(0, 0, 0, 1) == b.statistics()
+        assert (0, 0, 0, 1) == _counts(b)

@@ -28,6 +28,7 @@ CORE_ALLOWED = {
 }
 # Shells never import each other (STYLE.md, layering rule 3).
 SHELLS = {
+    "_adaptive_bulkhead",
     "_buffer",
     "_bulkhead",
     "_chaos",
@@ -38,6 +39,7 @@ SHELLS = {
     "_retry",
     "_thread_pool",
     "_timeout",
+    "_weighted_bulkhead",
 }
 # Modules that compose shells (not shells themselves) may import them.
 COMPOSERS = {

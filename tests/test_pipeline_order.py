@@ -152,6 +152,35 @@ class TestMistakes:
             caught[0].message
         )
 
+    @pytest.mark.parametrize(
+        ("make", "kind"),
+        [
+            (lambda: stalwart.AdaptiveBulkhead(name="b"), "AdaptiveBulkhead"),
+            (
+                lambda: stalwart.WeightedBulkhead(max_weight=4, name="b"),
+                "WeightedBulkhead",
+            ),
+            (
+                lambda: stalwart.WeightedBulkhead(max_weight=4, name="b").hold(
+                    2
+                ),
+                "WeightedBulkhead",  # a hold is named after its bulkhead
+            ),
+        ],
+        ids=["adaptive", "weighted", "hold"],
+    )
+    def test_other_bulkheads_outside_a_retry(
+        self, make: Callable[[], object], kind: str
+    ) -> None:
+        """
+        The adaptive and weighted bulkheads (and a weighted hold) outside a
+        retry warn as a bulkhead does.
+        """
+        caught = built(make(), retry())
+
+        assert 1 == len(caught)
+        assert f"the bulkhead {kind} " in str(caught[0].message)
+
     def test_every_mistake_warns(self) -> None:
         """
         A pipeline with several mistakes gives one warning for each stage

@@ -346,6 +346,36 @@ class TestHealth:
 
         assert "degraded" == status
 
+    def test_adaptive_and_weighted_bulkheads_saturated(self, clock):
+        """
+        An adaptive bulkhead at its current limit, and a weighted one with
+        all its weight in flight, are degraded; built by kind name too.
+        """
+        registry = Registry(clock=clock)
+        adaptive = registry.get(
+            "adaptive_bulkhead",
+            "a",
+            algorithm=stalwart.AIMDLimit(),
+            min_limit=1,
+            max_limit=1,
+            initial_limit=1,
+        )
+        weighted = registry.get("weighted_bulkhead", "w", max_weight=3)
+
+        assert "ok" == registry.health()["status"]
+        with adaptive:
+            one = {
+                e["name"]: e["status"] for e in registry.health()["primitives"]
+            }
+        with weighted.hold(2):
+            partly = registry.health()["status"]
+            with weighted.hold(1):
+                full = registry.health()["status"]
+
+        assert {"a": "degraded", "w": "ok"} == one
+        assert ("ok", "degraded") == (partly, full)
+        assert isinstance(adaptive, stalwart.AdaptiveBulkhead)
+
 
 class TestPipeline:
     def test_health_looks_into_the_stages(self, clock):

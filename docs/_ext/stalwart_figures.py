@@ -393,11 +393,156 @@ def bulkhead() -> Figure:
     return fig
 
 
+# ------------------------------------------------------- adaptive bulkhead
+
+SPIKE = (20.0, 40.0)  # when the offered load triples
+SPIKE_END = 60.0
+
+
+class _Downstream:
+    """
+    *servers* workers behind one FIFO queue, *service* seconds a call: with
+    more calls in flight than workers, calls queue and latency grows.
+    """
+
+    def __init__(self, servers: int, service: float) -> None:
+        self.service = service
+        self.free_at = [0.0] * servers
+
+    def finish(self, now: float) -> float:
+        """
+        Queue a call arriving at *now*; return when it will be done.
+        """
+        earliest = min(range(len(self.free_at)), key=self.free_at.__getitem__)
+        done = max(now, self.free_at[earliest]) + self.service
+        self.free_at[earliest] = done
+        return done
+
+
+def _spike(bulkhead: Any, clock: FakeClock) -> list[tuple[float, float]]:
+    """
+    Offer 150 calls a second to a downstream that serves 200 (20 workers,
+    100 ms a call), 450 a second during the spike, through *bulkhead*;
+    the client gives up on a call after 0.5 s (the downstream still does
+    the work).
+
+    Returns:
+        ``(time, latency)`` of every call that ended well.
+    """
+    downstream = _Downstream(20, 0.1)
+    done: list[tuple[float, float]] = []
+
+    async def call() -> None:
+        now = clock.now()
+        wait = downstream.finish(now) - now
+        if wait > 0.5:
+            await clock.asleep(0.5)
+            raise TimeoutError
+        await clock.asleep(wait)
+
+    async def one() -> None:
+        start = clock.now()
+        try:
+            await bulkhead.acall(call)
+        except (TimeoutError, stalwart.BulkheadFullError):
+            return
+        done.append((clock.now(), clock.now() - start))
+
+    async def main() -> None:
+        tasks = []
+        at = 0.0
+        while at < SPIKE_END:
+            await clock.asleep(at - clock.now())
+            tasks.append(asyncio.ensure_future(one()))
+            at += 1 / (450 if SPIKE[0] <= at < SPIKE[1] else 150)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    return done
+
+
+def _per_second(
+    done: list[tuple[float, float]],
+) -> tuple[list[int], list[int], list[float]]:
+    """
+    Goodput and median latency (ms) in each second.
+    """
+    seconds = list(range(int(SPIKE_END)))
+    buckets: list[list[float]] = [[] for _ in seconds]
+    for at, latency in done:
+        if at < SPIKE_END:
+            buckets[int(at)].append(latency)
+    medians = [
+        1000 * sorted(b)[len(b) // 2] if b else float("nan") for b in buckets
+    ]
+    return seconds, [len(b) for b in buckets], medians
+
+
+def adaptive_bulkhead() -> Figure:
+    """
+    Goodput and latency through a load spike: a fixed limit against an
+    adaptive one.
+    """
+    fixed_clock, adaptive_clock = FakeClock(), FakeClock()
+    limits: list[tuple[float, int]] = []
+
+    def on_event(event: stalwart.Event) -> None:
+        if isinstance(event, stalwart.LimitChanged):
+            limits.append((event.at, event.limit))
+
+    adaptive = stalwart.AdaptiveBulkhead(
+        min_limit=2, max_limit=150, clock=adaptive_clock, hooks=[on_event]
+    )
+    limits.append((0.0, adaptive.limit))
+    runs = {
+        "Bulkhead(max_concurrent=150)": _spike(
+            stalwart.Bulkhead(max_concurrent=150, clock=fixed_clock),
+            fixed_clock,
+        ),
+        "AdaptiveBulkhead(min_limit=2, max_limit=150)": _spike(
+            adaptive, adaptive_clock
+        ),
+    }
+    fig, (top, middle, bottom) = _figure(3, 1, sharex=True)
+    fig.set_figheight(6.6)
+    for ax in (top, middle, bottom):
+        ax.axvspan(*SPIKE, color=ORANGE, alpha=0.08, lw=0)
+        ax.grid(alpha=0.3)
+    for (label, done), colour in zip(runs.items(), (RED, BLUE), strict=True):
+        seconds, goodput, medians = _per_second(done)
+        top.step(seconds, goodput, where="post", color=colour, label=label)
+        middle.step(seconds, medians, where="post", color=colour, label=label)
+    top.axhline(200, color=GREY, ls="--", lw=1)
+    top.text(0.5, 205, "downstream capacity", fontsize=7, color=GREY)
+    top.text(30, 225, "load x3", ha="center", fontsize=8, color=ORANGE)
+    top.set_ylabel("calls ended\nwell per s")
+    top.set_ylim(0, 260)
+    top.legend(fontsize=7, loc="lower left")
+    middle.set_ylabel("median\nlatency (ms)")
+    middle.set_ylim(0, 600)
+    times = [t for t, _ in limits] + [SPIKE_END]
+    values = [limit for _, limit in limits] + [limits[-1][1]]
+    bottom.step(times, values, where="post", color=BLUE)
+    bottom.axhline(150, color=RED, ls="--", lw=1)
+    bottom.text(0.5, 140, "the fixed limit", fontsize=7, color=RED, va="top")
+    bottom.set_ylabel("limit")
+    bottom.set_ylim(0, 165)
+    bottom.set_xlim(0, SPIKE_END)
+    bottom.set_xlabel("time (s)")
+    top.set_title(
+        "20 workers serving 200 calls/s, offered 150/s, then 450/s from"
+        " 20 s to 40 s; the client gives up after 0.5 s",
+        fontsize=8,
+    )
+    return fig
+
+
 FIGURES: dict[str, Callable[[], Figure]] = {
     "backoff": backoff,
     "breaker": breaker,
     "token-bucket": token_bucket,
     "bulkhead": bulkhead,
+    "adaptive-bulkhead": adaptive_bulkhead,
 }
 
 

@@ -7,6 +7,12 @@ them.
 
 from __future__ import annotations
 
+from ._adaptive_bulkhead import (
+    AdaptiveBulkhead,
+    AdaptiveBulkheadStatistics,
+    AIMDLimit,
+    GradientLimit,
+)
 from ._buffer import BoundedBuffer, BufferDecision, BufferStatistics
 from ._bulkhead import Bulkhead, BulkheadStatistics
 from ._chaos import Chaos, ChaosContext, ChaosStatistics
@@ -47,6 +53,7 @@ from ._events import (
     FallbackUsed,
     Hook,
     ItemDropped,
+    LimitChanged,
     LoggingHook,
     ResourceClosed,
     ResourceCreated,
@@ -87,10 +94,18 @@ from ._retry import (
 from ._statistics import Statistics
 from ._thread_pool import ThreadPoolBulkhead, ThreadPoolBulkheadStatistics
 from ._timeout import Timeout, TimeoutStatistics
+from ._weighted_bulkhead import (
+    WeightedBulkhead,
+    WeightedBulkheadStatistics,
+    WeightedHold,
+)
 
 
 __all__ = [
     "GCRA",
+    "AIMDLimit",
+    "AdaptiveBulkhead",
+    "AdaptiveBulkheadStatistics",
     "BoundedBuffer",
     "BufferDecision",
     "BufferEmptyError",
@@ -128,6 +143,7 @@ __all__ = [
     "FallbackStatistics",
     "FallbackUsed",
     "FixedWindow",
+    "GradientLimit",
     "HTTPPolicy",
     "Hook",
     "ItemDropped",
@@ -135,6 +151,7 @@ __all__ = [
     "KeyedCircuitBreakerStatistics",
     "LeakyBucket",
     "Lease",
+    "LimitChanged",
     "LinearBackoff",
     "LoggingHook",
     "Observable",
@@ -174,6 +191,9 @@ __all__ = [
     "TimeoutExceededError",
     "TimeoutStatistics",
     "TokenBucket",
+    "WeightedBulkhead",
+    "WeightedBulkheadStatistics",
+    "WeightedHold",
     "current_deadline",
     "parse_retry_after",
     "remaining_time",

@@ -12,8 +12,7 @@ its kind.
 
 from __future__ import annotations
 
-import asyncio
-import enum
+import functools
 import threading
 
 from typing import (
@@ -40,7 +39,6 @@ from ._core.buffer import (
     Handover,
     Policy,
 )
-from ._deadline import cap_wait
 from ._errors import BufferEmptyError, BufferFullError, ConfigurationError
 from ._events import CallRejected, Hook, ItemDropped, emit
 from ._faces import blocking_on_loop, on_loop_thread
@@ -57,22 +55,25 @@ from ._validators import (
     optional_duration,
     optional_seconds,
     positive,
-    to_seconds,
     valid_clock,
     valid_hooks,
 )
-from ._waiters import TaskWaiter, Waiter, park_task, park_thread
+from ._waiters import (
+    MAX_WAIT,
+    QUEUED,
+    Default,
+    Queued,
+    Waiter,
+    apark,
+    one,
+    park,
+    queue_wait,
+    wake,
+)
 
 
 T = TypeVar("T")
 D = TypeVar("D")
-
-
-class _Default(enum.Enum):
-    MAX_WAIT = enum.auto()
-
-
-MAX_WAIT = _Default.MAX_WAIT
 
 
 class BufferDecision(NamedTuple):
@@ -242,7 +243,7 @@ class BoundedBuffer(Observable, Generic[T]):
     def put(
         self,
         item: T,
-        timeout: Seconds | Literal[_Default.MAX_WAIT] | None = MAX_WAIT,
+        timeout: Seconds | Literal[Default.MAX_WAIT] | None = MAX_WAIT,
     ) -> None:
         """
         Put *item* in the buffer, applying the *when_full* policy if there
@@ -274,20 +275,18 @@ class BoundedBuffer(Observable, Generic[T]):
             raise blocking_on_loop(
                 "BoundedBuffer", self.name, "put()", "aput()"
             )
-        event = threading.Event()
-        if not self._enqueue_putter(item, event):
-            return
-        try:
-            park_thread(self.clock, event, wait)
-        except BaseException:
-            self._abandon_putter(event)
-            raise
-        self._settle_putter(item, event)
+        park(
+            self.clock,
+            wait,
+            functools.partial(self._enqueue_putter, item),
+            functools.partial(self._settle_putter, item),
+            self._abandon_putter,
+        )
 
     async def aput(
         self,
         item: T,
-        timeout: Seconds | Literal[_Default.MAX_WAIT] | None = MAX_WAIT,  # noqa: ASYNC109  # the shared waiting vocabulary
+        timeout: Seconds | Literal[Default.MAX_WAIT] | None = MAX_WAIT,  # noqa: ASYNC109  # the shared waiting vocabulary
     ) -> None:
         """
         Put *item* in the buffer (async twin of :meth:`put`).
@@ -305,16 +304,13 @@ class BoundedBuffer(Observable, Generic[T]):
         if outcome is not Full.FULL:
             self._after_put(item, outcome)
             return
-        wait = self._room_wait(timeout)
-        waiter = TaskWaiter(asyncio.get_running_loop())
-        if not self._enqueue_putter(item, waiter):
-            return
-        try:
-            await park_task(self.clock, waiter, wait)
-        except BaseException:
-            self._abandon_putter(waiter)
-            raise
-        self._settle_putter(item, waiter)
+        await apark(
+            self.clock,
+            self._room_wait(timeout),
+            functools.partial(self._enqueue_putter, item),
+            functools.partial(self._settle_putter, item),
+            self._abandon_putter,
+        )
 
     def try_put(self, item: T) -> BufferDecision:
         """
@@ -376,16 +372,13 @@ class BoundedBuffer(Observable, Generic[T]):
             raise blocking_on_loop(
                 "BoundedBuffer", self.name, "get()", "aget()"
             )
-        event = threading.Event()
-        outcome = self._enqueue_getter(event)
-        if outcome is not Empty.EMPTY:
-            return self._got(outcome)
-        try:
-            park_thread(self.clock, event, wait)
-        except BaseException:
-            self._abandon_getter(event)
-            raise
-        return self._settle_getter(event, wait)
+        return park(
+            self.clock,
+            wait,
+            self._enqueue_getter,
+            functools.partial(self._settle_getter, wait),
+            self._abandon_getter,
+        )
 
     async def aget(self, timeout: Seconds | None = None) -> T:  # noqa: ASYNC109  # the shared waiting vocabulary
         """
@@ -405,16 +398,13 @@ class BoundedBuffer(Observable, Generic[T]):
                 return outcome  # type: ignore[return-value]  # an item: a Handover is checked by exact type (items are the user's)
             return self._got(outcome)
         wait = self._item_wait(timeout)
-        waiter = TaskWaiter(asyncio.get_running_loop())
-        outcome = self._enqueue_getter(waiter)
-        if outcome is not Empty.EMPTY:
-            return self._got(outcome)
-        try:
-            await park_task(self.clock, waiter, wait)
-        except BaseException:
-            self._abandon_getter(waiter)
-            raise
-        return self._settle_getter(waiter, wait)
+        return await apark(
+            self.clock,
+            wait,
+            self._enqueue_getter,
+            functools.partial(self._settle_getter, wait),
+            self._abandon_getter,
+        )
 
     @overload
     def try_get(self) -> T | None: ...
@@ -489,7 +479,7 @@ class BoundedBuffer(Observable, Generic[T]):
             self._wake_getter(outcome)
 
     def _room_wait(
-        self, timeout: Seconds | Literal[_Default.MAX_WAIT] | None
+        self, timeout: Seconds | Literal[Default.MAX_WAIT] | None
     ) -> float | None:
         """
         Return how long a producer may wait for room, or raise if it may
@@ -497,34 +487,31 @@ class BoundedBuffer(Observable, Generic[T]):
         """
         if self.when_full == "reject":
             raise self._refusal()
-        if timeout is MAX_WAIT:
-            seconds = self.max_wait
-        elif timeout is None:
-            seconds = None
-        else:
-            seconds = max(0.0, to_seconds(timeout, "timeout"))
-        wait, _ = cap_wait(seconds)
+        wait = queue_wait(timeout, self.max_wait)
         if wait == 0:
             raise self._refusal()
         return wait
 
-    def _enqueue_putter(self, item: T, waiter: Waiter) -> bool:
+    def _enqueue_putter(
+        self, item: T, waiter: Waiter
+    ) -> Literal[Queued.QUEUED] | None:
         """
         Queue *waiter* for room.
 
         Returns:
-            ``False`` if room had freed up after all (the item is in).
+            ``QUEUED``, or ``None`` if room had freed up after all (the
+            item is in).
         """
         with self._lock:
             outcome = self._core.put(item)
             if outcome is Full.FULL:
                 self._core.enqueue_putter(waiter)
-                return True
+                return QUEUED
         if outcome is not None:
             # Under "block" an accepted put may wake a consumer; it never
             # drops.
             self._after_put(item, outcome)
-        return False
+        return None
 
     def _settle_putter(self, item: T, waiter: Waiter) -> None:
         """
@@ -554,17 +541,15 @@ class BoundedBuffer(Observable, Generic[T]):
             self._wake_putter(nxt)
 
     def _wake_putter(self, waiter: Waiter) -> None:
-        nxt: Waiter | None = waiter
-        while nxt is not None:
-            try:
-                nxt.set()
-            except RuntimeError:
-                # The waiter's event loop is closed: it will never use the
-                # room, so hand it on rather than leak it.
-                with self._lock:
-                    nxt = self._core.abandon_put()
-            else:
-                return
+        wake((waiter,), self._putter_gone)
+
+    def _putter_gone(self, waiter: Waiter) -> tuple[Waiter, ...]:
+        """
+        Hand on the room reserved for a producer whose event loop is
+        closed (it will never use it).
+        """
+        with self._lock:
+            return one(self._core.abandon_put())
 
     # -- internals: consumers ----------------------------------------------
 
@@ -583,34 +568,27 @@ class BoundedBuffer(Observable, Generic[T]):
         Return how long a consumer may wait for an item, or raise if it
         may not wait at all.
         """
-        seconds = (
-            None
-            if timeout is None
-            else max(0.0, to_seconds(timeout, "timeout"))
-        )
-        wait, _ = cap_wait(seconds)
+        wait = queue_wait(timeout, None)
         if wait == 0:
             raise BufferEmptyError(self.name, 0.0)
         return wait
 
-    def _enqueue_getter(
-        self, waiter: Waiter
-    ) -> T | Empty | Handover[T, Waiter]:
+    def _enqueue_getter(self, waiter: Waiter) -> T | Literal[Queued.QUEUED]:
         """
         Queue *waiter* for an item, unless one came meanwhile.
 
         Returns:
-            ``Empty.EMPTY`` if queued, or the
-            outcome of the take that succeeded after all.
+            ``QUEUED``, or the item of the take that succeeded after all.
         """
         now = self.clock.now()
         with self._lock:
             outcome = self._core.get(now)
             if outcome is Empty.EMPTY:
                 self._core.enqueue_getter(waiter)
-        return outcome
+                return QUEUED
+        return self._got(outcome)
 
-    def _settle_getter(self, waiter: Waiter, wait: float | None) -> T:
+    def _settle_getter(self, wait: float | None, waiter: Waiter) -> T:
         """
         After a wait ended normally: take the item set aside for us, or
         report that the wait ran out.
@@ -638,17 +616,15 @@ class BoundedBuffer(Observable, Generic[T]):
             self._wake_getter(nxt)
 
     def _wake_getter(self, waiter: Waiter) -> None:
-        nxt: Waiter | None = waiter
-        while nxt is not None:
-            try:
-                nxt.set()
-            except RuntimeError:
-                # The waiter's event loop is closed: its item goes to the
-                # next consumer, or back to the head of the buffer.
-                with self._lock:
-                    nxt = self._core.abandon_get(nxt)
-            else:
-                return
+        wake((waiter,), self._getter_gone)
+
+    def _getter_gone(self, waiter: Waiter) -> tuple[Waiter, ...]:
+        """
+        Hand on the item set aside for a consumer whose event loop is
+        closed: to the next consumer, or back to the head of the buffer.
+        """
+        with self._lock:
+            return one(self._core.abandon_get(waiter))
 
     # -- internals: reports ------------------------------------------------
 

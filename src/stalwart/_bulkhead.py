@@ -4,8 +4,12 @@ Bulkhead: cap how many calls run at once, with a bounded FIFO queue.
 One instance serves threads and event loops at the same time: the core
 (:mod:`stalwart._core.bulkhead`) keeps permits and a FIFO queue of waiters;
 a thread parks on a :class:`threading.Event`, a task on a future that is
-woken through :meth:`~asyncio.loop.call_soon_threadsafe`, and whoever gives
-a permit back wakes the waiter it was handed to, whatever its kind.
+woken through :meth:`~asyncio.loop.call_soon_threadsafe`
+(:mod:`stalwart._waiters`), and whoever gives a permit back wakes the
+waiter it was handed to, whatever its kind.  Waiting, the explicit steps,
+refusals and per-call events are shared with the other bulkheads
+(:mod:`stalwart._permits`); this module holds the counting bulkhead's hot
+paths.
 
 The ``with`` faces and the decorator take anonymous permits: each entry is
 matched by exactly one exit, so only the count matters, whichever order
@@ -19,11 +23,7 @@ handing a second permit to a waiter.
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import functools
-import math
-import threading
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import CoroutineType, TracebackType
@@ -31,15 +31,14 @@ from typing import Any, ClassVar, Literal, cast, final
 
 import attrs
 
-from ._clock import DEFAULT_CLOCK, Clock, wait_event
+from ._clock import DEFAULT_CLOCK, Clock
 from ._core.bulkhead import BulkheadCore
-from ._deadline import cap_wait, wait_future
-from ._errors import BulkheadFullError, ConfigurationError
-from ._events import CallRejected, Hook, emit
+from ._errors import BulkheadFullError
+from ._events import Hook
 from ._faces import (
     PLAIN,
     awaitable_result_error,
-    blocking_on_loop,
+    caller,
     guard_acall,
     guard_async_generator,
     guard_call,
@@ -49,6 +48,13 @@ from ._faces import (
     is_awaitable,
     is_generator_function,
 )
+from ._observe import live_hooks
+from ._permits import (
+    CALL_FACES,
+    WITH_FACES,
+    BulkheadBase,
+)
+from ._statistics import Statistics
 from ._typing import P, Seconds, T
 from ._validators import (
     finite,
@@ -60,85 +66,25 @@ from ._validators import (
     optional_duration,
     optional_seconds,
     positive,
-    to_seconds,
     valid_clock,
     valid_hooks,
 )
+from ._waiters import MAX_WAIT, Default, queue_wait
 
 
-class _Default(enum.Enum):
-    MAX_WAIT = enum.auto()
-
-
-MAX_WAIT = _Default.MAX_WAIT
-
-_running_loop = asyncio.events._get_running_loop
-_WITH_FACES = ("`with bulkhead`", "`async with bulkhead`")
-_CALL_FACES = ("call()", "acall()")
-_current_task = asyncio.current_task
-
-
-class _TaskWaiter:
-    """
-    A task's place in the queue: a future, woken from any thread.
-    """
-
-    __slots__ = ("fut", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.fut: asyncio.Future[None] = loop.create_future()
-
-    def set(self) -> None:
-        # Raises RuntimeError if the loop is closed; see Bulkhead._wake.
-        # Nothing else settles the future (waits never cancel it).
-        self.loop.call_soon_threadsafe(self.fut.set_result, None)
-
-
-_Waiter = threading.Event | _TaskWaiter
-
-
-def _holder() -> object:
-    """
-    The task running now, or this thread outside any task: who holds a
-    permit taken by an explicit step.
-    """
-    loop = _running_loop()
-    if loop is not None:
-        task = _current_task(loop)
-        if task is not None:
-            return task
-    return threading.get_ident()
-
-
-def _wait_seconds(value: object) -> float | None:
-    """
-    Validate a ``timeout=`` given at call time as configuration is
-    validated: a number of seconds or a timedelta, >= 0 and finite, or
-    ``None`` for no limit.
-    """
-    if value is None:
-        return None
-    wait = to_seconds(value, "timeout")
-    if wait < 0:
-        msg = f"'timeout' must be >= 0 (got {wait!r})"
-        raise ConfigurationError(msg)
-    if wait == math.inf:
-        msg = (
-            f"'timeout' must be finite (got {wait!r}); use None to wait as"
-            " long as it takes"
-        )
-        raise ConfigurationError(msg)
-    return wait
+# What a decorated def that returned an awaitable ended with: refused, not
+# reported as a call.
+_MISUSE: BaseException = TypeError("a sync face returned an awaitable")
 
 
 @final
-@attrs.frozen
-class BulkheadStatistics:
+@attrs.frozen(kw_only=True)
+class BulkheadStatistics(Statistics):
     """
     A snapshot of a :class:`Bulkhead`'s counters.
 
     Attributes:
+        name: The bulkhead's name.
         in_flight: Calls holding a permit now.
         queued: Callers waiting for a permit now.
         refused: Callers refused so far (queue full, wait timed out, or
@@ -146,8 +92,14 @@ class BulkheadStatistics:
         high_water: The most calls that ever held a permit at once.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Derives from :class:`~stalwart.Statistics`, carries *name*, and is
+       built with keyword arguments only.
     """
 
+    kind: ClassVar[str] = "bulkhead"
+
+    name: str
     in_flight: int
     queued: int
     refused: int
@@ -156,7 +108,7 @@ class BulkheadStatistics:
 
 @final
 @attrs.frozen(kw_only=True, eq=False)
-class Bulkhead:
+class Bulkhead(BulkheadBase):
     """
     Let at most *max_concurrent* calls in at once; queue a few more.
 
@@ -193,9 +145,16 @@ class Bulkhead:
             ``None`` waits as long as it takes (or until the deadline).
         name: Used in errors and events.
         clock: Where time is read and waited on.
-        hooks: Receive a :class:`~stalwart.CallRejected` for each refusal.
+        hooks: Receive a :class:`~stalwart.CallRejected` for each refusal;
+            hooks that ask for per-call events (see
+            :meth:`~stalwart.Observable.add_hook`) also get a
+            :class:`~stalwart.CallAdmitted` and a
+            :class:`~stalwart.CallFinished` for each call.  More can be
+            attached later with :meth:`~stalwart.Observable.add_hook`.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Hooks attached after construction; per-call events.
     """
 
     max_concurrent: int = attrs.field(validator=(number, integer, positive))
@@ -217,25 +176,14 @@ class Bulkhead:
         validator=valid_hooks,
         repr=False,
     )
-    _core: BulkheadCore[_Waiter] = attrs.field(
-        init=False,
-        repr=False,
-        default=attrs.Factory(
-            lambda self: BulkheadCore(self.max_concurrent, self.max_queue),
-            takes_self=True,
-        ),
-    )
-    # Held for O(1) core bookkeeping only; never across user code or a wait.
-    _lock: threading.Lock = attrs.field(
-        init=False, repr=False, factory=threading.Lock
-    )
-    # The permits taken by explicit steps, by the task or thread holding
-    # them (guarded by _lock).
-    _held: dict[object, list[int]] = attrs.field(
-        init=False, repr=False, factory=dict
-    )
 
     _kind: ClassVar[str] = "Bulkhead"
+    _primitive: ClassVar[str] = "bulkhead"
+
+    def __attrs_post_init__(self) -> None:
+        self._init_base(BulkheadCore(self.max_concurrent, self.max_queue))
+        live_hooks(self, self.hooks, self._hooks_changed)
+        self._hooks_changed()
 
     # -- explicit steps ---------------------------------------------------
 
@@ -253,24 +201,10 @@ class Bulkhead:
 
         .. versionadded:: 0.1.0
         """
-        holder = _holder()
-        lock = self._lock
-        lock.acquire()
-        try:
-            token = self._core.try_take()
-            if token:
-                self._held.setdefault(holder, []).append(token)
-            else:
-                self._core.refuse()
-        finally:
-            lock.release()
-        if token:
-            return True
-        self._refusal()
-        return False
+        return self._try_acquire()
 
     def acquire(
-        self, timeout: Seconds | Literal[_Default.MAX_WAIT] | None = MAX_WAIT
+        self, timeout: Seconds | Literal[Default.MAX_WAIT] | None = MAX_WAIT
     ) -> None:
         """
         Take a permit, waiting in the queue if there is room.
@@ -289,20 +223,11 @@ class Bulkhead:
 
         .. versionadded:: 0.1.0
         """
-        wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
-        holder = _holder()
-        with self._lock:
-            token = self._core.try_take()
-        if not token:
-            token = self._wait(
-                wait, ("acquire()", "await bulkhead.aacquire()")
-            )
-        with self._lock:
-            self._held.setdefault(holder, []).append(token)
+        self._acquire(queue_wait(timeout, self.max_wait, strict=True))
 
     async def aacquire(
         self,
-        timeout: Seconds | Literal[_Default.MAX_WAIT] | None = MAX_WAIT,  # noqa: ASYNC109  # the shared limiter/bulkhead vocabulary
+        timeout: Seconds | Literal[Default.MAX_WAIT] | None = MAX_WAIT,  # noqa: ASYNC109  # the shared limiter/bulkhead vocabulary
     ) -> None:
         """
         Take a permit, waiting in the queue if there is room (async twin of
@@ -314,51 +239,7 @@ class Bulkhead:
 
         .. versionadded:: 0.1.0
         """
-        wait = self.max_wait if timeout is MAX_WAIT else _wait_seconds(timeout)
-        holder = _holder()
-        with self._lock:
-            token = self._core.try_take()
-        if not token:
-            token = await self._await(wait)
-        with self._lock:
-            self._held.setdefault(holder, []).append(token)
-
-    def release(self) -> None:
-        """
-        Give back a permit that the calling task (or thread, outside any
-        task) took with :meth:`try_acquire`, :meth:`acquire` or
-        :meth:`aacquire`, handing it to the longest waiter if any.
-
-        Raises:
-            RuntimeError: If the caller holds no such permit: a second
-                ``release()`` for one permit, or a permit taken by another
-                task or thread.
-
-        .. versionadded:: 0.1.0
-        """
-        holder = _holder()
-        waiter: _Waiter | None = None
-        lock = self._lock
-        lock.acquire()
-        try:
-            tokens = self._held.get(holder)
-            if tokens:
-                token = tokens.pop()
-                if not tokens:
-                    del self._held[holder]
-                waiter = self._core.give_back(token)
-        finally:
-            lock.release()
-        if tokens is None:
-            msg = (
-                f"Bulkhead {self.name!r}: release() without a permit held by"
-                " this task or thread (a second release() of one permit,"
-                " or a permit taken elsewhere: give a permit back where it"
-                " was taken)"
-            )
-            raise RuntimeError(msg)
-        if waiter is not None:
-            self._wake(waiter)
+        await self._aacquire(queue_wait(timeout, self.max_wait, strict=True))
 
     def statistics(self) -> BulkheadStatistics:
         """
@@ -369,46 +250,53 @@ class Bulkhead:
         with self._lock:
             snap = self._core.snapshot()
         return BulkheadStatistics(
+            name=self.name,
             in_flight=snap.in_flight,
             queued=snap.queued,
             refused=snap.refused,
-            high_water=snap.high_water,
+            high_water=int(snap.high_water),
         )
 
     # -- context managers and calls -----------------------------------------
 
     def __enter__(self) -> None:
         # Hot path: lock.acquire()/release() cost half of `with lock:`, and
-        # try_enter() cannot raise.
+        # try_enter() cannot raise.  The gate is the core, or the stand-in
+        # that sends a timed call down the slow path.
         lock = self._lock
         lock.acquire()
-        entered = self._core.try_enter()
+        entered = self._gate.try_enter()
         lock.release()
         if not entered:
-            self._wait(self.max_wait, _WITH_FACES, anonymous=True)
+            times = self._enter_anonymous(WITH_FACES)
+            if times is not None:
+                self._block_admitted(caller(1), *times)
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
+        _depth: int = 1,
     ) -> None:
         lock = self._lock
         lock.acquire()
         try:
-            waiter = self._core.exit()
+            served = self._gate.exit()
         finally:
             lock.release()
-        if waiter is not None:
-            self._wake(waiter)
+        if served is not None:
+            self._finished(served, self._block_start(caller(_depth)), exc)
 
     async def __aenter__(self) -> None:
         lock = self._lock
         lock.acquire()
-        entered = self._core.try_enter()
+        entered = self._gate.try_enter()
         lock.release()
         if not entered:
-            await self._await(self.max_wait, anonymous=True)
+            times = await self._aenter_anonymous()
+            if times is not None:
+                self._block_admitted(caller(1), *times)
 
     async def __aexit__(
         self,
@@ -416,7 +304,32 @@ class Bulkhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        self.__exit__(exc_type, exc, tb, 2)
+
+    def _enter_anonymous(
+        self, faces: tuple[str, str]
+    ) -> tuple[float, float] | None:
+        """
+        The slow path of the faces that take anonymous permits: wait for
+        one, or time the call.
+
+        Returns:
+            When a timed call began and was admitted, or ``None``.
+        """
+        start, entered = self._first_enter()
+        if not entered:
+            self._wait(MAX_WAIT, faces, anonymous=True)
+        return self._entered(start, entered)
+
+    async def _aenter_anonymous(self) -> tuple[float, float] | None:
+        """
+        The slow path of the async faces that take anonymous permits (twin
+        of :meth:`_enter_anonymous`).
+        """
+        start, entered = self._first_enter()
+        if not entered:
+            await self._await(MAX_WAIT, anonymous=True)
+        return self._entered(start, entered)
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -471,51 +384,63 @@ class Bulkhead:
             return cast("Callable[P, T]", guard_generator(self, gen))
         acquire = self._lock.acquire
         release = self._lock.release
-        core = self._core
-        wake = self._wake
+        finished = self._finished
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 acquire()
-                entered = core.try_enter()
+                entered = self._gate.try_enter()
                 release()
+                start = None
                 if not entered:
-                    await self._await(self.max_wait, anonymous=True)
+                    start = self._call_admitted(await self._aenter_anonymous())
+                error = None
                 try:
                     return await afn(*args, **kwargs)
+                except BaseException as exc:
+                    error = exc
+                    raise
                 finally:
                     acquire()
                     try:
-                        waiter = core.exit()
+                        served = self._gate.exit()
                     finally:
                         release()
-                    if waiter is not None:
-                        wake(waiter)
+                    if served is not None:
+                        finished(served, start, error)
 
             return cast("Callable[P, T]", awrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             acquire()
-            entered = core.try_enter()
+            entered = self._gate.try_enter()
             release()
+            start = None
             if not entered:
-                self._wait(self.max_wait, _CALL_FACES, anonymous=True)
+                start = self._call_admitted(self._enter_anonymous(CALL_FACES))
+            error: BaseException | None = None
             try:
                 result = fn(*args, **kwargs)
+                if type(result) is CoroutineType or (
+                    type(result) not in PLAIN and is_awaitable(result)
+                ):
+                    error = _MISUSE
+            except BaseException as exc:
+                error = exc
+                raise
             finally:
                 acquire()
                 try:
-                    waiter = core.exit()
+                    served = self._gate.exit()
                 finally:
                     release()
-                if waiter is not None:
-                    wake(waiter)
-            if type(result) is CoroutineType or (
-                type(result) not in PLAIN and is_awaitable(result)
-            ):
+                if served is not None:
+                    # A misuse is refused, not reported as a call.
+                    finished(served, start, error, error is not _MISUSE)
+            if error is _MISUSE:
                 raise awaitable_result_error(
                     "Bulkhead", self.name, "call()", "acall()", result
                 )
@@ -523,23 +448,46 @@ class Bulkhead:
 
         return wrapper
 
+    def _call_admitted(
+        self, times: tuple[float, float] | None
+    ) -> float | None:
+        """
+        Report a decorated call's admission (if it is timed); a hook that
+        raises a :class:`BaseException` gives its anonymous permit back.
+
+        Returns:
+            When the call began, if it is timed.
+        """
+        if times is None:
+            return None
+        try:
+            self._report_admitted(*times)
+        except BaseException:
+            with self._lock:
+                served = self._core.exit()
+            self._finished(served, None, None, report=False)
+            raise
+        return times[1]
+
     # -- the guard protocol (stalwart._faces.Guard) ---------------------------
 
     def _enter(self) -> int:
         lock = self._lock
         lock.acquire()
-        token = self._core.try_take()
+        token = self._gate.try_take()
         lock.release()
         if token:
             return token
-        return self._wait(self.max_wait, _CALL_FACES)
+        return self._take(MAX_WAIT, CALL_FACES)
 
     async def _aenter(self) -> int:
-        with self._lock:
-            token = self._core.try_take()
+        lock = self._lock
+        lock.acquire()
+        token = self._gate.try_take()
+        lock.release()
         if token:
             return token
-        return await self._await(self.max_wait)
+        return await self._atake(MAX_WAIT)
 
     def _exit(
         self, token: int, exc: BaseException | None, result: object
@@ -547,11 +495,11 @@ class Bulkhead:
         lock = self._lock
         lock.acquire()
         try:
-            waiter = self._core.give_back(token)
+            served = self._gate.give_back(token)
         finally:
             lock.release()
-        if waiter is not None:
-            self._wake(waiter)
+        if served is not None:
+            self._finished(served, self._starts.pop(token, None), exc)
 
     async def _aexit(
         self, token: int, exc: BaseException | None, result: object
@@ -559,149 +507,9 @@ class Bulkhead:
         self._exit(token, exc, result)
 
     def _undo(self, token: int) -> None:
-        self._exit(token, None, None)
+        self._give_back(token, None, report=False)
 
-    # -- waiting (the slow path) --------------------------------------------
+    # -- refusals ------------------------------------------------------------
 
-    def _wait(
-        self,
-        timeout: float | None,
-        faces: tuple[str, str],
-        *,
-        anonymous: bool = False,
-    ) -> int:
-        """
-        Queue the calling thread and park it until a permit is handed to it.
-
-        Args:
-            timeout: The longest wait, in seconds (``None``: no limit).
-            faces: The sync face waiting and its async twin, named in the
-                error when waiting would block an event loop.
-            anonymous: Keep the permit anonymous (see the core).
-
-        Returns:
-            The token of the permit it now holds (unless *anonymous*).
-        """
-        wait, _ = cap_wait(timeout)
-        until = None if wait is None else self.clock.now() + wait
-        event = threading.Event()
-        on_loop = _running_loop() is not None
-        token = self._enqueue(event, wait, faces if on_loop else None)
-        if token:
-            return self._keep(token, anonymous)
-        try:
-            wait_event(self.clock, event, until)
-        except BaseException:
-            self._abandon(event)
-            raise
-        return self._settle(event, anonymous)
-
-    async def _await(
-        self,
-        timeout: float | None,  # noqa: ASYNC109  # twin of _wait
-        *,
-        anonymous: bool = False,
-    ) -> int:
-        """
-        Queue the calling task and park it until a permit is handed to it.
-        """
-        wait, _ = cap_wait(timeout)
-        waiter = _TaskWaiter(asyncio.get_running_loop())
-        token = self._enqueue(waiter, wait, None)
-        if token:
-            return self._keep(token, anonymous)
-        try:
-            await wait_future(waiter.fut, self.clock, wait)
-        except BaseException:
-            self._abandon(waiter)
-            raise
-        return self._settle(waiter, anonymous)
-
-    def _enqueue(
-        self,
-        waiter: _Waiter,
-        wait: float | None,
-        blocking: tuple[str, str] | None,
-    ) -> int:
-        """
-        Queue *waiter*, or raise if that is not possible (*blocking*: the
-        sync face and its async twin, when waiting would block an event
-        loop).
-
-        Returns:
-            The token of a permit that was free after all (now held), or
-            ``0`` once queued.
-        """
-        with self._lock:
-            token = self._core.try_take()
-            if token:
-                return token
-            refused = blocked = False
-            if wait == 0:
-                self._core.refuse()
-                refused = True
-            elif blocking is not None and self._core.would_queue():
-                blocked = True  # refused below, and not counted
-            elif not self._core.enqueue(waiter):
-                refused = True
-        if blocked and blocking is not None:
-            raise blocking_on_loop("Bulkhead", self.name, *blocking)
-        if refused:
-            raise self._refusal()
-        return 0
-
-    def _settle(self, waiter: _Waiter, anonymous: bool) -> int:
-        """
-        After a wait ended normally: keep the permit or report a timeout.
-        """
-        with self._lock:
-            token = self._core.withdraw(waiter, refused=True)
-        if not token:
-            raise self._refusal()
-        return self._keep(token, anonymous)
-
-    def _keep(self, token: int, anonymous: bool) -> int:
-        """
-        Keep the permit *token*, made anonymous for the faces that count
-        permits only (see the core).
-        """
-        if anonymous:
-            with self._lock:
-                self._core.anonymize(token)
-        return token
-
-    def _abandon(self, waiter: _Waiter) -> None:
-        """
-        Leave the queue; a permit that reached us meanwhile goes on.
-        """
-        with self._lock:
-            token = self._core.withdraw(waiter, refused=False)
-            if not token:
-                return
-            nxt = self._core.give_back(token)
-        if nxt is not None:
-            self._wake(nxt)
-
-    def _wake(self, waiter: _Waiter | None) -> None:
-        while waiter is not None:
-            try:
-                waiter.set()
-            except RuntimeError:
-                # The waiter's event loop is closed: it will never take the
-                # permit, so hand it on rather than leak it.
-                with self._lock:
-                    token = self._core.withdraw(waiter, refused=False)
-                    waiter = self._core.give_back(token)
-            else:
-                return
-
-    def _refusal(self) -> BulkheadFullError:
-        error = BulkheadFullError(self.name, self.max_concurrent)
-        if self.hooks:
-            emit(
-                self.hooks,
-                CallRejected(
-                    primitive_name=self.name, at=self.clock.now(), error=error
-                ),
-            )
-        return error
+    def _full(self) -> BulkheadFullError:
+        return BulkheadFullError(self.name, self.max_concurrent)

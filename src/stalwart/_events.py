@@ -491,6 +491,25 @@ class ResourceClosed(Event):
     reason: str
 
 
+# --- adaptive bulkhead ---
+
+
+@attrs.frozen(kw_only=True)
+class LimitChanged(Event):
+    """
+    An :class:`~stalwart.AdaptiveBulkhead` moved its concurrency limit.
+
+    Attributes:
+        limit: The new limit: how many calls may run at once now.
+        previous_limit: The limit before.
+
+    .. versionadded:: 0.2.0
+    """
+
+    limit: int
+    previous_limit: int
+
+
 # --- logging ---
 
 
@@ -508,6 +527,7 @@ _EVENT_KINDS: dict[str, str] = {
     "ItemDropped": "bounded_buffer",
     "ResourceCreated": "resource_pool",
     "ResourceClosed": "resource_pool",
+    "LimitChanged": "adaptive_bulkhead",
 }
 # Refusals name their primitive by their error.
 _ERROR_KINDS: dict[str, str] = {
@@ -645,6 +665,8 @@ def _message(event: Event, kind: str) -> str:  # one line per event
         return f"{who} created a resource"
     if isinstance(event, ResourceClosed):
         return f"{who} closed a resource ({event.reason})"
+    if isinstance(event, LimitChanged):
+        return f"{who} moved its limit {event.previous_limit} -> {event.limit}"
     return f"{who}: {type(event).__name__}"
 
 
@@ -656,8 +678,9 @@ def event_level(event: Event) -> int:
     """
     Return the level :class:`LoggingHook` logs *event* at: ``WARNING`` for
     refusals, give-ups, timeouts, dropped items and a breaker opening;
-    ``DEBUG`` for successful calls, admissions and resources created or
-    closed in the normal course; ``INFO`` for the rest.
+    ``DEBUG`` for successful calls, admissions, resources created or
+    closed in the normal course and a concurrency limit that grew;
+    ``INFO`` for the rest.
     """
     if isinstance(
         event, CallRejected | RetryGaveUp | TimeoutExceeded | ItemDropped
@@ -673,6 +696,13 @@ def event_level(event: Event) -> int:
         return (
             logging.INFO
             if event.reason in {"broken", "invalid"}
+            else logging.DEBUG
+        )
+    if isinstance(event, LimitChanged):
+        # AIMD grows its limit by one call after another: only cuts inform.
+        return (
+            logging.INFO
+            if event.limit < event.previous_limit
             else logging.DEBUG
         )
     return logging.INFO

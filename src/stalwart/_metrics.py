@@ -354,6 +354,37 @@ METRICS: Final = (
         prometheus="stalwart_pool_resources_total",
         otel="stalwart.pool.lifecycle",
     ),
+    _m(
+        "concurrency_limit",
+        "updown",
+        "{call}",
+        (),
+        "How many calls an adaptive bulkhead lets in at once now.",
+        "statistics: adaptive bulkheads",
+        prometheus="stalwart_concurrency_limit",
+        otel="stalwart.concurrency_limit",
+    ),
+    _m(
+        "dropped",
+        "counter",
+        "{call}",
+        (),
+        "Calls that signalled overload (timeouts, refusals further down,"
+        " drop_on, drop_result).",
+        "statistics: adaptive bulkheads",
+        prometheus="stalwart_dropped_total",
+        otel="stalwart.dropped",
+    ),
+    _m(
+        "weight",
+        "updown",
+        "{unit}",
+        ("state",),
+        "Units of a weighted bulkhead, by state: in_flight, queued.",
+        "statistics: weighted bulkheads",
+        prometheus="stalwart_weight",
+        otel="stalwart.weight",
+    ),
 )
 """Every metric stalwart exports, in the order of the documented table."""
 
@@ -495,6 +526,20 @@ READERS: Final[dict[str, Callable[[Any, Labels], Iterator[Sample]]]] = {
     ),
     "bulkhead": _plain(
         ("in_flight", "in_flight", ()), ("queued", "queued", ()), _REJECTED
+    ),
+    "adaptive_bulkhead": _plain(
+        ("in_flight", "in_flight", ()),
+        ("queued", "queued", ()),
+        _REJECTED,
+        ("concurrency_limit", "limit", ()),
+        ("dropped", "dropped", ()),
+    ),
+    "weighted_bulkhead": _plain(
+        ("in_flight", "in_flight", ()),
+        ("queued", "queued", ()),
+        _REJECTED,
+        ("weight", "weight", ("in_flight",)),
+        ("weight", "queued_weight", ("queued",)),
     ),
     "thread_pool_bulkhead": _plain(
         ("in_flight", "running", ()), ("queued", "queued", ()), _REJECTED

@@ -9,8 +9,6 @@ its lock, parks waiters (threads and tasks alike, through
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import logging
 import threading
 
@@ -31,7 +29,6 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core.pool import CLOSED, CREATE, FULL, Entry, Outcome, PoolCore
-from ._deadline import cap_wait
 from ._errors import ConfigurationError, PoolExhaustedError
 from ._events import (
     CallRejected,
@@ -62,26 +59,27 @@ from ._validators import (
     optional_duration,
     optional_seconds,
     positive,
-    to_seconds,
     valid_clock,
     valid_exception_filter,
     valid_hooks,
 )
-from ._waiters import TaskWaiter, Waiter, park_task, park_thread
+from ._waiters import (
+    MAX_WAIT,
+    QUEUED,
+    Queued,
+    Waiter,
+    apark,
+    one,
+    park,
+    queue_wait,
+    wake,
+)
+from ._waiters import Timeout as _Timeout
 
 
 R = TypeVar("R")
 
 logger = logging.getLogger("stalwart")
-
-
-class _Default(enum.Enum):
-    MAX_WAIT = enum.auto()
-
-
-MAX_WAIT = _Default.MAX_WAIT
-
-_Timeout = Seconds | Literal[_Default.MAX_WAIT] | None
 
 
 @final
@@ -577,17 +575,21 @@ class ResourcePool(Observable, Generic[R]):
             raise blocking_on_loop(
                 "ResourcePool", self.name, face, "acheckout()"
             )
-        event = threading.Event()
-        outcome, dead = self._enqueue(event)
-        self._bury(dead)
-        if outcome is not FULL:
+
+        def enqueue(
+            waiter: Waiter,
+        ) -> Entry[R] | Outcome | Literal[Queued.QUEUED]:
+            outcome, dead = self._enqueue(waiter)
+            self._bury(dead)
             return outcome
-        try:
-            park_thread(self.clock, event, wait)
-        except BaseException:
-            self._bury(self._abandon(event))
-            raise
-        return self._settle(event)
+
+        return park(
+            self.clock,
+            wait,
+            enqueue,
+            self._settle,
+            lambda waiter: self._bury(self._abandon(waiter)),
+        )
 
     # -- checkout, async -------------------------------------------------
 
@@ -639,17 +641,32 @@ class ResourcePool(Observable, Generic[R]):
         return bool(ok)
 
     async def _await(self, wait: float | None) -> Entry[R] | Outcome:
-        waiter = TaskWaiter(asyncio.get_running_loop())
-        outcome, dead = self._enqueue(waiter)
-        await self._abury(dead)
-        if outcome is not FULL:
+        # Resources found dead while queueing are closed (awaiting an async
+        # disposer) before the task parks, or at once if it need not.
+        dead: list[tuple[Entry[R], str]] = []
+
+        def enqueue(
+            waiter: Waiter,
+        ) -> Entry[R] | Outcome | Literal[Queued.QUEUED]:
+            outcome, found = self._enqueue(waiter)
+            dead.extend(found)
             return outcome
-        try:
-            await park_task(self.clock, waiter, wait)
-        except BaseException:
-            await self._abury(self._abandon(waiter))
-            raise
-        return self._settle(waiter)
+
+        def bury() -> Awaitable[None]:
+            found = dead.copy()
+            dead.clear()
+            return self._abury(found)
+
+        outcome = await apark(
+            self.clock,
+            wait,
+            enqueue,
+            self._settle,
+            lambda waiter: self._abury(self._abandon(waiter)),
+            then=bury,
+        )
+        await bury()
+        return outcome
 
     # -- checkin ---------------------------------------------------------
 
@@ -679,13 +696,7 @@ class ResourcePool(Observable, Generic[R]):
         """
         Return how long a caller may wait, or raise if it may not wait.
         """
-        if timeout is MAX_WAIT:
-            seconds = self.max_wait
-        elif timeout is None:
-            seconds = None
-        else:
-            seconds = max(0.0, to_seconds(timeout, "timeout"))
-        wait, _ = cap_wait(seconds)
+        wait = queue_wait(timeout, self.max_wait)
         if wait == 0:
             with self._lock:
                 self._core.refuse()
@@ -694,12 +705,14 @@ class ResourcePool(Observable, Generic[R]):
 
     def _enqueue(
         self, waiter: Waiter
-    ) -> tuple[Entry[R] | Outcome, list[tuple[Entry[R], str]]]:
+    ) -> tuple[
+        Entry[R] | Outcome | Literal[Queued.QUEUED], list[tuple[Entry[R], str]]
+    ]:
         """
         Queue *waiter*, unless something freed up meanwhile.
 
         Returns:
-            ``FULL`` if queued, else the outcome of the checkout that
+            ``QUEUED`` if queued, else the outcome of the checkout that
             succeeded after all; and the resources to close.
 
         Raises:
@@ -712,7 +725,7 @@ class ResourcePool(Observable, Generic[R]):
             dead = self._core.take_dead()
         if refused:
             raise self._refusal()
-        return outcome, dead
+        return (QUEUED if outcome is FULL else outcome), dead
 
     def _settle(self, waiter: Waiter) -> Entry[R] | Outcome:
         """
@@ -745,20 +758,18 @@ class ResourcePool(Observable, Generic[R]):
         return dead
 
     def _wake(self, waiter: Waiter) -> None:
-        nxt: Waiter | None = waiter
-        while nxt is not None:
-            try:
-                nxt.set()
-            except RuntimeError:
-                # The waiter's event loop is closed: what it was handed
-                # goes on rather than leaks.  A resource that must be
-                # closed meanwhile is left for the next operation to
-                # close: this may run where its disposer cannot.
-                now = self.clock.now()
-                with self._lock:
-                    nxt = self._core.abandon(nxt, now)
-            else:
-                return
+        wake((waiter,), self._gone)
+
+    def _gone(self, waiter: Waiter) -> tuple[Waiter, ...]:
+        """
+        Hand on what was handed to a waiter whose event loop is closed,
+        rather than leak it.  A resource that must be closed meanwhile is
+        left for the next operation to close: this may run where its
+        disposer cannot.
+        """
+        now = self.clock.now()
+        with self._lock:
+            return one(self._core.abandon(waiter, now))
 
     # -- creating and closing resources ----------------------------------
 

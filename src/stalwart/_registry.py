@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar, final
 
+from ._adaptive_bulkhead import AdaptiveBulkhead
 from ._bulkhead import Bulkhead
 from ._chaos import Chaos
 from ._circuit_breaker import CircuitBreaker, CountWindow, TimeWindow
@@ -43,6 +44,7 @@ from ._statistics import Statistics, record_dict, record_kind, snake
 from ._thread_pool import ThreadPoolBulkhead
 from ._timeout import Timeout
 from ._validators import to_hooks
+from ._weighted_bulkhead import WeightedBulkhead
 
 
 P = TypeVar("P")
@@ -55,6 +57,8 @@ KINDS: dict[str, type[Any]] = {
         Retry,
         RetryBudget,
         Bulkhead,
+        AdaptiveBulkhead,
+        WeightedBulkhead,
         ThreadPoolBulkhead,
         Timeout,
         Fallback,
@@ -522,6 +526,10 @@ def _degraded(primitive: Any, stats: Any) -> bool:
         return any(stats.states[state] for state in _BAD_STATES)
     if kind == "bulkhead":
         return stats.in_flight >= primitive.max_concurrent  # type: ignore[no-any-return]
+    if kind == "adaptive_bulkhead":
+        return stats.in_flight >= stats.limit  # type: ignore[no-any-return]
+    if kind == "weighted_bulkhead":
+        return stats.weight >= primitive.max_weight  # type: ignore[no-any-return]
     if kind == "thread_pool_bulkhead":
         return stats.running >= primitive.max_workers  # type: ignore[no-any-return]
     if kind == "resource_pool":

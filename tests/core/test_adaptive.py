@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from stalwart._core.adaptive import (
     Gradient,
     GradientSnapshot,
     LimitAlgorithm,
+    free_in,
 )
 
 
@@ -114,6 +117,19 @@ class TestAIMD:
 
         assert 7 == aimd.observe(1.0, 0.1, 10, True)
         assert AIMDSnapshot(limit=7, last_cut_at=1.0) == aimd.snapshot()
+
+    def test_average_latency(self):
+        """
+        The latency of calls that end well is averaged (each new one
+        weighs a tenth); drops do not count.
+        """
+        aimd = AIMD(initial=10, min_limit=1, max_limit=100)
+
+        assert aimd.snapshot().rtt is None
+        aimd.observe(1.0, 1.0, 10, False)
+        aimd.observe(2.0, 3.0, 10, False)
+        aimd.observe(3.0, 9.0, 10, True)
+        assert 1.2 == pytest.approx(aimd.snapshot().rtt)
 
     def test_timeout_counts_as_drop(self):
         """
@@ -389,3 +405,23 @@ class TestGradient:
             gradient.observe(now, rtt, in_flight, True)
 
             assert gradient.estimate <= before
+
+
+class TestFreeIn:
+    @pytest.mark.parametrize(
+        ("rtt", "limit", "ahead", "expected"),
+        [
+            (None, 10, 0, None),
+            (1.0, 10, 0, 0.1),
+            (1.0, 10, 4, 0.5),
+            (0.5, 0, 1, 1.0),
+        ],
+        ids=["unknown", "next", "behind-four", "limit-zero"],
+    )
+    def test_estimate(self, rtt, limit, ahead, expected):
+        """
+        With *limit* calls of *rtt* seconds in flight, one ends every
+        rtt / limit seconds: a caller waits that long for each one ahead
+        and its own.
+        """
+        assert expected == free_in(rtt, limit, ahead)

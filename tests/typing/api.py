@@ -271,6 +271,100 @@ def isolation_api() -> None:
     assert_type(results_only.call(lambda: 1), int)
 
 
+def bulkheads_that_adapt_and_weigh() -> None:
+    bulkhead = stalwart.Bulkhead(max_concurrent=4, name="db")
+    assert_type(bulkhead.statistics().name, str)
+    assert_type(bulkhead.statistics().to_dict(), dict[str, Any])
+    bulkhead.add_hook(stalwart.LoggingHook(per_call=True))
+
+    adaptive = stalwart.AdaptiveBulkhead(
+        min_limit=2,
+        max_limit=100,
+        initial_limit=10,
+        algorithm=stalwart.GradientLimit(
+            smoothing=0.2, queue_size=4, window=timedelta(seconds=1)
+        ),
+        max_queue=10,
+        max_wait=0.5,
+        drop_on=(TimeoutError, stalwart.RejectedError),
+        drop_result=lambda status: status == 503,
+        name="api",
+    )
+    aimd = stalwart.AdaptiveBulkhead(
+        algorithm=stalwart.AIMDLimit(backoff_ratio=0.9, timeout=2.0),
+        drop_on=lambda error: isinstance(error, OSError),
+    )
+
+    @adaptive
+    def get(url: str, *, tries: int = 1) -> int:
+        return 200
+
+    @aimd
+    async def aget(url: str) -> int:
+        return 200
+
+    assert_type(get("x", tries=2), int)
+    assert_type(adaptive.call(get, "x"), int)
+    assert_type(adaptive.limit, int)
+    assert_type(adaptive.try_acquire(), bool)
+    adaptive.acquire(timeout=1.0)
+    adaptive.release("dropped")
+    with adaptive:
+        pass
+    stats = adaptive.statistics()
+    assert_type(stats.limit, int)
+    assert_type(stats.rtt, float | None)
+    assert_type(stats.rtt_noload, float | None)
+    assert_type(stats.probing, bool)
+
+    memory = stalwart.WeightedBulkhead(
+        max_weight=512 * 1024 * 1024,
+        max_queue=100,
+        max_wait=timedelta(seconds=5),
+        cost_func=lambda payload: len(payload),
+        name="uploads",
+    )
+
+    @memory
+    def upload(payload: bytes) -> str:
+        return "ok"
+
+    hold: stalwart.WeightedHold = memory.hold(1024)
+    assert_type(upload(b"x"), str)
+    assert_type(memory.call(upload, b"x"), str)
+    assert_type(hold.call(upload, b"x"), str)
+    assert_type(hold(upload)(b"x"), str)
+    assert_type(hold.cost, int)
+    assert_type(memory.try_acquire(10), bool)
+    memory.acquire(10, timeout=1.0)
+    memory.release()
+    with memory.hold(10):
+        pass
+    assert_type(memory.statistics().weight, int)
+    assert_type(memory.statistics().queued_weight, int)
+
+    async def use() -> None:
+        assert_type(await aget("x"), int)
+        assert_type(await aimd.acall(aget, "x"), int)
+        await adaptive.aacquire()
+        adaptive.release()
+        async with adaptive:
+            pass
+        await memory.aacquire(5)
+        memory.release()
+        async with hold:
+            pass
+        assert_type(await memory.acall(aget, "y"), int)
+
+    def on_event(event: stalwart.Event) -> None:
+        if isinstance(event, stalwart.LimitChanged):
+            assert_type(event.limit, int)
+            assert_type(event.previous_limit, int)
+
+    adaptive.add_hook(on_event)
+    _ = stalwart.Pipeline(stalwart.Retry(), adaptive, hold)
+
+
 def rate_limiters() -> None:
     limiter = stalwart.TokenBucket(rate="100/minute", capacity=10)
     decision = limiter.try_acquire(2, key="alice")

@@ -2,9 +2,9 @@
 Adaptive concurrency limits: pure algorithms that read how calls went and
 return the number of calls that may run at once.
 
-A bulkhead whose limit adapts (the shell comes later) calls
-:meth:`AIMD.observe` or :meth:`Gradient.observe` under its lock when a call
-ends, in O(1), and admits calls while ``in_flight < limit``.  Each sample
+An :class:`~stalwart.AdaptiveBulkhead` calls :meth:`AIMD.observe` or
+:meth:`Gradient.observe` under its lock when a call ends, in O(1), and
+admits calls while ``in_flight < limit``.  Each sample
 is one finished call:
 
 * *now*: when it ended, on the bulkhead's clock;
@@ -68,6 +68,24 @@ import attrs
 MIN_GRADIENT: Final = 0.5
 """The deepest cut one window may ask for (Gradient2's outlier filter)."""
 
+RTT_SMOOTHING: Final = 0.1
+"""The weight of each new latency in :class:`AIMD`'s average."""
+
+
+def free_in(rtt: float | None, limit: int, ahead: int) -> float | None:
+    """
+    Estimate the seconds until a permit frees for a caller with *ahead*
+    callers queued before it: with *limit* calls in flight, each taking
+    about *rtt* seconds, one ends every ``rtt / limit`` seconds on average
+    (Little's law), so ``rtt * (ahead + 1) / limit``.
+
+    Returns:
+        The estimate, or ``None`` before any latency was measured.
+    """
+    if rtt is None:
+        return None
+    return rtt * (ahead + 1) / max(1, limit)
+
 
 class LimitAlgorithm(Protocol):
     """
@@ -94,10 +112,18 @@ class LimitAlgorithm(Protocol):
 class AIMDSnapshot:
     """
     The state of an :class:`AIMD` at one moment.
+
+    Attributes:
+        limit: Calls that may run at once now.
+        last_cut_at: When the limit was last cut (``-inf``: never).
+        rtt: The average latency of the calls that ended well (an
+            exponentially weighted moving average), or ``None`` before
+            the first.
     """
 
     limit: int
     last_cut_at: float
+    rtt: float | None = None
 
 
 class AIMD:
@@ -116,6 +142,7 @@ class AIMD:
         "limit",
         "max_limit",
         "min_limit",
+        "rtt",
         "timeout",
     )
 
@@ -134,6 +161,9 @@ class AIMD:
         self.backoff_ratio = backoff_ratio
         self.timeout = timeout
         self._cut_at = -math.inf
+        # The average latency of the calls that ended well (statistics and
+        # the shell's retry_after estimates; not the limit's).
+        self.rtt: float | None = None
 
     def observe(
         self, now: float, rtt: float, in_flight: int, dropped: bool
@@ -151,8 +181,15 @@ class AIMD:
                 return limit
             self._cut_at = now
             limit = max(self.min_limit, math.floor(limit * self.backoff_ratio))
-        elif in_flight * 2 >= limit and limit < self.max_limit:
-            limit += 1
+        else:
+            average = self.rtt
+            self.rtt = (
+                rtt
+                if average is None
+                else average + RTT_SMOOTHING * (rtt - average)
+            )
+            if in_flight * 2 >= limit and limit < self.max_limit:
+                limit += 1
         self.limit = limit
         return limit
 
@@ -160,7 +197,9 @@ class AIMD:
         """
         Copy the state.
         """
-        return AIMDSnapshot(limit=self.limit, last_cut_at=self._cut_at)
+        return AIMDSnapshot(
+            limit=self.limit, last_cut_at=self._cut_at, rtt=self.rtt
+        )
 
 
 @attrs.frozen
