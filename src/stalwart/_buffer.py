@@ -52,6 +52,7 @@ from ._validators import (
     integer,
     non_empty_str,
     non_negative,
+    number,
     optional_duration,
     optional_seconds,
     positive,
@@ -199,7 +200,7 @@ class BoundedBuffer(Observable, Generic[T]):
     .. versionadded:: 0.2.0
     """
 
-    capacity: int = attrs.field(validator=(integer, positive))
+    capacity: int = attrs.field(validator=(number, integer, positive))
     when_full: Policy = attrs.field(default="block", validator=_policy)
     max_wait: float | None = attrs.field(
         default=None,

@@ -56,6 +56,7 @@ from ._validators import (
     is_callable,
     non_empty_str,
     non_negative,
+    number,
     optional_duration,
     optional_seconds,
     positive,
@@ -278,7 +279,7 @@ class ResourcePool(Observable, Generic[R]):
     """
 
     factory: Callable[[], R | Awaitable[R]] = attrs.field(validator=_factory)
-    max_size: int = attrs.field(validator=(integer, positive))
+    max_size: int = attrs.field(validator=(number, integer, positive))
     max_queue: int | None = attrs.field(
         default=None, validator=(integer, non_negative)
     )
