@@ -180,6 +180,13 @@ class TestConfig:
                 lambda: GradientLimit(probe_interval=0),
                 "'probe_interval' must be > 0 (got 0.0)",
             ),
+            (
+                lambda: GradientLimit(window=None),
+                (
+                    "'window' must be a number of seconds or a timedelta"
+                    " (got None)"
+                ),
+            ),
         ],
         ids=[
             "ratio",
@@ -188,6 +195,7 @@ class TestConfig:
             "queue_size",
             "window_samples",
             "probe_interval",
+            "window-none",
         ],
     )
     def test_algorithm_settings_validated(self, build, message):

@@ -153,6 +153,24 @@ class TestCosts:
         assert 0.0 == clock.now()
         assert repr(e.value) == repr(pickle.loads(pickle.dumps(e.value)))
 
+    def test_bad_cost_from_cost_func(self, clock):
+        """
+        A cost_func answering with something that is not a cost is an error
+        that names it and what it returned, and nothing is counted.
+        """
+        b = stalwart.WeightedBulkhead(
+            max_weight=4, cost_func=lambda *args: "ok", clock=clock
+        )
+
+        with pytest.raises(TypeError) as e:
+            b.call(lambda: None)
+
+        assert (
+            "'cost_func' returned 'ok': 'cost' must be an int (got 'ok')"
+            == str(e.value)
+        )
+        assert (0, 0) == (b.statistics().refused, b.statistics().in_flight)
+
     @pytest.mark.parametrize(
         ("cost", "error", "message"),
         [

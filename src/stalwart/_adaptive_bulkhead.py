@@ -59,6 +59,7 @@ from ._typing import P, Seconds, T
 from ._validators import (
     ExceptionFilter,
     collect,
+    duration,
     exception_filter,
     finite,
     hooks,
@@ -70,6 +71,7 @@ from ._validators import (
     optional_duration,
     optional_seconds,
     positive,
+    seconds,
     sync_callable,
     valid_clock,
     valid_exception_filter,
@@ -167,8 +169,8 @@ class GradientLimit:
     )
     window: float = attrs.field(
         default=1.0,
-        converter=optional_seconds,
-        validator=[optional_duration, non_negative, finite],
+        converter=seconds,
+        validator=[duration, non_negative, finite],
     )
     window_samples: int = attrs.field(
         default=10, validator=[number, integer, positive]

@@ -428,7 +428,11 @@ class WeightedBulkhead(BulkheadBase):
             return WeightedHold(self, 1)
         cost = cost_func(*args, **kwargs)
         if type(cost) is not int or not 0 <= cost <= self.max_weight:
-            cost = self._cost(cost)  # refuse it, or take an int subclass
+            try:
+                cost = self._cost(cost)  # refuse it, or take an int subclass
+            except (TypeError, ConfigurationError) as exc:
+                msg = f"'cost_func' returned {cost!r}: {exc}"
+                raise type(exc)(msg) from None
         return WeightedHold(self, cost)
 
     def _enter_cost(self, cost: int) -> int:
