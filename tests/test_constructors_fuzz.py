@@ -167,6 +167,28 @@ SENSIBLE: dict[str, list[object]] = {
     "period": [1.0, 60.0],
     "start": [0.0, 1e9],
     "logger": [None, logging.getLogger("fuzz")],
+    "fault": [None, Boom, Boom()],
+    "result": ["injected"],
+    "result_factory": [None, lambda: "made"],
+    "latency": [None, 0.0, 0.5],
+    "behavior": [None, lambda: None],
+    "probability": [0.0, 0.5, 1.0],
+    "every": [None, 1, 2],
+    "first": [None, 1],
+    "after": [None, 1],
+    "during": [None, [(0.0, 10.0)]],
+    "when": [None, lambda ctx: True],
+    "_on": [True, False],
+    "seed": [None, 1],
+    "random_source": [None, lambda: 0.5],
+    "when_full": ["block", "drop_newest", "drop_oldest", "reject"],
+    "factory": [object, lambda: object()],
+    "max_size": [1, 2],
+    "max_idle": [None, 1.0],
+    "max_lifetime": [None, 10.0],
+    "validate": [None, lambda resource: True],
+    "dispose": [None, lambda resource: None],
+    "discard_on": [None, OSError],
 }
 
 
@@ -217,6 +239,16 @@ def _first_call(fn: Callable[[], object]) -> None:
             pass
         except stalwart.RetryExhaustedError:
             pass
+        except TypeError as exc:
+            # A face refusing the wrong kind of function for it, or a
+            # user's callable answering with the wrong kind of value: both
+            # are only known at the call, and the message says what to do.
+            message = str(exc)
+            if not any(
+                hint in message
+                for hint in ("use acall()", "use call()", "returned")
+            ):
+                raise
 
 
 def _both_faces(prim: Any, sync_fn: Callable[..., Any], async_fn: Any) -> None:
@@ -332,6 +364,39 @@ def _fallback(fallback: stalwart.Fallback) -> None:
     _both_faces(fallback, _boom, _aboom)
     _both_faces(fallback, _ok, _aok)
     fallback.statistics()
+
+
+@exercise(stalwart.Chaos)
+def _chaos(chaos: stalwart.Chaos) -> None:
+    for _ in range(3):
+        _both_faces(chaos, _ok, _aok)
+    chaos.statistics()
+
+
+@exercise(stalwart.BoundedBuffer)
+def _buffer(buffer: Any) -> None:
+    for item in range(3):
+        buffer.try_put(item)
+    _first_call(lambda: buffer.put(3, timeout=0.0))
+    buffer.try_get()
+    _first_call(lambda: buffer.get(timeout=0.0))
+    buffer.statistics()
+
+
+@exercise(stalwart.ResourcePool)
+def _resource_pool(pool: Any) -> None:
+    def use() -> None:
+        with pool.acquire() as lease:
+            assert lease.resource is not None
+
+    async def ause() -> None:
+        async with pool.acquire() as lease:
+            assert lease.resource is not None
+
+    _first_call(use)
+    _first_call(lambda: asyncio.run(ause()))
+    pool.statistics()
+    pool.close()
 
 
 @exercise(FakeClock)
