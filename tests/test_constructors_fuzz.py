@@ -10,11 +10,13 @@ mistake, with an error that does not name it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import signal
 import warnings
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -424,6 +426,30 @@ def _logging_hook(hook: stalwart.LoggingHook) -> None:
     _both_faces(breaker, _boom, _aboom)
 
 
+class Hang(Exception):
+    """
+    A first call that did not return.
+    """
+
+
+@contextlib.contextmanager
+def _hang_guard(cls: type) -> Iterator[None]:
+    """
+    Turn a first call that hangs into a failure Hypothesis can shrink.
+    """
+
+    def hang(signum: int, frame: object) -> None:
+        raise Hang(f"a first call through {cls.__name__} did not return")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, 20.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @st.composite
 def _case(draw: st.DrawFn, cls: type) -> tuple[type, dict[str, object]]:
     kwargs = draw(_kwargs(cls))
@@ -449,7 +475,8 @@ def test_refused_at_construction_or_working(
     _, kwargs = data.draw(_case(cls), label="kwargs")
     built = _build(cls, kwargs)
     if built is not None:
-        PRIMITIVES[cls](built)
+        with _hang_guard(cls):
+            PRIMITIVES[cls](built)
 
 
 def test_every_public_constructor_is_fuzzed() -> None:
