@@ -191,6 +191,27 @@ SENSIBLE: dict[str, list[object]] = {
     "validate": [None, lambda resource: True],
     "dispose": [None, lambda resource: None],
     "discard_on": [None, OSError],
+    "breaker": [stalwart.CircuitBreaker(failure_threshold=1)],
+    "retry_statuses": [{429, 503}, ()],
+    "retry_methods": [{"GET"}, ("GET", "POST")],
+    "retry_after_statuses": [{429}],
+    "retry_after_max": [60.0, 0.0],
+    "failure_statuses": [{500, 503}],
+    "wall_clock": [lambda: 0.0],
+    "min_limit": [1, 2],
+    "max_limit": [4, 200],
+    "initial_limit": [None, 2],
+    "algorithm": [stalwart.AIMDLimit(), stalwart.GradientLimit()],
+    "drop_on": [TimeoutError, None],
+    "drop_result": [None, lambda result: False],
+    "max_weight": [1, 10],
+    "cost_func": [None, lambda *args, **kwargs: 1],
+    "backoff_ratio": [0.5, 0.9],
+    "smoothing": [0.2],
+    "queue_size": [4, None],
+    "window_samples": [10],
+    "probe_interval": [None, 60.0],
+    "probe_samples": [5],
 }
 
 
@@ -202,18 +223,31 @@ def _parameters(cls: type) -> list[str]:
 
 def _kwargs(cls: type) -> st.SearchStrategy[dict[str, object]]:
     """
-    Draw keyword arguments for *cls*: each parameter left out, sensible or
-    extreme.
+    Draw keyword arguments for *cls*: up to two parameters get any value,
+    sensible or extreme; the others are left out or sensible, so that the
+    objects that are accepted are many and varied.
     """
-    fields = {}
-    for name in _parameters(cls):
-        if name == "clock":
-            continue  # a fresh FakeClock is added below, or a wrong one
-        choices = [MISSING, *SENSIBLE.get(name, []), *EXTREMES]
-        fields[name] = st.sampled_from(choices)
-    return st.fixed_dictionaries(fields).map(
-        lambda d: {k: v for k, v in d.items() if v is not MISSING}
-    )
+    names = [name for name in _parameters(cls) if name != "clock"]
+
+    @st.composite
+    def draw(data: st.DrawFn) -> dict[str, object]:
+        wild = set(
+            data(st.lists(st.sampled_from(names), max_size=2, unique=True))
+        )
+        kwargs = {}
+        for name in names:
+            sensible = SENSIBLE.get(name, [])
+            choices = (
+                [*sensible, *EXTREMES]
+                if name in wild
+                else [MISSING, *sensible]
+            )
+            value = data(st.sampled_from(choices))
+            if value is not MISSING:
+                kwargs[name] = value
+        return kwargs
+
+    return draw()
 
 
 def _build(cls: type, kwargs: dict[str, object]) -> object | None:
@@ -294,9 +328,31 @@ def _window(window: Any) -> None:
     breaker.statistics()
 
 
+def _flaky(failures: int) -> tuple[Callable[[], str], Any]:
+    """
+    A function, and its async twin, that fail *failures* times each, then
+    succeed (so a retry told to retry for ever still ends).
+    """
+    left = [failures, failures]
+
+    def flaky() -> str:
+        left[0] -= 1
+        if left[0] >= 0:
+            raise Boom
+        return "ok"
+
+    async def aflaky() -> str:
+        left[1] -= 1
+        if left[1] >= 0:
+            raise Boom
+        return "ok"
+
+    return flaky, aflaky
+
+
 @exercise(stalwart.Retry)
 def _retry(retry: stalwart.Retry) -> None:
-    _both_faces(retry, _boom, _aboom)
+    _both_faces(retry, *_flaky(3))
     _both_faces(retry, _ok, _aok)
     retry.statistics()
 
@@ -349,7 +405,8 @@ def _bulkhead(bulkhead: stalwart.Bulkhead) -> None:
 @exercise(stalwart.ThreadPoolBulkhead)
 def _pool(pool: stalwart.ThreadPoolBulkhead) -> None:
     try:
-        _both_faces(pool, _ok, _aok)
+        # Both faces run a blocking function on the pool's threads.
+        _both_faces(pool, _ok, _ok)
         pool.statistics()
     finally:
         pool.shutdown()
@@ -393,17 +450,65 @@ def _buffer(buffer: Any) -> None:
 @exercise(stalwart.ResourcePool)
 def _resource_pool(pool: Any) -> None:
     def use() -> None:
-        with pool.acquire() as lease:
-            assert lease.resource is not None
+        with pool.acquire() as resource:
+            assert resource is not None
 
     async def ause() -> None:
-        async with pool.acquire() as lease:
-            assert lease.resource is not None
+        async with pool.acquire() as resource:
+            assert resource is not None
 
     _first_call(use)
     _first_call(lambda: asyncio.run(ause()))
     pool.statistics()
     pool.close()
+
+
+@exercise(stalwart.KeyedCircuitBreaker)
+def _keyed(keyed: Any) -> None:
+    for key in ("a", "b", "a"):
+        _first_call(lambda k=key: keyed.call(_boom, k))
+        _first_call(lambda k=key: asyncio.run(keyed.acall(_aboom, k)))
+    keyed.statistics()
+
+
+@exercise(stalwart.AdaptiveBulkhead)
+@exercise(stalwart.WeightedBulkhead)
+def _other_bulkheads(bulkhead: Any) -> None:
+    for _ in range(3):
+        _both_faces(bulkhead, _ok, _aok)
+        _both_faces(bulkhead, _boom, _aboom)
+    bulkhead.statistics()
+
+
+@exercise(stalwart.AIMDLimit)
+@exercise(stalwart.GradientLimit)
+def _limit_algorithm(algorithm: Any) -> None:
+    clock = FakeClock()
+    bulkhead = stalwart.AdaptiveBulkhead(algorithm=algorithm, clock=clock)
+
+    def slow() -> str:
+        clock.advance(0.1)
+        return "ok"
+
+    for _ in range(20):
+        _first_call(lambda: bulkhead.call(slow))
+    bulkhead.statistics()
+
+
+@exercise(stalwart.HTTPPolicy)
+def _http_policy(policy: Any) -> None:
+    policy.retry_on(ConnectionError(), "GET")
+    policy.failure_on(TimeoutError())
+    policy.retry_status("GET", 503, {"Retry-After": "5"})
+    policy.failure_status(500)
+
+
+@exercise(stalwart.RetryAfter)
+def _retry_after(after: Any) -> None:
+    retry = stalwart.Retry(
+        attempts=2, on_result=lambda r: after, clock=FakeClock()
+    )
+    _both_faces(retry, _ok, _aok)
 
 
 @exercise(FakeClock)
@@ -455,7 +560,9 @@ def _case(draw: st.DrawFn, cls: type) -> tuple[type, dict[str, object]]:
     kwargs = draw(_kwargs(cls))
     if "clock" in _parameters(cls):
         kwargs["clock"] = draw(
-            st.sampled_from([FakeClock(), FakeClock(), object(), None])
+            st.sampled_from(["fake", "fake", "fake", "wrong"]).map(
+                lambda kind: FakeClock() if kind == "fake" else object()
+            )
         )
     return cls, kwargs
 
@@ -494,3 +601,20 @@ def test_every_public_constructor_is_fuzzed() -> None:
     }
 
     assert set() == configurable - set(PRIMITIVES)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: stalwart.BoundedBuffer(capacity=None),
+        lambda: stalwart.ResourcePool(factory=object, max_size=None),
+    ],
+    ids=["buffer-capacity", "pool-max-size"],
+)
+def test_none_refused_where_a_number_is_required(build: Any) -> None:
+    """
+    None where a count is required is refused where the object is built
+    (it used to fail at the first put or checkout).
+    """
+    with pytest.raises(stalwart.ConfigurationError, match="must be a number"):
+        build()
