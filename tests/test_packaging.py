@@ -71,13 +71,23 @@ exit 3
 SHELLS = [sh for sh in ("/bin/sh", "/bin/bash") if pathlib.Path(sh).exists()]
 
 
+# A stand-in for sh, which the test command uses to run the script that
+# installs redis-server: it logs what it was asked to run.
+_FAKE_SH = """#!/bin/sh
+echo "sh $*" >> "{log}"
+"""
+
+
 def _machine(tmp_path: pathlib.Path, pythons: dict[str, bool]) -> pathlib.Path:
     """
     A PATH directory holding one fake interpreter per name in *pythons*
-    (name -> whether it is 3.11 or newer), and nothing else.
+    (name -> whether it is 3.11 or newer), a fake sh, and nothing else.
     """
     bin_dir = tmp_path / "path"
     bin_dir.mkdir()
+    fake_sh = bin_dir / "sh"
+    fake_sh.write_text(_FAKE_SH.format(log=tmp_path / "log"))
+    fake_sh.chmod(0o755)
     for name, recent in pythons.items():
         script = bin_dir / name
         script.write_text(
@@ -128,6 +138,7 @@ class TestReadmeCommandsOnAFreshMachine:
         assert [
             f"{chosen}-venv/pip install -q .",
             f"{chosen}-venv/python examples/breaker_flaky_dependency.py",
+            "sh .ci/ensure-redis-server",
             f"{chosen}-venv/pip install -q -e .[test]",
             (
                 f"{chosen}-venv/python -m pytest --cov=stalwart --cov-branch "
@@ -154,4 +165,28 @@ class TestReadmeCommandsOnAFreshMachine:
 
             assert 0 != done.returncode
             assert "needs Python 3.11 or newer" in done.stderr
-        assert not (tmp_path / "log").exists()
+        # Nothing ran in a venv (installing redis-server may have).
+        assert ["sh .ci/ensure-redis-server"] == (
+            tmp_path / "log"
+        ).read_text().splitlines()
+
+
+def test_the_redis_install_script_leaves_an_installed_server_alone(
+    tmp_path,
+):
+    """
+    With redis-server on the PATH, .ci/ensure-redis-server installs
+    nothing (it would need apt-get, which this PATH does not have).
+    """
+    bin_dir = tmp_path / "path"
+    bin_dir.mkdir()
+    server = bin_dir / "redis-server"
+    server.write_text("#!/bin/sh\nexit 0\n")
+    server.chmod(0o755)
+    done = subprocess.run(
+        ["/bin/sh", str(ROOT / ".ci" / "ensure-redis-server")],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert (0, "") == (done.returncode, done.stderr)
