@@ -276,14 +276,13 @@ def _first_call(fn: Callable[[], object]) -> None:
         except stalwart.RetryExhaustedError:
             pass
         except TypeError as exc:
-            # A face refusing the wrong kind of function for it, or a
-            # user's callable answering with the wrong kind of value: both
-            # are only known at the call, and the message says what to do.
+            # A face refusing the wrong kind of function for it (a pool's
+            # sync face given an async factory), or a user's callable
+            # answering with the wrong kind of value: both are only known
+            # at the call, and the message says what to do.
             message = str(exc)
-            if not any(
-                hint in message
-                for hint in ("use acall()", "use call()", "returned")
-            ):
+            hints = ("use acall()", "use call()", "use the async", "returned")
+            if not any(hint in message for hint in hints):
                 raise
 
 
@@ -460,7 +459,7 @@ def _resource_pool(pool: Any) -> None:
     _first_call(use)
     _first_call(lambda: asyncio.run(ause()))
     pool.statistics()
-    pool.close()
+    _first_call(pool.close)
 
 
 @exercise(stalwart.KeyedCircuitBreaker)

@@ -92,8 +92,22 @@ class TestKeys:
         """
         with pytest.raises(TypeError, match="'breaker' must be"):
             KeyedCircuitBreaker(breaker=object())  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match="'key_func' must be"):
+        with pytest.raises(
+            stalwart.ConfigurationError, match="'key_func' must be callable"
+        ):
             KeyedCircuitBreaker(breaker=CircuitBreaker(), key_func=3)  # type: ignore[arg-type]
+
+    def test_async_key_func_is_refused(self):
+        """
+        An async key function would answer with a coroutine, never a key
+        (every call would share one breaker): refused where built.
+        """
+
+        async def host(*args: object) -> str:
+            return "a"  # pragma: no cover  # refused before any call
+
+        with pytest.raises(TypeError, match="'key_func' must be a plain"):
+            KeyedCircuitBreaker(breaker=CircuitBreaker(), key_func=host)
 
 
 class TestFaces:

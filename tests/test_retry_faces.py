@@ -763,7 +763,7 @@ class TestJitterSource:
         retry = exp(clock, jitter="full", jitter_source=lambda: "0.5")
 
         with pytest.raises(
-            TypeError, match="'jitter_source' must return"
+            TypeError, match="'jitter_source' returned '0.5'"
         ) as info:
             face(retry, Flaky(error))
 

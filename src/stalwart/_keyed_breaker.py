@@ -51,7 +51,7 @@ from ._faces import (
 from ._observe import LiveHooks, Observable, live_hooks
 from ._statistics import Statistics
 from ._typing import P, T
-from ._validators import hooks, non_empty_str, valid_hooks
+from ._validators import hooks, non_empty_str, sync_callable, valid_hooks
 
 
 K = TypeVar("K", bound=Hashable)
@@ -65,14 +65,6 @@ def _check_template(
 ) -> None:
     if not isinstance(value, CircuitBreaker):
         msg = f"'breaker' must be a CircuitBreaker (got {value!r})"
-        raise TypeError(msg)
-
-
-def _check_key_func(
-    inst: object, attr: attrs.Attribute[Any], value: Any
-) -> None:
-    if value is not None and not callable(value):
-        msg = f"'key_func' must be callable or None (got {value!r})"
         raise TypeError(msg)
 
 
@@ -161,7 +153,7 @@ class KeyedCircuitBreaker(Observable, Generic[K]):
 
     breaker: CircuitBreaker = attrs.field(validator=_check_template)
     key_func: Callable[..., K] | None = attrs.field(
-        default=None, validator=_check_key_func
+        default=None, validator=sync_callable
     )
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
     hooks: tuple[Hook, ...] = attrs.field(

@@ -1191,7 +1191,9 @@ class Retry(Observable):
         u = self.jitter_source()
         if u.__class__ in _NUMBERS:
             return u
-        msg = f"'jitter_source' must return a float in [0, 1) (got {u!r})"
+        msg = (
+            f"'jitter_source' returned {u!r}: it must return a float in [0, 1)"
+        )
         raise TypeError(msg)
 
     def _ask(
