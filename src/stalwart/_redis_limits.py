@@ -455,12 +455,11 @@ class RedisLimiterStore:
         except _DOWN as error:
             self._fail(Unavailable(error), now, refuse=False)
             raise
-        for name in found:
-            if name.endswith(b"}"):
-                base = name
-                keys = [base, base + b":q"]
-                keys += [base + f":log{i}".encode() for i in range(self._logs)]
-                moved += self._reset_keys(keys, now)
+        # The pattern ends with the brace: a state's key, never a suffix.
+        for base in found:
+            keys = [base, base + b":q"]
+            keys += [base + f":log{i}".encode() for i in range(self._logs)]
+            moved += self._reset_keys(keys, now)
         return moved
 
 
