@@ -185,7 +185,7 @@ class TestWaits:
 
         async def main():
             task = asyncio.ensure_future(limiter.aacquire())
-            while not store.client.exists("stalwart:rl:{c}:q"):
+            while not store.client.exists("stalwart:rl:{c}:q"):  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -223,7 +223,7 @@ class TestWaits:
             served[name] = clock.now()
 
         async def queued(n):
-            while store.client.llen("stalwart:rl:{up}:q") < n:
+            while store.client.llen("stalwart:rl:{up}:q") < n:  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
 
         async def main():
@@ -232,7 +232,7 @@ class TestWaits:
             b = asyncio.ensure_future(waiter("B", 1))
             await queued(2)
             a.cancel()  # B was booked at 4 s, behind A: it moves to 1 s
-            while store.client.llen("stalwart:rl:{up}:q") != 1:
+            while store.client.llen("stalwart:rl:{up}:q") != 1:  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             clock.advance(1.0)
             await asyncio.gather(a, b, return_exceptions=True)
@@ -436,7 +436,7 @@ class TestFailurePolicies:
 
         async def main():
             task = asyncio.ensure_future(limiter.aacquire())
-            while not store.client.keys("*:q"):
+            while not store.client.keys("*:q"):  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             down.kill()
             task.cancel()
@@ -631,7 +631,7 @@ class TestInterruptedWithTheAnswerOnItsWay:
         original = aclient.evalsha
 
         async def evalsha(*args, **kwargs):
-            answer = await original(*args, **kwargs)
+            await original(*args, **kwargs)
             private_redis.kill()
             raise asyncio.CancelledError
 
