@@ -45,7 +45,7 @@ class RecordingStore(RedisStore):
 
     def _run(self, script: Any, keys: Any, args: Any) -> Any:
         answer = RedisStore._run(self, script, keys, args)
-        if args[0] == "decide" and answer[0] == b"1":
+        if args[0] == "decide" and answer[0] == 1:
             self.granted_at.append(float(answer[5]))
         return answer
 

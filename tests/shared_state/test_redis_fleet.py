@@ -12,6 +12,7 @@ import multiprocessing
 import pytest
 
 from redis_fleet import work
+from stalwart._core.limits import window_of
 
 
 PROCESSES = 4
@@ -29,7 +30,7 @@ def windows_hold_at_most(times: list[float], n: float) -> None:
     """
     counts: dict[int, int] = {}
     for t in times:
-        k = int(t // PERIOD)
+        k = window_of(t, PERIOD)  # the windows' bounds as the limiter has them
         counts[k] = counts.get(k, 0) + 1
     assert max(counts.values()) <= n
 
