@@ -715,3 +715,47 @@ class TestProcesses:
         limiter.clear()
         assert store.client.get("stalwart:rl:{n:a}:note") == b"x"
         assert limiter.try_acquire(key="a")
+
+
+class TestInsideOthers:
+    def test_a_pipeline_falls_back_when_the_shared_limit_refuses(self, store):
+        import stalwart
+
+        clock = FakeClock()
+        limiter = FixedWindow(
+            rate=(1, 60.0), store=store, clock=clock, timeout=0, name="pl"
+        )
+        policy = stalwart.Pipeline(
+            stalwart.Fallback(value="later", name="fb"), limiter, name="p"
+        )
+
+        @policy
+        def call():
+            return "now"
+
+        async def acall():
+            return "now"
+
+        assert [call(), call()] == ["now", "later"]
+        guarded = policy(acall)
+
+        async def main():
+            answer = await guarded()
+            await store.aclose()
+            return answer
+
+        assert asyncio.run(main()) == "later"
+
+    def test_a_fail_closed_refusal_is_a_rejection_a_fallback_catches(
+        self, private_redis: RedisServer
+    ):
+        import stalwart
+
+        store = RedisStore(url=private_redis.url, on_unavailable="fail_closed")
+        limiter = TokenBucket(rate=10, store=store, timeout=0)
+        policy = stalwart.Pipeline(
+            stalwart.Fallback(value="degraded", on=stalwart.RejectedError),
+            limiter,
+        )
+        private_redis.kill()
+        assert policy.call(lambda: "fresh") == "degraded"

@@ -330,3 +330,27 @@ class TestPolicies:
 
         error = pickle.loads(pickle.dumps(StoreUnavailableError("a", "s")))
         assert (error.name, error.store) == ("a", "s")
+
+
+def test_the_logging_hook_says_what_happened(caplog):
+    import logging
+
+    from stalwart import LoggingHook
+
+    store = RedisStore(url="redis://h", name="shared")
+    cause = redis.ConnectionError("refused")
+    with caplog.at_level(logging.WARNING, logger="stalwart"):
+        store._fallback(
+            Unavailable(cause),
+            primitive="rate_limiter",
+            name="api",
+            hooks=[LoggingHook()],
+            at=1.0,
+        )
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"rate_limiter 'api' could not reach store 'shared' (fail_open): "
+        f"{cause!r}"
+    )
+    assert record.stalwart_event == "store_unavailable"
