@@ -1418,8 +1418,13 @@ class TokenBucket(_BucketLimiter):
         clock: The clock to read and wait on.
         hooks: Receive a :class:`~stalwart.CallRejected` for every
             refusal.
+        store: Where the keys' state lives: ``None`` in this process's
+            memory; a :class:`~stalwart.redis.RedisStore` on a Redis
+            server, shared by every process that uses it with this
+            limiter's *name* (see :doc:`/redis`).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 *store*.
     """
 
     rate: Rate | tuple[Rate, ...] = attrs.field(converter=_to_rates)
