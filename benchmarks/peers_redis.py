@@ -21,6 +21,7 @@ the run (as it would under such a load).
 from __future__ import annotations
 
 import asyncio
+import functools
 import pathlib
 import statistics
 import sys
@@ -107,13 +108,10 @@ async def ameasure(
     return N / total, q[49] * 1e6, q[98] * 1e6, trips
 
 
-def sync_rows(url: str) -> list[tuple[str, str, Any]]:
-    import limits
-    import limits.storage
-    import limits.strategies
-
-    from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
-
+def _stalwart(url: str, prefix: str) -> dict[str, Any]:
+    """
+    stalwart's limiters by algorithm, on one store.
+    """
     from stalwart import (
         FixedWindow,
         SlidingWindowCounter,
@@ -124,6 +122,48 @@ def sync_rows(url: str) -> list[tuple[str, str, Any]]:
 
     store = RedisStore(url=url)
     rate = (BIG, 3600.0)
+    return {
+        "fixed window": FixedWindow(
+            rate=rate, store=store, name=prefix + "fw"
+        ),
+        "sliding counter": SlidingWindowCounter(
+            rate=rate, store=store, name=prefix + "swc"
+        ),
+        "sliding log": SlidingWindowLog(
+            rate=rate, store=store, name=prefix + "log"
+        ),
+        "token bucket": TokenBucket(
+            rate=rate, store=store, name=prefix + "tb"
+        ),
+    }
+
+
+def _rows(
+    ours: dict[str, Callable[[], Any]],
+    fixed: Callable[[], Any],
+    counter: Callable[[], Any],
+    moving: Callable[[], Any],
+    pyrate: Callable[[], Any],
+) -> list[tuple[str, str, Any]]:
+    return [
+        ("fixed window", "stalwart", ours["fixed window"]),
+        ("fixed window", "limits", fixed),
+        ("sliding counter", "stalwart", ours["sliding counter"]),
+        ("sliding counter", "limits", counter),
+        ("sliding log", "stalwart", ours["sliding log"]),
+        ("sliding log", "limits (moving window)", moving),
+        ("sliding log", "pyrate-limiter (RedisBucket)", pyrate),
+        ("token bucket", "stalwart", ours["token bucket"]),
+    ]
+
+
+def sync_rows(url: str) -> list[tuple[str, str, Any]]:
+    import limits
+    import limits.storage
+    import limits.strategies
+
+    from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
+
     item = limits.RateLimitItemPerHour(BIG)
     storage = limits.storage.RedisStorage(url)
     fixed = limits.strategies.FixedWindowRateLimiter(storage)
@@ -132,32 +172,17 @@ def sync_rows(url: str) -> list[tuple[str, str, Any]]:
     client = redis.Redis.from_url(url)
     bucket = RedisBucket.init([Rate(BIG, Duration.HOUR)], client, "pyrate")
     pyrate = Limiter(bucket)
-    stal_fixed = FixedWindow(rate=rate, store=store, name="fw")
-    stal_log = SlidingWindowLog(rate=rate, store=store, name="log")
-    stal_counter = SlidingWindowCounter(rate=rate, store=store, name="swc")
-    stal_bucket = TokenBucket(rate=rate, store=store, name="tb")
-    return [
-        ("fixed window", "stalwart", lambda: stal_fixed.try_acquire(key="k")),
-        ("fixed window", "limits", lambda: fixed.hit(item, "kf")),
-        (
-            "sliding counter",
-            "stalwart",
-            lambda: stal_counter.try_acquire(key="k"),
-        ),
-        ("sliding counter", "limits", lambda: counter.hit(item, "kc")),
-        ("sliding log", "stalwart", lambda: stal_log.try_acquire(key="k")),
-        (
-            "sliding log",
-            "limits (moving window)",
-            lambda: moving.hit(item, "km"),
-        ),
-        (
-            "sliding log",
-            "pyrate-limiter (RedisBucket)",
-            lambda: pyrate.try_acquire("k", blocking=False),
-        ),
-        ("token bucket", "stalwart", lambda: stal_bucket.try_acquire(key="k")),
-    ]
+    ours = {
+        algorithm: functools.partial(limiter.try_acquire, key="k")
+        for algorithm, limiter in _stalwart(url, "").items()
+    }
+    return _rows(
+        ours,
+        lambda: fixed.hit(item, "kf"),
+        lambda: counter.hit(item, "kc"),
+        lambda: moving.hit(item, "km"),
+        lambda: pyrate.try_acquire("k", blocking=False),
+    )
 
 
 async def async_rows(url: str) -> list[tuple[str, str, Any]]:
@@ -167,16 +192,6 @@ async def async_rows(url: str) -> list[tuple[str, str, Any]]:
 
     from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
 
-    from stalwart import (
-        FixedWindow,
-        SlidingWindowCounter,
-        SlidingWindowLog,
-        TokenBucket,
-    )
-    from stalwart.redis import RedisStore
-
-    store = RedisStore(url=url)
-    rate = (BIG, 3600.0)
     item = limits.RateLimitItemPerHour(BIG)
     storage = limits.aio.storage.RedisStorage(
         "async+" + url, implementation="redispy"
@@ -189,32 +204,17 @@ async def async_rows(url: str) -> list[tuple[str, str, Any]]:
         [Rate(BIG, Duration.HOUR)], aclient, "apyrate"
     )
     pyrate = Limiter(bucket)
-    stal_fixed = FixedWindow(rate=rate, store=store, name="afw")
-    stal_log = SlidingWindowLog(rate=rate, store=store, name="alog")
-    stal_counter = SlidingWindowCounter(rate=rate, store=store, name="aswc")
-    stal_bucket = TokenBucket(rate=rate, store=store, name="atb")
-    return [
-        ("fixed window", "stalwart", lambda: stal_fixed.aacquire(key="k")),
-        ("fixed window", "limits", lambda: fixed.hit(item, "kf")),
-        (
-            "sliding counter",
-            "stalwart",
-            lambda: stal_counter.aacquire(key="k"),
-        ),
-        ("sliding counter", "limits", lambda: counter.hit(item, "kc")),
-        ("sliding log", "stalwart", lambda: stal_log.aacquire(key="k")),
-        (
-            "sliding log",
-            "limits (moving window)",
-            lambda: moving.hit(item, "km"),
-        ),
-        (
-            "sliding log",
-            "pyrate-limiter (RedisBucket)",
-            lambda: pyrate.try_acquire_async("k", blocking=False),
-        ),
-        ("token bucket", "stalwart", lambda: stal_bucket.aacquire(key="k")),
-    ]
+    ours = {
+        algorithm: functools.partial(limiter.aacquire, key="k")
+        for algorithm, limiter in _stalwart(url, "a").items()
+    }
+    return _rows(
+        ours,
+        lambda: fixed.hit(item, "akf"),
+        lambda: counter.hit(item, "akc"),
+        lambda: moving.hit(item, "akm"),
+        lambda: pyrate.try_acquire_async("k", blocking=False),
+    )
 
 
 def table(title: str, rows: list[tuple[str, str, tuple[float, ...]]]) -> str:

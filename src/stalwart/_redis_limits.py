@@ -37,6 +37,7 @@ from ._core.limits import (
     ShaperAlgorithm,
     SlidingWindowCounterAlgorithm,
 )
+from ._errors import StoreUnavailableError
 from ._redis import _DOWN, Script, Unavailable
 from ._stores import Outcome, Reservation
 
@@ -209,6 +210,19 @@ class RedisLimiterStore:
             refuse=refuse,
         )
 
+    def _degraded(self, unavailable: Unavailable, now: float) -> Outcome:
+        """
+        A request decided by the policy: admitted (counted as granted),
+        or refused (counted as refused) with the error raised.
+        """
+        try:
+            self._fail(unavailable, now, refuse=True)
+        except StoreUnavailableError:
+            self._count(False)
+            raise
+        self._count(True)
+        return self._open()
+
     def _open(self) -> Outcome:
         """
         The outcome of a request admitted without the server.
@@ -269,8 +283,7 @@ class RedisLimiterStore:
         try:
             answer = self.store._run(SCRIPT, keys, args)
         except Unavailable as unavailable:
-            self._fail(unavailable, now, refuse=True)
-            return self._open()
+            return self._degraded(unavailable, now)
         except BaseException:
             # Interrupted with the answer on its way: a booking made
             # meanwhile is taken back (a grant at once stays consumed).
@@ -288,8 +301,7 @@ class RedisLimiterStore:
         try:
             answer = await self.store._arun(SCRIPT, keys, args)
         except Unavailable as unavailable:
-            self._fail(unavailable, now, refuse=True)
-            return self._open()
+            return self._degraded(unavailable, now)
         except BaseException:
             # As in decide(); the task goes on being cancelled after it.
             forget = self._args("cancel", now, id)

@@ -371,6 +371,8 @@ class TestFailurePolicies:
         assert events[0].primitive == "rate_limiter"
         assert isinstance(events[0].error, redis.ConnectionError)
         assert store.statistics().degraded == 6
+        # Counted as granted (peek is not a request).
+        assert limiter.statistics().granted == 6
 
     def test_fail_closed_refuses_with_the_cause(self, down):
         store, limiter, events = self.make(down, "fail_closed")
@@ -383,6 +385,7 @@ class TestFailurePolicies:
             asyncio.run(limiter.aacquire())
         assert len(events) == 4
         assert store.statistics().degraded == 4
+        assert limiter.statistics().refused == 3  # peek is not a request
 
     def test_raise_lets_the_connection_error_through(self, down):
         _, limiter, events = self.make(down, "raise")
