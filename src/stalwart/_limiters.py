@@ -529,11 +529,8 @@ class _Limiter:
         :meth:`_reserve` on a shared store's async client.
         """
         now = self.clock.now()
+        # Never -1: a shared store has no hot path.
         max_wait = self._max_wait(now, cost, key, timeout)
-        if (
-            max_wait < 0.0
-        ):  # pragma: no cover  # a shared store has no hot path
-            return None
         outcome = await self._store.adecide(  # type: ignore[attr-defined]  # a shared store's
             key, now, cost, max_wait
         )
