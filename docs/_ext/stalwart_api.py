@@ -102,6 +102,8 @@ ALIASES = {
     "RatesSpec": "stalwart._rates.RatesSpec",
     "RetryOn": "stalwart._retry.RetryOn",
     "Seconds": "stalwart._typing.Seconds",
+    "TimeSource": "stalwart._redis.TimeSource",
+    "UnavailablePolicy": "stalwart._redis.UnavailablePolicy",
     "WaitFunction": "stalwart._retry.WaitFunction",
 }
 
@@ -121,6 +123,10 @@ EXTERNAL = {
     "prometheus_client.registry.CollectorRegistry",
     "prometheus_client.metrics_core.Metric",
     "opentelemetry.metrics.MeterProvider",
+    "redis.Redis",
+    "redis.client.Redis",
+    "redis.asyncio.Redis",
+    "redis.asyncio.client.Redis",
 }
 
 TYPE_VARIABLES = {

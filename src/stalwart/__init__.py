@@ -38,6 +38,7 @@ from ._errors import (
     RejectedError,
     ResilienceError,
     RetryExhaustedError,
+    StoreUnavailableError,
     TimeoutExceededError,
 )
 from ._events import (
@@ -60,6 +61,7 @@ from ._events import (
     RetryBudgetExhausted,
     RetryGaveUp,
     RetryScheduled,
+    StoreUnavailable,
     TimeoutExceeded,
 )
 from ._fallback import Fallback, FallbackStatistics
@@ -182,6 +184,8 @@ __all__ = [
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "Statistics",
+    "StoreUnavailable",
+    "StoreUnavailableError",
     "SystemClock",
     "ThreadPoolBulkhead",
     "ThreadPoolBulkheadStatistics",

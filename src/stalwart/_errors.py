@@ -11,7 +11,8 @@ Every exception stalwart raises on its own account::
         ├── RetryExhaustedError       .name .result .attempts
         ├── BufferFullError           .name .retry_after .capacity
         ├── BufferEmptyError          .name .timeout
-        └── PoolExhaustedError        .name .max_size
+        ├── PoolExhaustedError        .name .max_size
+        └── StoreUnavailableError     .name .store (__cause__: the error)
 
 And one warning category, :class:`PipelineOrderWarning` (a
 :class:`UserWarning`), for pipelines built in an order known to be a
@@ -321,6 +322,36 @@ class PoolExhaustedError(RejectedError):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.name, self.max_size)
+
+
+class StoreUnavailableError(RejectedError):
+    """
+    A primitive whose state is shared through a store (a
+    :class:`~stalwart.redis.RedisStore` built with
+    ``on_unavailable="fail_closed"``) refused a call because the store
+    could not be reached in time.
+
+    Its ``__cause__`` is the connection error or timeout.
+
+    Attributes:
+        name: The primitive's name.
+        store: The store's name.
+        retry_after: Always ``None``: when the store comes back cannot be
+            known.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, name: str, store: str) -> None:
+        self.name = name
+        self.store = store
+        self.retry_after = None
+
+    def _reason(self) -> str:
+        return f"store {self.store!r} unavailable"
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.store)
 
 
 # -- warnings -----------------------------------------------------------------

@@ -510,6 +510,35 @@ class LimitChanged(Event):
     previous_limit: int
 
 
+# --- shared state ---
+
+
+@attrs.frozen(kw_only=True)
+class StoreUnavailable(Event):
+    """
+    A primitive whose state lives in a shared store (a
+    :class:`~stalwart.redis.RedisStore`) could not reach it in time, and
+    made its decision by the store's ``on_unavailable`` policy: sent on
+    every such degraded decision.
+
+    Attributes:
+        primitive: The kind of primitive (``"rate_limiter"``,
+            ``"circuit_breaker"``).
+        store: The store's name.
+        policy: ``"fail_open"`` (the call was admitted), ``"fail_closed"``
+            (refused with :class:`~stalwart.StoreUnavailableError`) or
+            ``"raise"`` (the error went to the caller).
+        error: The connection error or timeout.
+
+    .. versionadded:: 0.2.0
+    """
+
+    primitive: str
+    store: str
+    policy: str
+    error: BaseException
+
+
 # --- logging ---
 
 
@@ -665,6 +694,11 @@ def _message(event: Event, kind: str) -> str:  # one line per event
         return f"{who} created a resource"
     if isinstance(event, ResourceClosed):
         return f"{who} closed a resource ({event.reason})"
+    if isinstance(event, StoreUnavailable):
+        return (
+            f"{who} could not reach store {event.store!r}"
+            f" ({event.policy}): {event.error!r}"
+        )
     if isinstance(event, LimitChanged):
         return f"{who} moved its limit {event.previous_limit} -> {event.limit}"
     return f"{who}: {type(event).__name__}"
@@ -683,7 +717,12 @@ def event_level(event: Event) -> int:
     ``INFO`` for the rest.
     """
     if isinstance(
-        event, CallRejected | RetryGaveUp | TimeoutExceeded | ItemDropped
+        event,
+        CallRejected
+        | RetryGaveUp
+        | TimeoutExceeded
+        | ItemDropped
+        | StoreUnavailable,
     ):
         return logging.WARNING
     if isinstance(event, CircuitStateChanged):

@@ -2,7 +2,7 @@
 Fixtures of the shared-state tests: a real ``redis-server``.
 
 ``redis_server`` is one server for the session; ``redis_url`` gives each
-test that server with its databases emptied first.  ``private_redis``
+test that server with its databases and script cache emptied first.  ``private_redis``
 starts a server of the test's own, for the tests that kill, restart or
 pause it.
 """
@@ -30,6 +30,7 @@ def redis_url(redis_server: RedisServer) -> str:
     client = redis_server.client()
     try:
         client.flushall()
+        client.script_flush()
     finally:
         client.close()
     return redis_server.url
