@@ -395,7 +395,9 @@ class CircuitBreaker(Observable):
         validator=valid_hooks,
         repr=False,
     )
-    store: RedisStore | None = attrs.field(default=None, validator=_check_store)
+    store: RedisStore | None = attrs.field(
+        default=None, validator=_check_store
+    )
     max_staleness: float | None = attrs.field(
         default=None,
         converter=optional_seconds,

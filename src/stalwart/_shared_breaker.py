@@ -54,11 +54,11 @@ from ._breaker_lua import SCRIPT
 from ._circuit_breaker import (
     _CALL,
     _IGNORED,
-    _value,
     CircuitBreaker,
     CircuitBreakerStatistics,
     CountWindow,
     TimeWindow,
+    _value,
 )
 from ._core.circuit import _ADMITTING, FORCED_OPEN, OPEN, CircuitState
 from ._core.windows import FAILURE, SLOW
@@ -265,7 +265,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             offset = now - float(then)
             queue = self._events.queue
             for index in range(0, len(transitions), 4):
-                previous, entered, at, recovery = transitions[index : index + 4]
+                previous, entered, at, recovery = transitions[
+                    index : index + 4
+                ]
                 queue.append(
                     (
                         _STATES[previous],
@@ -634,7 +636,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         The window's rates, as :meth:`BreakerCore.rates` gives them.
         """
         minimum = (
-            1 if state is CircuitState.HALF_OPEN else int(self._link.settings[6])
+            1
+            if state is CircuitState.HALF_OPEN
+            else int(self._link.settings[6])
         )
         if self.window is None or calls < minimum:
             return None, None
