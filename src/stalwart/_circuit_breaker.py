@@ -327,12 +327,26 @@ class CircuitBreaker(Observable):
             asking for per-call events also get a
             :class:`~stalwart.CallFinished` per call.  More can be attached
             later with :meth:`~stalwart.Observable.add_hook`.
+        store: Share the state with every process using the same store
+            and name (a :class:`~stalwart.redis.RedisStore`): the state,
+            the window, the trial slots (*half_open_max_calls* for the
+            whole fleet), the manual states and the growing recovery
+            time.  The half-open wait is then always bounded (by
+            *half_open_max_wait*, else *recovery_time*, at least one
+            second), so a trial whose process died frees its slot.  See
+            :doc:`redis`.
+        max_staleness: With a *store*: how old, in seconds, the fleet's
+            state this process last saw may be and still admit or refuse
+            a call without asking the server (1 by default; with 0 every
+            admission asks: one more round trip per call).
 
     Raises:
         ConfigurationError: For an invalid setting or combination, listing
             every problem.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       *store* and *max_staleness*: a breaker shared by processes.
     """
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
@@ -587,6 +601,11 @@ class CircuitBreaker(Observable):
             problems.append(
                 "'success_threshold' must be <= 'half_open_max_calls'"
                 f" {self.half_open_max_calls} (got {self.success_threshold!r})"
+            )
+        if self.max_staleness is not None and self.store is None:
+            problems.append(
+                "'max_staleness' applies only with a 'store'"
+                f" (got {self.max_staleness!r})"
             )
         collect(problems)
 

@@ -1,0 +1,120 @@
+"""
+Helpers of the shared breaker's tests: a fleet of "processes" (each its own
+store, with its own clients) on one server, one event loop for the async
+faces, and the round trips the server counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import redis
+
+from helpers import as_async
+from stalwart import CircuitBreaker, Pipeline
+from stalwart.redis import RedisStore
+from stalwart.testing import FakeClock
+
+
+T = TypeVar("T")
+
+FACES = [
+    "call",
+    "acall",
+    "decorator",
+    "async decorator",
+    "with",
+    "async with",
+    "permit",
+    "pipeline",
+    "async pipeline",
+]
+
+
+class Fleet:
+    """
+    Processes sharing one server: each :meth:`breaker` has a store of its
+    own (its own connections), as a breaker in another process would.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.clock = FakeClock()
+        self.loop = asyncio.new_event_loop()
+        self.stores: list[RedisStore] = []
+        self.admin = redis.Redis.from_url(url)
+
+    def store(self, **kwargs: Any) -> RedisStore:
+        store = RedisStore(url=self.url, **kwargs)
+        self.stores.append(store)
+        return store
+
+    def breaker(
+        self, store: RedisStore | None = None, **kwargs: Any
+    ) -> CircuitBreaker:
+        kwargs.setdefault("name", "payments")
+        kwargs.setdefault("clock", self.clock)
+        return CircuitBreaker(store=store or self.store(), **kwargs)
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        async def wait() -> T:
+            return await awaitable
+
+        return self.loop.run_until_complete(wait())
+
+    def round_trips(self) -> int:
+        """
+        Scripts the server ran so far (``INFO commandstats``).
+        """
+        stats = self.admin.info("commandstats")
+        return sum(
+            int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+            for name in ("evalsha", "eval")
+        )
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+            self.loop.run_until_complete(store.aclose())
+        self.loop.close()
+        self.admin.close()
+
+
+def through(fleet: Fleet, face: str, cb: CircuitBreaker, fn: Any) -> Any:
+    """
+    Run ``fn()`` through one face of *cb* (async faces on the fleet's
+    loop).
+    """
+    if face == "call":
+        return cb.call(fn)
+    if face == "acall":
+        return fleet.run(cb.acall(as_async(fn)))
+    if face == "decorator":
+        return cb(fn)()
+    if face == "async decorator":
+        return fleet.run(cb(as_async(fn))())
+    if face == "with":
+        with cb:
+            return fn()
+    if face == "async with":
+
+        async def block() -> Any:
+            async with cb:
+                return fn()
+
+        return fleet.run(block())
+    if face == "pipeline":
+        return Pipeline(cb).call(fn)
+    if face == "async pipeline":
+        return fleet.run(Pipeline(cb).acall(as_async(fn)))
+    permit = cb.acquire()
+    try:
+        result = fn()
+    except BaseException as e:
+        permit.record_exception(e)
+        raise
+    permit.record_success()
+    return result
