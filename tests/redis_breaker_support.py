@@ -7,14 +7,17 @@ faces, and the round trips the server counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import redis
 
-from helpers import as_async
-from stalwart import CircuitBreaker, Pipeline
+from helpers import Boom, as_async
+from stalwart import CircuitBreaker, CircuitOpenError, Pipeline
 from stalwart.redis import RedisStore
 from stalwart.testing import FakeClock
 
@@ -118,3 +121,54 @@ def through(fleet: Fleet, face: str, cb: CircuitBreaker, fn: Any) -> Any:
         raise
     permit.record_success()
     return result
+
+
+FLEET_KEY = "stalwart:breaker:{fleet}"
+"""The state of the breaker :func:`hammer` shares."""
+
+
+def fleet_breaker(url: str) -> CircuitBreaker:
+    """
+    The breaker every process of the fleet test builds: one failure opens
+    it for 20 ms of the server's time, one trial at a time.
+    """
+    return CircuitBreaker(
+        name="fleet",
+        failure_threshold=1,
+        recovery_time=0.02,
+        half_open_max_wait=60,
+        store=RedisStore(url=url, time="server", timeout=5),
+    )
+
+
+def hammer(url: str, seconds: float, threads: int) -> int:
+    """
+    One process of the fleet test: *threads* threads call the breaker for
+    *seconds* of real time; every call admitted notes the state and the
+    generation it ran in (``HINCRBY trials <state>:<generation>``) and
+    fails.  Return the calls admitted.
+    """
+    cb = fleet_breaker(url)
+    spy = redis.Redis.from_url(url)
+    deadline = time.monotonic() + seconds
+    admitted = []
+
+    def trial() -> None:
+        state, generation = spy.hmget(FLEET_KEY, "state", "generation")
+        spy.hincrby("trials", f"{state.decode()}:{generation.decode()}", 1)
+        admitted.append(1)
+        raise Boom
+
+    def run() -> None:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Boom, CircuitOpenError):
+                cb.call(trial)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    spy.close()
+    cb.store.close()  # type: ignore[union-attr]  # built with one
+    return len(admitted)

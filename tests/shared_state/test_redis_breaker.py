@@ -471,24 +471,29 @@ class TestHalfOpen:
         fail(fleet, "call", cb)
         fleet.clock.advance(1)
         release = asyncio.Event()
+        seen = []
+
+        def count(what: str) -> None:
+            seen.append(what)
+            if len(seen) == 10:  # every task is in or refused
+                release.set()
 
         async def trial() -> str:
-            async with cb:
-                await release.wait()
-            return "trial"
+            try:
+                async with cb:
+                    count("trial")
+                    await release.wait()
+            except CircuitOpenError:
+                count("refused")
+            return seen[-1]
 
-        async def main() -> list[object]:
-            tasks = [asyncio.ensure_future(trial()) for _ in range(10)]
-            await asyncio.sleep(0)
-            while sum(t.done() for t in tasks) < 9:
-                await asyncio.sleep(0.001)
-            release.set()
-            return await asyncio.gather(*tasks, return_exceptions=True)
+        async def main() -> list[str]:
+            return await asyncio.gather(*(trial() for _ in range(10)))
 
         outcomes = fleet.run(main())
 
-        assert 1 == outcomes.count("trial")
-        assert 9 == sum(isinstance(o, CircuitOpenError) for o in outcomes)
+        assert 10 == len(outcomes)
+        assert (1, 9) == (seen.count("trial"), seen.count("refused"))
 
     def test_recovery_time_grows_for_the_fleet(self, fleet):
         """
