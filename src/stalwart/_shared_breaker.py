@@ -116,10 +116,6 @@ _View = tuple[CircuitState, int, float, float, bytes]
 on the breaker's clock."""
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 @final
 class _Totals:
     """This process's counts of outcomes, under a lock."""
@@ -597,7 +593,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             open_until = now + float(stats[5]) - float(reply[6])
         streak, calls, failures, slow, trips = numbers[:5]
         taken = numbers[6]
-        if state is CircuitState.HALF_OPEN:
+        if self.window is None:
+            calls = failures = slow = 0
+        elif state is CircuitState.HALF_OPEN:
             calls, failures, slow = numbers[7:10]
         failure_rate, slow_rate = self._rates(state, calls, failures, slow)
         with totals.lock:

@@ -169,14 +169,19 @@ class TestFaces:
         async def bad() -> str:
             return "bad"
 
+        async def missing() -> None:
+            raise KeyError
+
         with pytest.raises(KeyError):
             cb.call(lambda: {}["x"])
+        with pytest.raises(KeyError):
+            fleet.run(cb.acall(missing))
         assert "bad" == cb.call(lambda: "bad")
         assert "bad" == fleet.run(cb.acall(bad))
         stats = cb.statistics()
 
         assert CircuitState.OPEN == stats.state
-        assert (0, 2, 1) == (stats.successes, stats.failures, stats.ignored)
+        assert (0, 2, 2) == (stats.successes, stats.failures, stats.ignored)
 
     def test_a_raising_predicate_gives_the_trial_back(self, fleet):
         """
@@ -206,14 +211,19 @@ class TestFaces:
 
     def test_an_awaitable_result_gives_the_permit_back(self, fleet):
         """
-        call() on an async function gives the trial back and says so.
+        call() on an async function gives the permit (the trial) back and
+        says so; nothing is counted.
         """
         cb = fleet.breaker(failure_threshold=1, recovery_time=1)
-        fail(fleet, "call", cb)
-        fleet.clock.advance(1)
 
         async def coro() -> None:
             pass
+
+        with pytest.raises(TypeError, match="acall"):
+            cb.call(coro)
+        assert 0 == cb.statistics().calls
+        fail(fleet, "call", cb)
+        fleet.clock.advance(1)
 
         with pytest.raises(TypeError, match="acall"):
             cb.call(coro)
@@ -696,6 +706,21 @@ class TestWhatAProcessSees:
 
         assert b"open" == fleet.admin.hget(KEY, "state")
         assert -1 == fleet.admin.ttl(KEY)
+
+    def test_an_older_reply_does_not_replace_a_newer_view(self, fleet):
+        """
+        Replies of concurrent calls may arrive out of order: one about an
+        older generation leaves the view alone.
+        """
+        cb = fleet.breaker(failure_threshold=1, recovery_time=60)
+        link = cb._link
+        older = link.store._run(link.script, link.keys, cb._args("read", 0.0))
+        fail(fleet, "call", cb)
+
+        cb._apply(older, 0.0)
+
+        with pytest.raises(CircuitOpenError):
+            cb.call(ok)
 
     def test_a_state_created_afresh_is_seen(self, fleet):
         """

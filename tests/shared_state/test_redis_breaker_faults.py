@@ -70,6 +70,21 @@ class TestKilled:
 
         assert CircuitState.OPEN == cb.state
 
+    def test_fail_open_on_the_async_client(self, fleet, private_redis):
+        """
+        fail_open on the async faces: the outcome is lost, the next call
+        is admitted without the server.
+        """
+        events: list[Event] = []
+        cb, store = build(fleet, "fail_open", events)
+        fleet.run(cb.acall(ok_async))
+        private_redis.kill()
+
+        assert "ok" == fleet.run(cb.acall(ok_async))
+        assert "ok" == fleet.run(cb.acall(ok_async))
+
+        assert 2 == store.statistics().degraded
+
     def test_fail_closed_refuses(self, fleet, private_redis):
         """
         fail_closed: a call admitted on a fresh view keeps its result (its
