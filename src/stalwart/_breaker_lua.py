@@ -47,6 +47,19 @@ if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+
+-- The hot path: a success in a closed breaker without a window and
+-- without a failure streak changes nothing but the idle expiry.
+if op == 'record' and ARGV[6] == 'none' and ARGV[18] == '0' then
+  local v = redis.call('HMGET', K, 'state', 'consecutive_failures',
+    'generation', 'incarnation')
+  if v[1] == 'closed' and v[2] == '0' then
+    redis.call('PEXPIRE', K, ARGV[16])
+    return {0, 'closed', tonumber(v[3]), v[4], '', '',
+      string.format('%.17g', now), {}, {}}
+  end
+end
+
 local threshold = tonumber(ARGV[3])
 local failure_rate = tonumber(ARGV[4])
 local slow_rate = tonumber(ARGV[5])
@@ -289,28 +302,38 @@ elseif op == 'read' then
     tonumber(entered[5]) or 0, tonumber(entered[6]) or 0}
 end
 
-redis.call('HSET', K, 'state', state, 'incarnation', incarnation,
+-- Write back only what changed (most closed calls change nothing).
+local fields = {
+  'state', state, 'incarnation', incarnation,
   'generation', int(generation), 'trips', int(trips),
   'open_for', fmt(open_for), 'open_until', fmt(open_until),
   'consecutive_failures', int(streak), 'trials_taken', int(taken),
   'trial_calls', int(trial_calls), 'trial_failures', int(trial_failures),
   'trial_slow', int(trial_slow), 'window_calls', int(calls),
   'window_failures', int(failures), 'window_slow', int(slow),
-  'window_next', int(next_slot))
+  'window_next', int(next_slot)}
 if expires_at then
-  redis.call('HSET', K, 'expires_at', fmt(expires_at))
-else
-  redis.call('HDEL', K, 'expires_at')
+  fields[#fields + 1] = 'expires_at'
+  fields[#fields + 1] = fmt(expires_at)
 end
 if head then
-  redis.call('HSET', K, 'window_head', fmt(head))
-else
-  redis.call('HDEL', K, 'window_head')
+  fields[#fields + 1] = 'window_head'
+  fields[#fields + 1] = fmt(head)
 end
+local changed = {}
+for i = 1, #fields, 2 do
+  if s[fields[i]] ~= fields[i + 1] then
+    changed[#changed + 1] = fields[i]
+    changed[#changed + 1] = fields[i + 1]
+  end
+end
+if #changed > 0 then redis.call('HSET', K, unpack(changed)) end
+if s.expires_at and not expires_at then redis.call('HDEL', K, 'expires_at') end
+if s.window_head and not head then redis.call('HDEL', K, 'window_head') end
 if state == 'closed' then
   redis.call('PEXPIRE', K, idle_ms)
-  redis.call('PEXPIRE', W, idle_ms)
-else
+  if ring ~= 'none' then redis.call('PEXPIRE', W, idle_ms) end
+elseif s.state == 'closed' or not s.state then
   redis.call('PERSIST', K)
   redis.call('PERSIST', W)
 end
