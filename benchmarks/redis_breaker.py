@@ -26,7 +26,6 @@ left out.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import pathlib
