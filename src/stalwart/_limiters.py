@@ -28,7 +28,15 @@ import threading
 
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import timedelta
-from typing import Any, ClassVar, Literal, NamedTuple, cast, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    NamedTuple,
+    cast,
+    final,
+)
 
 import attrs
 
@@ -54,6 +62,7 @@ from ._stores import (
     Cell,
     CounterCell,
     MemoryStore,
+    Outcome,
     Reservation,
     WindowCell,
 )
@@ -70,6 +79,10 @@ from ._validators import (
     valid_hooks,
 )
 from ._validators import hooks as hooks_converter
+
+
+if TYPE_CHECKING:
+    from ._redis import RedisStore
 
 
 @final
@@ -200,6 +213,17 @@ MAX_CAPACITY = 2.0**50
 """The largest capacity, burst or limit: a cost of one still counts."""
 
 
+def _valid_store(
+    inst: object, attr: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None and not hasattr(value, "_limiter_store"):
+        msg = (
+            "'store' must be a stalwart.redis.RedisStore or None "
+            f"(got {value!r})"
+        )
+        raise TypeError(msg)
+
+
 def _one_or_more(
     inst: object, attr: attrs.Attribute[Any], value: float | None
 ) -> None:
@@ -287,9 +311,16 @@ class _Limiter:
     hooks: tuple[Hook, ...] = attrs.field(
         default=(), converter=hooks_converter, validator=valid_hooks
     )
+    store: RedisStore | None = attrs.field(
+        default=None, validator=_valid_store
+    )
     _algorithm: Algorithm[Any] = attrs.field(init=False, repr=False)
     _capacity: float = attrs.field(init=False, repr=False)
+    # The keys' state: in memory, or (store=) a shared store offering the
+    # same operations, and adecide / acancel for the async faces; the hot
+    # paths are off then.
     _store: MemoryStore[Any] = attrs.field(init=False, repr=False)
+    _shared: bool = attrs.field(init=False, repr=False, default=False)
     # The hot path's largest cost (-1: no hot path), and its constants.
     _fast: float = attrs.field(init=False, repr=False, default=-1.0)
     _consts: Any = attrs.field(init=False, repr=False, default=None)
@@ -311,8 +342,12 @@ class _Limiter:
         # per period: once per the time one request takes).
         generation = max(r.period / min(r.limit, 1.0) for r in self.rates)
         store = MemoryStore(algorithm, cell_type, generation)
-        _set(self, "_store", store)
         _set(self, "_dcell", store.default)
+        if self.store is not None:
+            _set(self, "_store", self.store._limiter_store(algorithm, self))
+            _set(self, "_shared", True)
+            return
+        _set(self, "_store", store)
         self._hot_init(algorithm)
 
     def _hot_init(self, algorithm: Any) -> None:
@@ -459,7 +494,10 @@ class _Limiter:
 
         .. versionadded:: 0.1.0
         """
-        reservation = self._reserve(cost, key, timeout)
+        if self._shared:
+            reservation = await self._areserve(cost, key, timeout)
+        else:
+            reservation = self._reserve(cost, key, timeout)
         if reservation is not None:
             await self._asleep(reservation)
 
@@ -474,15 +512,57 @@ class _Limiter:
         at once), or raise.
         """
         now = self.clock.now()
+        max_wait = self._max_wait(now, cost, key, timeout)
+        if max_wait < 0.0:
+            return None
+        return self._booked(now, self._store.decide(key, now, cost, max_wait))
+
+    async def _areserve(
+        self,
+        cost: float,
+        key: Hashable | None,
+        timeout: float  # noqa: ASYNC109  # a wait on the injectable clock, not a deadline on the call
+        | timedelta
+        | None,
+    ) -> Reservation | None:
+        """
+        :meth:`_reserve` on a shared store's async client.
+        """
+        now = self.clock.now()
+        max_wait = self._max_wait(now, cost, key, timeout)
+        if (
+            max_wait < 0.0
+        ):  # pragma: no cover  # a shared store has no hot path
+            return None
+        outcome = await self._store.adecide(  # type: ignore[attr-defined]  # a shared store's
+            key, now, cost, max_wait
+        )
+        return self._booked(now, outcome)
+
+    def _max_wait(
+        self,
+        now: float,
+        cost: float,
+        key: Hashable | None,
+        timeout: float | timedelta | None,
+    ) -> float:
+        """
+        Check the request; ``-1`` if the hot path granted it at once, else
+        the longest wait it accepts (within the deadline).
+        """
         max_wait = INF if timeout is None else _timeout(timeout)
         if not self._fits(cost):
             self._bad_cost(now, cost, key)
         if self._take(now, cost, key):
-            return None
+            return -1.0
         capped, _ = cap_wait(max_wait)
-        granted, at, _, _, _, reservation = self._store.decide(
-            key, now, cost, INF if capped is None else capped
-        )
+        return INF if capped is None else capped
+
+    def _booked(self, now: float, outcome: Outcome) -> Reservation | None:
+        """
+        The reservation of a granted request, or raise for a refused one.
+        """
+        granted, at, _, _, _, reservation = outcome
         if not granted:
             error = RateLimitExceededError(self.name, retry_after(now, at))
             if self.hooks:
@@ -543,7 +623,13 @@ class _Limiter:
                 finally:
                     sleeper.cancel()
         except BaseException:
-            self._cancel(reservation)
+            if self._shared:
+                moved = await self._store.acancel(  # type: ignore[attr-defined]  # a shared store's
+                    reservation, clock.now()
+                )
+                self._wake(moved)
+            else:
+                self._cancel(reservation)
             raise
 
     def _cancel(self, reservation: Reservation) -> None:

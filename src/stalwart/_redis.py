@@ -312,6 +312,15 @@ class RedisStore:
 
     # ------------------------------------------------- for the primitives
 
+    def _limiter_store(self, algorithm: Any, limiter: Any) -> Any:
+        """
+        The store of one rate limiter's keys (a
+        :class:`~stalwart._redis_limits.RedisLimiterStore`).
+        """
+        from ._redis_limits import RedisLimiterStore  # noqa: PLC0415  # imports this module
+
+        return RedisLimiterStore(self, algorithm, limiter)
+
     def _key(self, kind: str, name: str, key: object) -> str | bytes:
         """
         The Redis key of *name*'s state for *key* (``None``: the default
@@ -420,6 +429,7 @@ class RedisStore:
         name: str,
         hooks: Sequence[Hook],
         at: float,
+        refuse: bool = True,
     ) -> None:
         """
         Apply the policy to a decision the server could not make: count
@@ -433,6 +443,9 @@ class RedisStore:
             name: The primitive's name.
             hooks: The primitive's hooks.
             at: The primitive's clock reading.
+            refuse: ``False`` for an operation that is not a decision
+                (giving a reservation back, reporting a result): counted
+                and told to the hooks, and the caller goes on.
         """
         policy = self.on_unavailable
         with self._lock:
@@ -450,6 +463,8 @@ class RedisStore:
                     error=cause,
                 ),
             )
+        if not refuse:
+            return
         if policy == "fail_closed":
             raise StoreUnavailableError(name, self.name) from cause
         if policy == "raise":
