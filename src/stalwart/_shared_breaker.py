@@ -4,8 +4,9 @@ store (:class:`~stalwart.redis.RedisStore`).
 
 ``CircuitBreaker(..., store=store)`` builds a :class:`SharedCircuitBreaker`
 (see ``CircuitBreaker.__new__``): the same settings, faces and events, but
-every decision that changes the state is one run of the script of
-:mod:`stalwart._breaker_lua` on the server, atomic for the whole fleet.
+every decision that changes the state is one run of
+``_redis_breaker.lua`` (the in-memory breaker's state machine, in Lua) on
+the server, atomic for the whole fleet.
 
 Round trips.  Each process keeps a *view* of the fleet's state: the state,
 its generation and, while OPEN, the end of the open period, refreshed by
@@ -45,12 +46,12 @@ server by ``state`` and ``statistics()``.
 from __future__ import annotations
 
 import math
+import pathlib
 import threading
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, final
 
-from ._breaker_lua import SCRIPT
 from ._circuit_breaker import (
     _CALL,
     _IGNORED,
@@ -72,6 +73,9 @@ from ._typing import P, T
 if TYPE_CHECKING:
     from ._redis import RedisStore
 
+
+SCRIPT = pathlib.Path(__file__).with_name("_redis_breaker.lua").read_text()
+"""The breaker's script: every decision of a shared breaker."""
 
 DEFAULT_STALENESS: Final = 1.0
 """``max_staleness`` of a shared breaker, by default (seconds)."""

@@ -1,45 +1,39 @@
-"""
-The circuit breaker's state machine as one Redis script.
+-- stalwart's circuit breaker on Redis: one script for every decision.
+--
+-- It is BreakerCore (src/stalwart/_core/circuit.py) and the windows of
+-- src/stalwart/_core/windows.py written again in Lua, run atomically on the
+-- server for the whole fleet: same transitions, same arithmetic (Lua numbers
+-- are the same IEEE doubles), same epochs.  One call of the script is one
+-- decision: admit, record, release, a manual control or a
+-- read for statistics.
+--
+-- Keys (one Redis Cluster slot: both carry the breaker's hash tag):
+--
+-- KEYS[1], a hash: the state (state, generation, trips,
+-- open_for, open_until, consecutive_failures, the trial counts,
+-- expires_at, the window's totals, entered_<state>...), readable with
+-- HGETALL.
+--
+-- KEYS[2], a hash: the window.  A count window keeps one field per slot
+-- ("0", "1"...: the outcome's flags); a time window three per bucket
+-- (c<slot>, f<slot>, s<slot>: calls, failures, slow calls).
+--
+-- ARGV: the operation, the time ("": the server's TIME), the fourteen
+-- settings (see _settings in src/stalwart/_shared_breaker.py), then the
+-- operation's arguments.
+--
+-- The reply: {decision, state, generation, incarnation, remaining, retry,
+-- now, transitions, statistics}: decision 1 admitted, 2 admitted as a
+-- trial, 0 refused; remaining the open period left ("" unless OPEN);
+-- retry a refusal's retry_after ("" when unknown); now the time
+-- the script decided at; transitions previous, state, at, recovery_time
+-- for each transition it made; statistics only for read.
+--
+-- While the breaker is CLOSED both keys expire after the idle time (a closed
+-- breaker nobody used for that long is forgotten); in any other state they
+-- persist.  incarnation tells a state created afresh (after an expiry or
+-- a server restart) from the one a process saw before.
 
-It is :class:`~stalwart._core.circuit.BreakerCore` and the windows of
-:mod:`stalwart._core.windows` written again in Lua, run atomically on the
-server for the whole fleet: same transitions, same arithmetic (Lua numbers
-are the same IEEE doubles), same epochs.  One call of the script is one
-decision: ``admit``, ``record``, ``release``, a manual ``control`` or a
-``read`` for statistics.
-
-Keys (one Redis Cluster slot: both carry the breaker's hash tag):
-
-``KEYS[1]``, a hash: the state (``state``, ``generation``, ``trips``,
-``open_for``, ``open_until``, ``consecutive_failures``, the trial counts,
-``expires_at``, the window's totals, ``entered_<state>``...), readable with
-``HGETALL``.
-
-``KEYS[2]``, a hash: the window.  A count window keeps one field per slot
-(``"0"``, ``"1"``...: the outcome's flags); a time window three per bucket
-(``c<slot>``, ``f<slot>``, ``s<slot>``: calls, failures, slow calls).
-
-``ARGV``: the operation, the time (``""``: the server's ``TIME``), the
-fourteen settings (see ``SharedBreaker._settings``), then the operation's
-arguments.
-
-The reply: ``{decision, state, generation, incarnation, remaining, retry,
-now, transitions, statistics}``: *decision* 1 admitted, 2 admitted as a
-trial, 0 refused; *remaining* the open period left (``""`` unless OPEN);
-*retry* a refusal's ``retry_after`` (``""`` when unknown); *now* the time
-the script decided at; *transitions* ``previous, state, at, recovery_time``
-for each transition it made; *statistics* only for ``read``.
-
-While the breaker is CLOSED both keys expire after the idle time (a closed
-breaker nobody used for that long is forgotten); in any other state they
-persist.  *incarnation* tells a state created afresh (after an expiry or
-a server restart) from the one a process saw before.
-"""
-
-from __future__ import annotations
-
-
-SCRIPT = r"""
 local K, W = KEYS[1], KEYS[2]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -342,4 +336,3 @@ local remaining = ''
 if state == 'open' then remaining = fmt(open_until - now) end
 return {decision, state, generation, incarnation, remaining, retry, fmt(now),
   transitions, statistics}
-"""
