@@ -333,8 +333,7 @@ class CircuitBreaker(Observable):
             whole fleet), the manual states and the growing recovery
             time.  The half-open wait is then always bounded (by
             *half_open_max_wait*, else *recovery_time*, at least one
-            second), so a trial whose process died frees its slot.  See
-            :doc:`redis`.
+            second), so a trial whose process died frees its slot.
         max_staleness: With a *store*: how old, in seconds, the fleet's
             state this process last saw may be and still admit or refuse
             a call without asking the server (1 by default; with 0 every
