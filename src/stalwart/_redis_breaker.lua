@@ -18,9 +18,10 @@
 -- ("0", "1"...: the outcome's flags); a time window three per bucket
 -- (c<slot>, f<slot>, s<slot>: calls, failures, slow calls).
 --
--- ARGV: the operation, the time ("": the server's TIME), the fourteen
--- settings (see _settings in src/stalwart/_shared_breaker.py), then the
--- operation's arguments.
+-- ARGV: the operation, the time ("": the server's TIME), the window's
+-- kind ("none", "count", "time"), the idle expiry in milliseconds, the
+-- other twelve settings in one string, separated by spaces (see _settings
+-- in src/stalwart/_shared_breaker.py), then the operation's arguments.
 --
 -- The reply: {decision, state, generation, incarnation, remaining, retry,
 -- now, transitions, statistics}: decision 1 admitted, 2 admitted as a
@@ -44,30 +45,24 @@ end
 
 -- The hot path: a success in a closed breaker without a window and
 -- without a failure streak changes nothing but the idle expiry.
-if op == 'record' and ARGV[6] == 'none' and ARGV[18] == '0' then
+if op == 'record' and ARGV[3] == 'none' and ARGV[7] == '0' then
   local v = redis.call('HMGET', K, 'state', 'consecutive_failures',
     'generation', 'incarnation')
   if v[1] == 'closed' and v[2] == '0' then
-    redis.call('PEXPIRE', K, ARGV[16])
+    redis.call('PEXPIRE', K, ARGV[4])
     return {0, 'closed', tonumber(v[3]), v[4], '', '',
       string.format('%.17g', now), {}, {}}
   end
 end
 
-local threshold = tonumber(ARGV[3])
-local failure_rate = tonumber(ARGV[4])
-local slow_rate = tonumber(ARGV[5])
-local ring = ARGV[6]
-local size = tonumber(ARGV[7])
-local width = tonumber(ARGV[8])
-local minimum = tonumber(ARGV[9])
-local recovery = tonumber(ARGV[10])
-local multiplier = tonumber(ARGV[11])
-local cap = tonumber(ARGV[12])
-local max_calls = tonumber(ARGV[13])
-local success_threshold = tonumber(ARGV[14])
-local max_wait = tonumber(ARGV[15])
-local idle_ms = tonumber(ARGV[16])
+local ring = ARGV[3]
+local idle_ms = tonumber(ARGV[4])
+local cfg = {}
+for value in string.gmatch(ARGV[5], '%S+') do cfg[#cfg + 1] = tonumber(value) end
+local threshold, failure_rate, slow_rate = cfg[1], cfg[2], cfg[3]
+local size, width, minimum = cfg[4], cfg[5], cfg[6]
+local recovery, multiplier, cap = cfg[7], cfg[8], cfg[9]
+local max_calls, success_threshold, max_wait = cfg[10], cfg[11], cfg[12]
 
 local function fmt(x) return string.format('%.17g', x) end
 local function int(x) return string.format('%d', x) end
@@ -229,7 +224,7 @@ if op == 'admit' then
     end
   end
 elseif op == 'record' then
-  local epoch, flags = tonumber(ARGV[17]), tonumber(ARGV[18])
+  local epoch, flags = tonumber(ARGV[6]), tonumber(ARGV[7])
   local failed = flags % 2
   local is_slow = math.floor(flags / 2) % 2
   if epoch == generation and state ~= 'disabled' and state ~= 'open'
@@ -272,11 +267,11 @@ elseif op == 'record' then
     end
   end
 elseif op == 'release' then
-  if tonumber(ARGV[17]) == generation and state == 'half_open' and taken > 0 then
+  if tonumber(ARGV[6]) == generation and state == 'half_open' and taken > 0 then
     taken = taken - 1
   end
 elseif op == 'control' then
-  local action = ARGV[17]
+  local action = ARGV[6]
   if action == 'force_open' then
     if state ~= 'forced_open' then enter('forced_open', now, 0) end
   elseif action == 'reset' then

@@ -141,6 +141,7 @@ class _Link:
     __slots__ = (
         "keys",
         "lock",
+        "minimum",
         "script",
         "settings",
         "staleness",
@@ -158,7 +159,7 @@ class _Link:
         )
         self.keys = (key, window)
         self.script = store._script(SCRIPT)
-        self.settings = _settings(breaker)
+        self.settings, self.minimum = _settings(breaker)
         staleness = breaker.max_staleness
         self.staleness = DEFAULT_STALENESS if staleness is None else staleness
         self.lock = threading.Lock()
@@ -166,9 +167,11 @@ class _Link:
         self.totals = _Totals()
 
 
-def _settings(breaker: CircuitBreaker) -> tuple[str, ...]:
+def _settings(breaker: CircuitBreaker) -> tuple[tuple[str, str, str], int]:
     """
-    The script's arguments 3 to 16, from the breaker's settings.
+    The script's arguments 3 to 5, from the breaker's settings (the
+    window's kind, the idle expiry in ms, and the rest in one string), and
+    the calls a rate needs.
     """
     window = breaker.window
     if isinstance(window, CountWindow):
@@ -190,27 +193,22 @@ def _settings(breaker: CircuitBreaker) -> tuple[str, ...]:
         wait = max(breaker.recovery_time, MIN_TRIAL_WAIT)
     recovery = breaker.recovery_time
     cap = recovery if breaker.recovery_max is None else breaker.recovery_max
-    return tuple(
-        map(
-            str,
-            (
-                threshold,
-                repr(breaker.failure_rate or 0.0),
-                repr(breaker.slow_call_rate or 0.0),
-                ring,
-                size,
-                repr(width),
-                minimum,
-                repr(recovery),
-                repr(breaker.recovery_multiplier),
-                repr(cap),
-                breaker.half_open_max_calls,
-                breaker.success_threshold,
-                repr(wait),
-                int(IDLE_TTL * 1000),
-            ),
-        )
+    rest = (
+        threshold,
+        breaker.failure_rate or 0.0,
+        breaker.slow_call_rate or 0.0,
+        size,
+        width,
+        minimum,
+        recovery,
+        breaker.recovery_multiplier,
+        cap,
+        breaker.half_open_max_calls,
+        breaker.success_threshold,
+        wait,
     )
+    idle = str(int(IDLE_TTL * 1000))
+    return (ring, idle, " ".join(map(repr, rest))), minimum
 
 
 class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
@@ -637,11 +635,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         """
         The window's rates, as :meth:`BreakerCore.rates` gives them.
         """
-        minimum = (
-            1
-            if state is CircuitState.HALF_OPEN
-            else int(self._link.settings[6])
-        )
+        minimum = 1 if state is CircuitState.HALF_OPEN else self._link.minimum
         if self.window is None or calls < minimum:
             return None, None
         slow_rate = None if self.slow_call_rate is None else slow / calls
