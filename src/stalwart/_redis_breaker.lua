@@ -43,14 +43,38 @@ if now == nil then
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- The hot path: a success in a closed breaker without a window and
--- without a failure streak changes nothing but the idle expiry.
-if op == 'record' and ARGV[3] == 'none' and ARGV[7] == '0' then
+-- The hot path: an outcome in a closed breaker without a window that does
+-- not open it changes at most the failure streak (and the idle expiry).
+if op == 'record' and ARGV[3] == 'none' then
   local v = redis.call('HMGET', K, 'state', 'consecutive_failures',
     'generation', 'incarnation')
-  if v[1] == 'closed' and v[2] == '0' then
-    redis.call('PEXPIRE', K, ARGV[4])
-    return {0, 'closed', tonumber(v[3]), v[4], '', '',
+  if v[1] == 'closed' then
+    local streak = tonumber(v[2])
+    local streak_now = streak
+    if tonumber(ARGV[6]) == tonumber(v[3]) then
+      if tonumber(ARGV[7]) % 2 == 1 then
+        streak_now = streak + 1
+      else
+        streak_now = 0
+      end
+    end
+    if streak_now < tonumber(string.match(ARGV[5], '^%S+')) then
+      if streak_now ~= streak then
+        redis.call('HSET', K, 'consecutive_failures',
+          string.format('%d', streak_now))
+      end
+      redis.call('PEXPIRE', K, ARGV[4])
+      return {0, 'closed', tonumber(v[3]), v[4], '', '',
+        string.format('%.17g', now), {}, {}}
+    end
+  end
+end
+
+-- An admission while every call is admitted changes nothing.
+if op == 'admit' then
+  local v = redis.call('HMGET', K, 'state', 'generation', 'incarnation')
+  if v[1] == 'closed' or v[1] == 'disabled' or v[1] == 'metrics_only' then
+    return {1, v[1], tonumber(v[2]), v[3], '', '',
       string.format('%.17g', now), {}, {}}
   end
 end

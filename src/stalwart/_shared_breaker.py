@@ -548,11 +548,14 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
 
     # --- reading and control -----------------------------------------------
 
-    def _read(self, op: str, *extra: object) -> tuple[float, Any]:
+    def _read(
+        self, op: str, *extra: object, strict: bool = False
+    ) -> tuple[float, Any]:
         """
         Run *op* on the sync client and apply its reply: return the time
         and the reply, or ``None`` for a server that could not be reached
-        (by a policy that lets the caller go on).
+        (by a policy that lets the caller go on, unless *strict*: then
+        :class:`~stalwart.StoreUnavailableError`).
         """
         now = self.clock.now()
         link = self._link
@@ -562,6 +565,10 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             )
         except Unavailable as error:
             self._down(error, now, admitting=False)
+            if strict:
+                raise StoreUnavailableError(
+                    self.name, link.store.name
+                ) from error.cause
             return now, None
         self._apply(reply, now)
         return now, reply
@@ -576,7 +583,8 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         return self._link.view[0] if reply is None else _STATES[reply[1]]
 
     def _control(self, action: Callable[[float], None]) -> None:
-        self._read("control", _ACTIONS[action.__name__])
+        # The fleet must hear a manual action, or its caller must know.
+        self._read("control", _ACTIONS[action.__name__], strict=True)
 
     def statistics(self) -> CircuitBreakerStatistics:
         """

@@ -178,6 +178,23 @@ class TestKilled:
                 cb.call(boom)
         assert CircuitState.OPEN == cb.state
 
+    @pytest.mark.parametrize("policy", ["fail_open", "fail_closed"])
+    def test_a_manual_action_the_fleet_cannot_hear(
+        self, fleet, private_redis, policy
+    ):
+        """
+        A manual action that cannot reach the server raises
+        StoreUnavailableError, whatever the policy.
+        """
+        events: list[Event] = []
+        cb, _ = build(fleet, policy, events)
+        private_redis.kill()
+
+        with pytest.raises(StoreUnavailableError):
+            cb.force_open()
+
+        assert [policy] == unavailable(events)
+
     def test_statistics_without_the_server(self, fleet, private_redis):
         """
         statistics() without the server gives the state last seen and this
