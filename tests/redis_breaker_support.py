@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from breaker_support import FACES as BREAKER_FACES
 from helpers import Boom, as_async
 from stalwart import CircuitBreaker, CircuitOpenError, Pipeline
 from stalwart.redis import RedisStore
@@ -24,17 +25,7 @@ from stalwart.testing import FakeClock
 
 T = TypeVar("T")
 
-FACES = [
-    "call",
-    "acall",
-    "decorator",
-    "async decorator",
-    "with",
-    "async with",
-    "permit",
-    "pipeline",
-    "async pipeline",
-]
+FACES = [*BREAKER_FACES, "pipeline", "async pipeline"]
 
 
 class Fleet:

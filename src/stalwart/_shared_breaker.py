@@ -61,7 +61,13 @@ from ._circuit_breaker import (
     TimeWindow,
     _value,
 )
-from ._core.circuit import _ADMITTING, FORCED_OPEN, OPEN, CircuitState
+from ._core.circuit import (
+    _ADMITTING,
+    FORCED_OPEN,
+    OPEN,
+    CircuitState,
+    window_rates,
+)
 from ._core.windows import FAILURE, SLOW
 from ._errors import StoreUnavailableError
 from ._faces import NO_RESULT, GuardBlocks, guard_acall, guard_call
@@ -607,7 +613,13 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             calls = failures = slow = 0
         elif state is CircuitState.HALF_OPEN:
             calls, failures, slow = numbers[7:10]
-        failure_rate, slow_rate = self._rates(state, calls, failures, slow)
+        failure_rate, slow_rate = window_rates(
+            state,
+            (calls, failures, slow),
+            windowed=self.window is not None,
+            minimum_calls=self._link.minimum,
+            slow_rated=self.slow_call_rate is not None,
+        )
         with totals.lock:
             return CircuitBreakerStatistics(
                 name=self.name,
@@ -636,17 +648,5 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
                     )
                 ),
             )
-
-    def _rates(
-        self, state: CircuitState, calls: int, failures: int, slow: int
-    ) -> tuple[float | None, float | None]:
-        """
-        The window's rates, as :meth:`BreakerCore.rates` gives them.
-        """
-        minimum = 1 if state is CircuitState.HALF_OPEN else self._link.minimum
-        if self.window is None or calls < minimum:
-            return None, None
-        slow_rate = None if self.slow_call_rate is None else slow / calls
-        return failures / calls, slow_rate
 
     _kind: ClassVar[str] = "CircuitBreaker"
