@@ -298,11 +298,18 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         return None
 
     def _admitted(self, reply: Sequence[Any], now: float) -> int:
-        decision, retry_after = self._apply(reply, now)
+        # A trial's epoch is odd: giving it back frees its slot.
+        epoch = int(reply[2]) << 1 | (reply[0] == 2)
+        try:
+            decision, retry_after = self._apply(reply, now)
+        except BaseException:
+            # A hook raised while the transitions were delivered: the
+            # call will not run, so its slot goes back to the fleet.
+            self._undo(epoch)
+            raise
         if decision == 0:
             raise self._refuse(now, retry_after)
-        # A trial's epoch is odd: giving it back frees its slot.
-        return int(reply[2]) << 1 | (decision == 2)
+        return epoch
 
     def _down(self, error: Unavailable, now: float, admitting: bool) -> None:
         """
@@ -437,8 +444,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             totals.slow_calls += (flags & SLOW) >> 1
         if self._observed:
             outcome = "failure" if flags & FAILURE else "success"
+            # Delivered once the outcome is recorded (before the
+            # transition it caused): a hook cannot stop the recording.
             self._events.post((_CALL, outcome, start, now, error))
-            self._events.deliver()
         state = self._link.view[0]
         if epoch < 0 or (state is CircuitState.DISABLED and not flags & SLOW):
             return now, None
@@ -457,6 +465,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         now, args = self._outcome(epoch, start, flags, error)
         if args is not None:
             self._send(args, now)
+        self._deliver()
 
     async def _afinish(
         self,
@@ -468,6 +477,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         now, args = self._outcome(epoch, start, flags, error)
         if args is not None:
             await self._asend(args, now)
+        self._deliver()
 
     def _given_back(
         self, epoch: int, start: float | None, error: BaseException | None
@@ -482,7 +492,6 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         now = self.clock.now()
         if self._observed:
             self._events.post((_CALL, "ignored", start, now, error))
-            self._events.deliver()
         if epoch > 0 and epoch & 1:
             return now, self._args("release", now, epoch >> 1)
         return now, None
@@ -496,6 +505,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         now, args = self._given_back(epoch, start, error)
         if args is not None:
             self._send(args, now)
+        self._deliver()
 
     async def _arelease(
         self,
@@ -506,6 +516,15 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         now, args = self._given_back(epoch, start, error)
         if args is not None:
             await self._asend(args, now)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        """
+        Hand the queued per-call events to the hooks (the transitions
+        were delivered with them, by :meth:`_apply`).
+        """
+        if self._events.queue:
+            self._events.deliver()
 
     def _send(self, args: list[object], now: float) -> None:
         """

@@ -19,6 +19,7 @@ import pytest
 from helpers import Boom, boom, ok
 from redis_breaker_support import FACES, Fleet, through
 from stalwart import (
+    CallFinished,
     CallRejected,
     CircuitBreaker,
     CircuitClosed,
@@ -440,6 +441,28 @@ class TestHalfOpen:
         assert "ok" == b.call(ok)
         assert CircuitState.CLOSED == a.state
 
+    def test_a_hook_interrupting_the_admission_frees_the_slot(self, fleet):
+        """
+        A hook raising KeyboardInterrupt on the half-open transition stops
+        the call, and its trial slot goes back to the fleet.
+        """
+
+        def interrupt(event: Event) -> None:
+            if isinstance(event, CircuitHalfOpened):
+                raise KeyboardInterrupt
+
+        a = fleet.breaker(failure_threshold=1, recovery_time=1)
+        b = fleet.breaker(failure_threshold=1, recovery_time=1)
+        fail(fleet, "call", a)
+        fleet.clock.advance(1)
+        a.add_hook(interrupt)
+
+        with pytest.raises(KeyboardInterrupt):
+            a.call(ok)
+
+        assert 0 == b.statistics().half_open_calls
+        assert "ok" == b.call(ok)
+
     def test_threads_of_two_processes_take_one_slot(self, fleet):
         """
         Sixteen threads in two processes, one slot: exactly one trial.
@@ -691,6 +714,26 @@ class TestWhatAProcessSees:
             cb.call(lambda: {}["x"])
 
         assert ["success", "failure", "ignored"] == outcomes
+
+    def test_a_per_call_hook_cannot_stop_the_recording(self, fleet):
+        """
+        A per-call hook raising KeyboardInterrupt on a trial's outcome
+        lets it out, after the outcome was recorded for the fleet.
+        """
+        cb = fleet.breaker(failure_threshold=1, recovery_time=1)
+        fail(fleet, "call", cb)
+        fleet.clock.advance(1)
+
+        def interrupt(event: Event) -> None:
+            if isinstance(event, CallFinished):
+                raise KeyboardInterrupt
+
+        cb.add_hook(interrupt, per_call=True)
+
+        with pytest.raises(KeyboardInterrupt):
+            cb.call(ok)
+
+        assert CircuitState.CLOSED == cb.state
 
     def test_the_state_is_readable_in_redis(self, fleet):
         """
