@@ -299,7 +299,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
 
     def _admitted(self, reply: Sequence[Any], now: float) -> int:
         # A trial's epoch is odd: giving it back frees its slot.
-        epoch = int(reply[2]) << 1 | (reply[0] == 2)
+        epoch: int = int(reply[2]) << 1 | (reply[0] == 2)
         try:
             decision, retry_after = self._apply(reply, now)
         except BaseException:
