@@ -402,6 +402,8 @@ class RedisStore:
         :class:`Unavailable` if the server cannot be reached in time.
         """
         client = self._async_client()
+        task = asyncio.current_task()
+        cancelling = 0 if task is None else task.cancelling()
         try:
             async with asyncio.timeout(self.timeout):
                 try:
@@ -420,6 +422,12 @@ class RedisStore:
             raise Unavailable(error) from error
         except InvalidResponse as error:
             raise self._not_redis(error) from error
+        finally:
+            # redis-py may finish a command whose task was cancelled
+            # meanwhile, and return its answer: the cancellation still
+            # stands (the caller then takes back what the answer granted).
+            if task is not None and task.cancelling() > cancelling:
+                raise asyncio.CancelledError
 
     def _fallback(
         self,

@@ -757,7 +757,17 @@ elseif op == 'peek' then
   if granted then g = '1' end
   return {g, fmt(at), fmt(remaining), fmt(reset), fmt(limit), fmt(now)}
 elseif op == 'cancel' then
-  local id, cost, slot = ARGV[argi], num(ARGV[argi + 1]), num(ARGV[argi + 2])
+  local id = ARGV[argi]
+  if ARGV[argi + 1] == nil then
+    -- A caller that never heard back (interrupted while the decision was
+    -- on its way): take the booking back if it is queued, else nothing.
+    local found = false
+    for _, e in ipairs(call('LRANGE', Q, 0, -1)) do
+      if string.sub(e, 1, #id + 1) == id .. ' ' then found = true break end
+    end
+    if not found then return {fmt(now), '0'} end
+  end
+  local cost, slot = num(ARGV[argi + 1] or '0'), num(ARGV[argi + 2] or '0')
   local v = {}
   for i = argi + 3, #ARGV do v[#v + 1] = num(ARGV[i]) end
   local before, i = A.unpack(v, 1)

@@ -275,6 +275,11 @@ class RedisLimiterStore:
         except Unavailable as unavailable:
             self._fail(unavailable, now, refuse=True)
             return self._open()
+        except BaseException:
+            # Interrupted with the answer on its way: a booking made
+            # meanwhile is taken back (a grant at once stays consumed).
+            self._run_quietly(keys, self._args("cancel", now, id), now)
+            raise
         return self._decided(keys, now, cost, id, answer)
 
     async def adecide(
@@ -289,7 +294,23 @@ class RedisLimiterStore:
         except Unavailable as unavailable:
             self._fail(unavailable, now, refuse=True)
             return self._open()
+        except BaseException:
+            # As in decide(); the task goes on being cancelled after it.
+            forget = self._args("cancel", now, id)
+            try:
+                await self.store._arun(SCRIPT, keys, forget)
+            except Unavailable as unavailable:
+                self._fail(unavailable, now, refuse=False)
+            raise
         return self._decided(keys, now, cost, id, answer)
+
+    def _run_quietly(
+        self, keys: list[str | bytes], args: list[str], now: float
+    ) -> None:
+        try:
+            self.store._run(SCRIPT, keys, args)
+        except Unavailable as unavailable:
+            self._fail(unavailable, now, refuse=False)
 
     def refuse(self, key: Hashable | None, now: float) -> None:
         """

@@ -1,0 +1,479 @@
+"""
+Every limiter on the Redis store, through every face, on a real server:
+decisions and headers, booked waits and timeouts, cancellation giving the
+booking back, keys, peek / reset / clear, several rates, the server's
+time, and the failure policies (the server killed and restarted, a slow
+server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import redis
+
+from redis_support import RedisServer
+from stalwart import (
+    GCRA,
+    CallRejected,
+    FixedWindow,
+    LeakyBucket,
+    RateLimitExceededError,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    StoreUnavailable,
+    StoreUnavailableError,
+    TokenBucket,
+)
+from stalwart.redis import RedisStore
+from stalwart.testing import FakeClock
+
+
+ALL = [
+    TokenBucket,
+    GCRA,
+    LeakyBucket,
+    FixedWindow,
+    SlidingWindowLog,
+    SlidingWindowCounter,
+]
+IDS = [cls.__name__ for cls in ALL]
+
+
+@pytest.fixture(name="cls", params=ALL, ids=IDS)
+def _cls(request):
+    return request.param
+
+
+@pytest.fixture(name="store")
+def _store(redis_url):
+    store = RedisStore(url=redis_url)
+    yield store
+    store.close()
+
+
+def pair(cls, store, clock=None, **kwargs):
+    """
+    The same limiter in memory and on the store.
+    """
+    clock = clock or FakeClock(1000.0)
+    kwargs.setdefault("rate", (3, 1.0))
+    memory = cls(clock=clock, name="m", **kwargs)
+    shared = cls(clock=clock, name="s", store=store, **kwargs)
+    return clock, memory, shared
+
+
+class TestDecisions:
+    @pytest.mark.parametrize("key", [None, "user-1", b"user-2"])
+    def test_try_acquire_and_peek_answer_as_in_memory(self, cls, store, key):
+        clock, memory, shared = pair(cls, store)
+        for step in [0.0, 0.0, 0.0, 0.0, 0.1, 0.25, 0.5, 1.0, 0.0, 2.5]:
+            clock.advance(step)
+            assert shared.peek(key=key) == memory.peek(key=key)
+            mine, theirs = (
+                memory.try_acquire(key=key),
+                shared.try_acquire(key=key),
+            )
+            assert theirs == mine
+            assert theirs.headers() == mine.headers()
+        assert shared.statistics().granted == memory.statistics().granted
+        assert shared.statistics().refused == memory.statistics().refused
+
+    def test_keys_are_independent(self, store):
+        limiter = FixedWindow(rate=(1, 1.0), store=store, clock=FakeClock())
+        assert limiter.try_acquire(key="a")
+        assert not limiter.try_acquire(key="a")
+        assert limiter.try_acquire(key="b")
+        assert limiter.try_acquire()
+
+    def test_limiters_of_other_names_and_prefixes_are_independent(
+        self, redis_url
+    ):
+        one, two = (
+            RedisStore(url=redis_url),
+            RedisStore(url=redis_url, prefix="other"),
+        )
+        clock = FakeClock()
+        a = FixedWindow(rate=(1, 1.0), name="a", store=one, clock=clock)
+        b = FixedWindow(rate=(1, 1.0), name="b", store=one, clock=clock)
+        c = FixedWindow(rate=(1, 1.0), name="a", store=two, clock=clock)
+        assert a.try_acquire() and b.try_acquire() and c.try_acquire()
+        # One name and prefix: one limit, whoever holds the object.
+        again = FixedWindow(rate=(1, 1.0), name="a", store=one, clock=clock)
+        assert not again.try_acquire()
+
+    def test_a_key_that_is_not_str_or_bytes_is_a_type_error(self, cls, store):
+        limiter = cls(rate=(3, 1.0), store=store, clock=FakeClock())
+        for face in (limiter.try_acquire, limiter.acquire, limiter.peek):
+            with pytest.raises(TypeError, match="str or bytes"):
+                face(key=42)
+        with pytest.raises(TypeError, match="str or bytes"):
+            asyncio.run(limiter.aacquire(key=("a",)))
+
+    def test_a_cost_that_never_fits_is_refused_and_counted(self, cls, store):
+        events = []
+        limiter = cls(
+            rate=(3, 1.0),
+            store=store,
+            clock=FakeClock(),
+            hooks=[events.append],
+        )
+        with pytest.raises(RateLimitExceededError) as info:
+            limiter.try_acquire(cost=4)
+        assert info.value.retry_after is None
+        assert limiter.statistics().refused == 1
+        assert isinstance(events[0], CallRejected)
+
+    def test_a_store_that_is_not_one_is_refused(self):
+        with pytest.raises(TypeError, match="'store'"):
+            TokenBucket(rate=1, store="redis://localhost")
+
+    def test_several_rates_at_once(self, store):
+        clock, memory, shared = pair(
+            TokenBucket, store, rate="2/second;3/10seconds"
+        )
+        for step in [0, 0, 0, 1, 1, 1, 5, 5]:
+            clock.advance(step)
+            assert shared.try_acquire() == memory.try_acquire()
+
+
+class TestWaits:
+    def test_acquire_waits_for_its_booked_slot(self, cls, store):
+        waited = []
+        for shared in (None, store):
+            clock = FakeClock(1000.0)
+            limiter = cls(rate=(3, 1.0), clock=clock, store=shared)
+            limiter.try_acquire(cost=3)
+            limiter.acquire()
+            limiter.acquire(cost=2)
+            waited.append(clock.now() - 1000.0)
+        assert waited[0] > 0
+        assert waited[1] == waited[0]
+
+    def test_acquire_refuses_beyond_its_timeout_consuming_nothing(
+        self, cls, store
+    ):
+        clock, _, shared = pair(cls, store)
+        shared.try_acquire(cost=3)
+        before = shared.peek()
+        with pytest.raises(RateLimitExceededError) as info:
+            shared.acquire(timeout=0.01)
+        assert info.value.retry_after > 0.01
+        assert shared.peek() == before
+
+    def test_aacquire_waits_on_the_async_client(self, cls, store):
+        clock, _, shared = pair(cls, store)
+        shared.try_acquire(cost=3)
+
+        async def main():
+            start = clock.now()
+            await shared.aacquire()
+            async with shared:
+                pass
+            await store.aclose()
+            return clock.now() - start
+
+        assert asyncio.run(main()) > 0
+
+    def test_a_cancelled_task_gives_its_booking_back(self, cls, store):
+        clock = FakeClock(1000.0, autojump=False)
+        limiter = cls(rate=(3, 1.0), store=store, clock=clock, name="c")
+        limiter.try_acquire(cost=3)
+        before = limiter.peek(cost=1)
+
+        async def main():
+            task = asyncio.ensure_future(limiter.aacquire())
+            while not store.client.exists("stalwart:rl:{c}:q"):
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await store.aclose()
+
+        asyncio.run(main())
+        assert limiter.peek(cost=1) == before
+        assert not store.client.exists("stalwart:rl:{c}:q")
+
+    def test_an_interrupted_thread_gives_its_booking_back(self, cls, store):
+        class Interrupting(FakeClock):
+            def sleep(self, seconds):
+                raise KeyboardInterrupt
+
+        clock = Interrupting(1000.0)
+        limiter = cls(rate=(3, 1.0), store=store, clock=clock, name="i")
+        limiter.try_acquire(cost=3)
+        before = limiter.peek()
+        with pytest.raises(KeyboardInterrupt):
+            limiter.acquire()
+        assert limiter.peek() == before
+        assert limiter.statistics().granted == 1
+
+    def test_waiters_behind_a_cancelled_one_move_up(self, store):
+        clock = FakeClock(autojump=False)
+        bucket = TokenBucket(
+            rate=1, capacity=3, clock=clock, store=store, name="up"
+        )
+        bucket.try_acquire(3)
+        served = {}
+
+        async def waiter(name, cost):
+            await bucket.aacquire(cost)
+            served[name] = clock.now()
+
+        async def queued(n):
+            while store.client.llen("stalwart:rl:{up}:q") < n:
+                await asyncio.sleep(0.001)
+
+        async def main():
+            a = asyncio.ensure_future(waiter("A", 3))
+            await queued(1)
+            b = asyncio.ensure_future(waiter("B", 1))
+            await queued(2)
+            a.cancel()  # B was booked at 4 s, behind A: it moves to 1 s
+            while store.client.llen("stalwart:rl:{up}:q") != 1:
+                await asyncio.sleep(0.001)
+            clock.advance(1.0)
+            await asyncio.gather(a, b, return_exceptions=True)
+            await store.aclose()
+            return a.cancelled()
+
+        assert asyncio.run(main())
+        assert served == {"B": 1.0}
+
+    def test_decorator_call_and_context_faces(self, store):
+        clock = FakeClock()
+        limiter = TokenBucket(rate=1, capacity=1, clock=clock, store=store)
+
+        @limiter
+        def f(x):
+            return x
+
+        @limiter
+        async def g(x):
+            return x
+
+        with limiter:
+            pass
+        assert f(1) == 1
+        assert limiter.call(f, 2) == 2
+
+        async def main():
+            assert await g(3) == 3
+            assert await limiter.acall(g, 4) == 4
+            await store.aclose()
+
+        asyncio.run(main())
+        # Seven permits (call and acall of a decorated function take two),
+        # one a second, the first at once.
+        assert clock.now() == 6.0
+
+
+class TestOperations:
+    def test_reset_forgets_one_key(self, cls, store):
+        limiter = cls(rate=(1, 1.0), store=store, clock=FakeClock())
+        limiter.try_acquire(key="a")
+        limiter.try_acquire(key="b")
+        limiter.reset("a")
+        assert limiter.try_acquire(key="a")
+        assert not limiter.try_acquire(key="b")
+
+    def test_clear_forgets_every_key_of_this_limiter_only(self, cls, store):
+        clock = FakeClock()
+        limiter = cls(rate=(1, 1.0), store=store, clock=clock, name="x*")
+        other = cls(rate=(1, 1.0), store=store, clock=clock, name="y")
+        for key in (None, "a", b"\xffb", "c}d"):
+            limiter.try_acquire(key=key)
+        other.try_acquire()
+        limiter.clear()
+        for key in (None, "a", b"\xffb", "c}d"):
+            assert limiter.try_acquire(key=key)
+        assert not other.try_acquire()
+
+    def test_idle_keys_expire(self, cls, store):
+        limiter = cls(rate=(3, 1.0), store=store, clock=FakeClock(), name="t")
+        limiter.try_acquire(key="k")
+        ttl = store.client.pttl("stalwart:rl:{t:k}")
+        # Idle within two periods of the clock, plus a second of margin.
+        assert 1000 <= ttl <= 3000
+
+
+class TestServerTime:
+    def test_processes_whose_clocks_disagree_share_one_timeline(
+        self, redis_url
+    ):
+        store = RedisStore(url=redis_url, time="server")
+        early = FixedWindow(rate=(2, 3600.0), store=store, clock=FakeClock(0))
+        late = FixedWindow(rate=(2, 3600.0), store=store, clock=FakeClock(1e6))
+        assert early.try_acquire()
+        assert late.try_acquire()
+        refused = early.try_acquire()
+        assert not refused
+        assert 0 < refused.retry_after <= 3600
+        assert not late.peek()
+
+    def test_a_booked_wait_sleeps_on_the_callers_clock(self, redis_url):
+        store = RedisStore(url=redis_url, time="server")
+        clock = FakeClock(5.0)
+        limiter = TokenBucket(rate=1000, capacity=1, store=store, clock=clock)
+        limiter.try_acquire()
+        limiter.acquire()
+        assert 0 < clock.now() - 5.0 <= 0.002
+
+    def test_a_cancelled_server_time_booking_is_given_back(self, redis_url):
+        store = RedisStore(url=redis_url, time="server")
+
+        class Interrupting(FakeClock):
+            def sleep(self, seconds):
+                raise KeyboardInterrupt
+
+        limiter = TokenBucket(
+            rate=(1, 3600.0), store=store, clock=Interrupting(), name="st"
+        )
+        limiter.try_acquire()
+        with pytest.raises(KeyboardInterrupt):
+            limiter.acquire()
+        assert not store.client.exists("stalwart:rl:{st}:q")
+
+
+class TestFailurePolicies:
+    @pytest.fixture(name="down")
+    def _down(self, private_redis: RedisServer):
+        yield private_redis
+        if private_redis.process.poll() is not None:
+            private_redis.restart()
+
+    def make(self, server, policy, **kwargs):
+        events = []
+        store = RedisStore(url=server.url, on_unavailable=policy, timeout=0.5)
+        limiter = TokenBucket(
+            rate=(1, 3600.0),
+            store=store,
+            clock=FakeClock(),
+            hooks=[events.append],
+            name=policy,
+            **kwargs,
+        )
+        return store, limiter, events
+
+    def test_fail_open_admits_tells_and_counts(self, down):
+        store, limiter, events = self.make(down, "fail_open")
+        assert limiter.try_acquire()
+        down.kill()
+        for _ in range(3):
+            assert limiter.try_acquire()
+        limiter.acquire()
+        assert limiter.peek()
+        assert [type(e) for e in events] == [StoreUnavailable] * 5
+        assert events[0].policy == "fail_open"
+        assert events[0].primitive == "rate_limiter"
+        assert isinstance(events[0].error, redis.ConnectionError)
+        assert store.statistics().degraded == 5
+
+    def test_fail_closed_refuses_with_the_cause(self, down):
+        store, limiter, events = self.make(down, "fail_closed")
+        down.kill()
+        for face in (limiter.try_acquire, limiter.acquire, limiter.peek):
+            with pytest.raises(StoreUnavailableError) as info:
+                face()
+            assert isinstance(info.value.__cause__, redis.ConnectionError)
+        with pytest.raises(StoreUnavailableError):
+            asyncio.run(limiter.aacquire())
+        assert len(events) == 4
+        assert store.statistics().degraded == 4
+
+    def test_raise_lets_the_connection_error_through(self, down):
+        _, limiter, events = self.make(down, "raise")
+        down.kill()
+        with pytest.raises(redis.ConnectionError):
+            limiter.try_acquire()
+        with pytest.raises(redis.ConnectionError):
+            limiter.reset()
+        assert [e.policy for e in events] == ["raise", "raise"]
+
+    def test_recovers_after_a_restart_without_a_new_store(self, down):
+        for policy in ("fail_open", "fail_closed", "raise"):
+            store, limiter, _ = self.make(down, policy)
+            assert limiter.try_acquire()
+            down.kill()
+            with pytest.raises(Exception):  # noqa: B017, PT011  # whatever the policy raises
+                limiter.try_acquire()
+                raise RuntimeError  # fail_open: granted
+            down.restart()
+            # The server restarted empty: one permit, then refused.
+            assert limiter.try_acquire()
+            assert not limiter.try_acquire()
+            store.close()
+
+    def test_a_cancel_that_cannot_reach_the_server_is_told(self, down):
+        store, limiter, events = self.make(down, "fail_closed")
+
+        class KillingClock(FakeClock):
+            def sleep(self, seconds):
+                down.kill()
+                raise KeyboardInterrupt
+
+        limiter = TokenBucket(
+            rate=(1, 3600.0),
+            store=store,
+            clock=KillingClock(),
+            hooks=[events.append],
+        )
+        limiter.try_acquire()
+        with pytest.raises(KeyboardInterrupt):
+            limiter.acquire()
+        assert [e.policy for e in events] == ["fail_closed"]
+
+    def test_an_async_cancel_that_cannot_reach_the_server_is_told(self, down):
+        store, limiter, events = self.make(down, "fail_open")
+        clock = FakeClock(autojump=False)
+        limiter = TokenBucket(
+            rate=(1, 3600.0), store=store, clock=clock, hooks=[events.append]
+        )
+        limiter.try_acquire()
+
+        async def main():
+            task = asyncio.ensure_future(limiter.aacquire())
+            while not store.client.keys("*:q"):
+                await asyncio.sleep(0.001)
+            down.kill()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        assert [e.policy for e in events] == ["fail_open"]
+
+    def test_a_slow_server_times_out_by_the_policy(self, down):
+        store, limiter, events = self.make(down, "fail_open")
+        store = RedisStore(url=down.url, timeout=0.05)
+        limiter = FixedWindow(
+            rate=(1, 3600.0), store=store, hooks=[events.append]
+        )
+        assert limiter.try_acquire()
+        other = down.client()
+        sleeper = threading.Thread(
+            target=other.execute_command, args=("DEBUG", "SLEEP", "0.5")
+        )
+        sleeper.start()
+        try:
+            # Refused until the server sleeps; then admitted, and told.
+            degraded = []
+            while not degraded:
+                if limiter.try_acquire():
+                    degraded = [
+                        e for e in events if isinstance(e, StoreUnavailable)
+                    ]
+        finally:
+            sleeper.join()
+            other.close()
+        assert isinstance(degraded[0].error, redis.TimeoutError)
+        assert not limiter.try_acquire()
+
+    def test_clear_when_the_server_is_down_raises(self, down):
+        _, limiter, events = self.make(down, "fail_open")
+        down.kill()
+        with pytest.raises(redis.ConnectionError):
+            limiter.clear()
+        assert len(events) == 1
