@@ -16,6 +16,8 @@ from collections.abc import Generator, Iterator
 import attrs
 import pytest
 
+from redis.crc import key_slot
+
 from helpers import Boom, boom, ok
 from redis_breaker_support import FACES, Fleet, through
 from stalwart import (
@@ -764,6 +766,30 @@ class TestWhatAProcessSees:
 
         with pytest.raises(CircuitOpenError):
             cb.call(ok)
+
+    def test_one_cluster_slot_per_breaker(self, fleet):
+        """
+        A breaker's state and its window share one Redis Cluster slot.
+        """
+        cb = fleet.breaker(failure_threshold=1, window=CountWindow(3))
+        cb.call(ok)
+
+        keys = sorted(fleet.admin.keys("*"))
+
+        assert [KEY.encode(), f"{KEY}:window".encode()] == keys
+        assert 1 == len({key_slot(key) for key in keys})
+
+    def test_scripts_flushed_are_loaded_again(self, fleet):
+        """
+        After SCRIPT FLUSH the next decision loads the script again.
+        """
+        cb = fleet.breaker(failure_threshold=1)
+        cb.call(ok)
+        fleet.admin.script_flush()
+
+        fail(fleet, "call", cb)
+
+        assert CircuitState.OPEN == cb.state
 
     def test_a_state_created_afresh_is_seen(self, fleet):
         """
