@@ -809,7 +809,8 @@ class TestTimeSources:
     def test_server_time_rules_the_open_period(self, fleet):
         """
         With time="server" the open period runs on the server's clock:
-        the breaker's own clock jumping does not end it.
+        the breaker's own clock jumping does not end it, and its end is
+        told on the breaker's clock.
         """
         cb = fleet.breaker(
             store=fleet.store(time="server"),
@@ -821,8 +822,12 @@ class TestTimeSources:
 
         with pytest.raises(CircuitOpenError) as refused:
             cb.call(ok)
+        stats = cb.statistics()
+
         assert 0 < refused.value.retry_after <= 3600
-        assert CircuitState.OPEN == cb.state
+        assert CircuitState.OPEN == stats.state
+        # On this breaker's clock, from the server's timeline.
+        assert 7200 < stats.open_until <= 7200 + 3600
 
     def test_server_time_zero_recovery(self, fleet):
         """
