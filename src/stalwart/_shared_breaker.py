@@ -24,9 +24,9 @@ was sent):
   trip (``admit``) decides; a trial's outcome is one more.
 
 So a busy closed breaker costs one round trip per call, an open one none,
-and a process acts on a state the fleet had at most ``max_staleness``
-seconds earlier (plus the reply's travel time) -- or earlier than its
-latest reply, whichever is newer.  A call's outcome counts toward the
+and a process acts on the state the fleet had when it last heard from the
+server, at most ``max_staleness`` seconds earlier (plus the reply's
+travel time).  A call's outcome counts toward the
 state only if no transition happened since it was admitted (its epoch is
 the current generation), as in the in-memory breaker.
 
@@ -98,7 +98,13 @@ _UNRECORDED: Final = -1
 """The epoch of a call admitted without the store (``fail_open``): its
 outcome is not recorded."""
 
-_STATES = {state.value.encode(): state for state in CircuitState}
+_STATES: dict[bytes | str, CircuitState] = {
+    name: state
+    for state in CircuitState
+    for name in (state.value, state.value.encode())
+}
+"""The states by the script's names for them, as bytes or as str (a
+client built with ``decode_responses=True``)."""
 
 _ACTIONS = {
     "force_open": "force_open",
@@ -108,7 +114,7 @@ _ACTIONS = {
 }
 """The core's control methods, by the script's name for them."""
 
-_NEVER: Final = (CircuitState.CLOSED, -1, -math.inf, -math.inf, b"")
+_NEVER: Final = (CircuitState.CLOSED, -1, -math.inf, -math.inf, None)
 """A view that is always too old: the first decision asks the server."""
 
 _ORDER = (
@@ -121,7 +127,7 @@ _ORDER = (
 )
 """The states in the order the script counts their entries."""
 
-_View = tuple[CircuitState, int, float, float, bytes]
+_View = tuple[CircuitState, int, float, float, bytes | str | None]
 """``(state, generation, refuse_until, fresh_until, incarnation)``, times
 on the breaker's clock."""
 
@@ -281,7 +287,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
                     )
                 )
             self._events.deliver()
-        return decision, None if retry == b"" else float(retry)
+        return decision, float(retry) if retry else None
 
     def _local(self, now: float) -> int | None:
         """
@@ -447,8 +453,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             # Delivered once the outcome is recorded (before the
             # transition it caused): a hook cannot stop the recording.
             self._events.post((_CALL, outcome, start, now, error))
-        state = self._link.view[0]
-        if epoch < 0 or (state is CircuitState.DISABLED and not flags & SLOW):
+        # Disabled, the fleet records nothing (the totals are this
+        # process's, counted above).
+        if epoch < 0 or self._link.view[0] is CircuitState.DISABLED:
             return now, None
         return now, self._args("record", now, epoch >> 1, flags)
 

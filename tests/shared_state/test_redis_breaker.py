@@ -15,6 +15,8 @@ from collections.abc import Generator, Iterator
 
 import attrs
 import pytest
+import redis
+import redis.asyncio
 
 from redis.crc import key_slot
 
@@ -36,6 +38,7 @@ from stalwart import (
     TimeWindow,
 )
 from stalwart._shared_breaker import SharedCircuitBreaker
+from stalwart.redis import RedisStore
 
 
 KEY = "stalwart:breaker:{payments}"
@@ -48,6 +51,14 @@ def _fleet(redis_url: str) -> Iterator[Fleet]:
         yield fleet
     finally:
         fleet.close()
+
+
+async def decoding(url: str) -> redis.asyncio.Redis:
+    return redis.asyncio.Redis.from_url(url, decode_responses=True)
+
+
+async def aok() -> str:
+    return "ok"
 
 
 def fail(fleet: Fleet, face: str, cb: CircuitBreaker) -> None:
@@ -81,6 +92,23 @@ class TestBuilt:
         assert "other" == renamed.name
         assert type(local) is CircuitBreaker
         assert "payments" == local.name
+
+    def test_clients_that_decode_responses(self, fleet):
+        """
+        A store on clients built with decode_responses=True works alike.
+        """
+        store = RedisStore(
+            client=redis.Redis.from_url(fleet.url, decode_responses=True),
+            aclient=fleet.loop.run_until_complete(decoding(fleet.url)),
+        )
+        fleet.stores.append(store)
+        cb = fleet.breaker(store=store, failure_threshold=1, recovery_time=5)
+        fail(fleet, "call", cb)
+
+        with pytest.raises(CircuitOpenError) as refused:
+            fleet.run(cb.acall(aok))
+        assert 5.0 == refused.value.retry_after
+        assert CircuitState.OPEN == cb.statistics().state
 
     def test_store_of_the_wrong_type(self):
         """
