@@ -45,6 +45,7 @@ server by ``state`` and ``statistics()``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import pathlib
 import threading
@@ -154,6 +155,7 @@ class _Link:
         "keys",
         "lock",
         "minimum",
+        "pending",
         "script",
         "settings",
         "staleness",
@@ -177,6 +179,8 @@ class _Link:
         self.lock = threading.Lock()
         self.view: _View = _NEVER
         self.totals = _Totals()
+        # Slots being given back from tasks (see _undo): kept alive here.
+        self.pending: set[asyncio.Task[None]] = set()
 
 
 def _settings(breaker: CircuitBreaker) -> tuple[tuple[str, str, str], int]:
@@ -421,7 +425,19 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
         epoch = token[0] if isinstance(token, tuple) else token
         if epoch > 0 and epoch & 1:
             now = self.clock.now()
-            self._send(self._args("release", now, epoch >> 1), now)
+            args = self._args("release", now, epoch >> 1)
+            if self._link.store.client is not None:
+                self._send(args, now)
+                return
+            # Only an async client, so this is an async face (a sync one
+            # could not have taken the slot): the slot goes back from a
+            # task on the running loop (the guard's _undo cannot wait).
+            task = asyncio.get_running_loop().create_task(
+                self._asend(args, now)
+            )
+            pending = self._link.pending
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
     # --- outcomes ----------------------------------------------------------
 

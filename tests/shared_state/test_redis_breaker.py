@@ -61,6 +61,10 @@ async def aok() -> str:
     return "ok"
 
 
+async def boom_async() -> None:
+    raise Boom
+
+
 def fail(fleet: Fleet, face: str, cb: CircuitBreaker) -> None:
     with pytest.raises(Boom):
         through(fleet, face, cb, boom)
@@ -263,6 +267,29 @@ class TestFaces:
 
         assert "ok" == cb.call(ok)
         assert CircuitState.CLOSED == cb.state
+
+    def test_an_async_client_alone_gives_the_trial_back(self, fleet):
+        """
+        With only an async client, a trial given back by an async face
+        (acall of a function that is not async) frees its slot from a task.
+        """
+        store = RedisStore(
+            aclient=fleet.loop.run_until_complete(decoding(fleet.url))
+        )
+        fleet.stores.append(store)
+        cb = fleet.breaker(store=store, failure_threshold=1, recovery_time=1)
+
+        async def main() -> str:
+            with pytest.raises(Boom):
+                await cb.acall(boom_async)
+            fleet.clock.advance(1)
+            with pytest.raises(TypeError, match="call"):
+                await cb.acall(ok)
+            await asyncio.gather(*cb._link.pending)
+            return await cb.acall(aok)
+
+        assert "ok" == fleet.run(main())
+        assert not cb._link.pending
 
     def test_cancelled_trial_frees_its_slot(self, fleet):
         """
