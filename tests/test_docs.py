@@ -145,13 +145,34 @@ def _imports(code: str) -> set[str]:
     return modules
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """
+    A real ``redis-server`` for the blocks of the Redis page, which read
+    its address from ``REDIS_URL`` (as a reader's would).
+    """
+    from redis_support import started_server  # noqa: PLC0415  # only for that page
+
+    server = started_server()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize(
     "block", _standalone_blocks(), ids=lambda block: block.id
 )
-def test_block_runs_alone(block: Block) -> None:
+def test_block_runs_alone(
+    block: Block,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """
     The block runs alone in a fresh namespace and prints its output block.
     """
+    if block.page.name == "redis.md":
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     outside = _imports(block.code) - set(sys.stdlib_module_names)
 
     # The operations page shows the metrics extras at work, the HTTP page

@@ -628,9 +628,9 @@ end
 local function prune()
   while true do
     local e = call('LINDEX', Q, 0)
-    if not e then return end
+    if not e then return false end
     local r = parse_entry(e)
-    if r.slot > now then return end
+    if r.slot > now then return true end
     call('LPOP', Q)
   end
 end
@@ -716,33 +716,43 @@ local function queue()
   return q
 end
 
+-- A count as Redis answers it: an integer (a string past 2^53).
+local function count(n)
+  if n < 2 ^ 53 then return n end
+  return fmt(n)
+end
+
 if op == 'decide' then
+  -- Answers {granted, remaining, limit, reset_after}, then, unless
+  -- granted at once on the caller's clock, {at, now}, and for a
+  -- reservation its marks.
   local cost, max_wait, id = num(ARGV[argi]), num(ARGV[argi + 1]),
     ARGV[argi + 2]
-  prune()
+  local queued = prune()
   local state = A.load(H)
   local before = A.mark(state)
   local granted, at
   state, granted, at = A.decide(state, now, cost, max_wait)
-  local out = {'0', fmt(at)}
-  local after = A.mark(state)
-  if granted then
-    out[1] = '1'
-    local last = last_queued()
-    if at > now then
-      call('RPUSH', Q, format_entry(
-        {id = id, cost = cost, slot = at, before = before, after = after}))
-      last = at
-    end
-    save(state, last)
-  else
-    save(state, last_queued())
+  local last = -INF
+  if queued then last = last_queued() end
+  local booked = granted and at > now
+  if booked then
+    call('RPUSH', Q, format_entry(
+      {id = id, cost = cost, slot = at, before = before,
+       after = A.mark(state)}))
+    last = at
   end
+  save(state, last)
   local remaining, reset, limit = A.status(state, now)
-  out[3], out[4], out[5], out[6] = fmt(remaining), fmt(reset), fmt(limit),
-    fmt(now)
-  marks(before, out)
-  marks(after, out)
+  local out = {0, count(remaining), count(limit), fmt(reset)}
+  if granted then out[1] = 1 end
+  if booked or not granted or ARGV[2] == '' then
+    out[5], out[6] = fmt(at), fmt(now)
+    if booked then
+      marks(before, out)
+      marks(A.mark(state), out)
+    end
+  end
   return out
 elseif op == 'peek' then
   local cost = num(ARGV[argi])

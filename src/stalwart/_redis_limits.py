@@ -224,34 +224,30 @@ class RedisLimiterStore:
         now: float,
         cost: float,
         id: str,  # noqa: A002
-        answer: Sequence[bytes],
+        answer: Sequence[Any],
     ) -> Outcome:
-        granted = answer[0] == b"1"
-        at = float(answer[1])
-        server_now = float(answer[5])
-        if self._server_time:
-            at = self._local(now, server_now, at)
+        granted = answer[0] == 1
+        at = now
         reservation = None
-        if granted and float(answer[1]) > server_now:
-            width = self._width
-            marks = [float(x) for x in answer[6 : 6 + 2 * width]]
-            reservation = RemoteReservation(
-                id,
-                keys,
-                cost,
-                at,
-                float(answer[1]),
-                marks[:width],
-                marks[width:],
-            )
-            self._live[id] = reservation
+        if len(answer) > 4:  # refused, booked for later, or server time
+            at = server_at = float(answer[4])
+            server_now = float(answer[5])
+            if self._server_time:
+                at = self._local(now, server_now, at)
+            if granted and server_at > server_now:
+                width = self._width
+                marks = [float(x) for x in answer[6 : 6 + 2 * width]]
+                reservation = RemoteReservation(
+                    id, keys, cost, at, server_at, marks[:width], marks[width:]
+                )
+                self._live[id] = reservation
         self._count(granted)
         return (
             granted,
             at,
-            int(float(answer[2])),
+            int(float(answer[1])),
             float(answer[3]),
-            int(float(answer[4])),
+            int(float(answer[2])),
             reservation,
         )
 
@@ -455,12 +451,11 @@ class RedisLimiterStore:
         except _DOWN as error:
             self._fail(Unavailable(error), now, refuse=False)
             raise
-        for name in found:
-            if name.endswith(b"}"):
-                base = name
-                keys = [base, base + b":q"]
-                keys += [base + f":log{i}".encode() for i in range(self._logs)]
-                moved += self._reset_keys(keys, now)
+        # The pattern ends with the brace: a state's key, never a suffix.
+        for base in found:
+            keys = [base, base + b":q"]
+            keys += [base + f":log{i}".encode() for i in range(self._logs)]
+            moved += self._reset_keys(keys, now)
         return moved
 
 

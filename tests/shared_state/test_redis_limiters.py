@@ -185,7 +185,7 @@ class TestWaits:
 
         async def main():
             task = asyncio.ensure_future(limiter.aacquire())
-            while not store.client.exists("stalwart:rl:{c}:q"):
+            while not store.client.exists("stalwart:rl:{c}:q"):  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -223,7 +223,7 @@ class TestWaits:
             served[name] = clock.now()
 
         async def queued(n):
-            while store.client.llen("stalwart:rl:{up}:q") < n:
+            while store.client.llen("stalwart:rl:{up}:q") < n:  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
 
         async def main():
@@ -232,7 +232,7 @@ class TestWaits:
             b = asyncio.ensure_future(waiter("B", 1))
             await queued(2)
             a.cancel()  # B was booked at 4 s, behind A: it moves to 1 s
-            while store.client.llen("stalwart:rl:{up}:q") != 1:
+            while store.client.llen("stalwart:rl:{up}:q") != 1:  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             clock.advance(1.0)
             await asyncio.gather(a, b, return_exceptions=True)
@@ -365,11 +365,12 @@ class TestFailurePolicies:
             assert limiter.try_acquire()
         limiter.acquire()
         assert limiter.peek()
-        assert [type(e) for e in events] == [StoreUnavailable] * 5
+        asyncio.run(limiter.aacquire())
+        assert [type(e) for e in events] == [StoreUnavailable] * 6
         assert events[0].policy == "fail_open"
         assert events[0].primitive == "rate_limiter"
         assert isinstance(events[0].error, redis.ConnectionError)
-        assert store.statistics().degraded == 5
+        assert store.statistics().degraded == 6
 
     def test_fail_closed_refuses_with_the_cause(self, down):
         store, limiter, events = self.make(down, "fail_closed")
@@ -435,7 +436,7 @@ class TestFailurePolicies:
 
         async def main():
             task = asyncio.ensure_future(limiter.aacquire())
-            while not store.client.keys("*:q"):
+            while not store.client.keys("*:q"):  # noqa: ASYNC110  # polling the server
                 await asyncio.sleep(0.001)
             down.kill()
             task.cancel()
@@ -477,3 +478,240 @@ class TestFailurePolicies:
         with pytest.raises(redis.ConnectionError):
             limiter.clear()
         assert len(events) == 1
+
+    def test_clear_when_the_server_goes_while_it_looks_for_keys(self, down):
+        store, limiter, events = self.make(down, "fail_open")
+        scan = store.client.scan_iter
+
+        def dying_scan(*args, **kwargs):
+            down.kill()
+            return scan(*args, **kwargs)
+
+        store.client.scan_iter = dying_scan
+        with pytest.raises(redis.ConnectionError):
+            limiter.clear()
+        assert len(events) == 1
+
+
+class TestKilledMidRun:
+    @pytest.mark.parametrize("policy", ["fail_open", "fail_closed", "raise"])
+    def test_threads_through_a_kill_and_a_restart(
+        self, private_redis: RedisServer, policy
+    ):
+        """
+        Eight threads ask a limit of 20 per hour, the server is killed
+        while they do and restarted: every call ends as the policy says
+        (never another error), and after the restart the limit holds
+        again on the fresh server: at most 20 more are granted.
+        """
+        store = RedisStore(
+            url=private_redis.url, on_unavailable=policy, timeout=0.5
+        )
+        limiter = FixedWindow(rate=(20, 3600.0), store=store, name="k")
+        outcomes: list[str] = []
+        lock = threading.Lock()
+        killed = threading.Event()
+        restarted = threading.Event()
+
+        def ask(phase_done: threading.Event | None) -> None:
+            for _ in range(40):
+                try:
+                    outcome = "granted" if limiter.try_acquire() else "refused"
+                except StoreUnavailableError:
+                    outcome = "closed"
+                except redis.ConnectionError:
+                    outcome = "raised"
+                with lock:
+                    outcomes.append(outcome)
+                if phase_done is not None and phase_done.is_set():
+                    return
+
+        def before_and_during() -> None:
+            ask(killed)
+            killed.wait()
+            ask(None)
+
+        threads = [
+            threading.Thread(target=before_and_during) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        while len(outcomes) < 30:
+            pass
+        private_redis.kill()
+        killed.set()
+        for thread in threads:
+            thread.join()
+        during = set(outcomes[30:])
+        expected = {
+            "fail_open": "granted",
+            "fail_closed": "closed",
+            "raise": "raised",
+        }[policy]
+        assert expected in during
+        assert during <= {"granted", "refused", expected}
+        private_redis.restart()
+        restarted.set()
+        outcomes.clear()
+        threads = [
+            threading.Thread(target=ask, args=(None,)) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count("granted") == 20
+        assert outcomes.count("refused") == 8 * 40 - 20
+        store.close()
+
+
+class LosingClient(redis.Redis):
+    """
+    A client whose caller is interrupted once the script has run, before
+    it hears the answer (a KeyboardInterrupt at the worst moment).
+    """
+
+    lose = False
+
+    def evalsha(self, *args, **kwargs):
+        answer = super().evalsha(*args, **kwargs)
+        if self.lose and "decide" in args:
+            raise KeyboardInterrupt
+        return answer
+
+
+class TestInterruptedWithTheAnswerOnItsWay:
+    def test_a_booking_made_meanwhile_is_taken_back(self, redis_url, cls):
+        client = LosingClient.from_url(redis_url)
+        store = RedisStore(client=client)
+        clock = FakeClock()
+        limiter = cls(rate=(3, 1.0), store=store, clock=clock, name="l")
+        limiter.try_acquire(cost=3)
+        before = limiter.peek()
+        client.lose = True
+        with pytest.raises(KeyboardInterrupt):
+            limiter.acquire()
+        client.lose = False
+        assert limiter.peek() == before
+        assert not client.exists("stalwart:rl:{l}:q")
+        client.close()
+
+    def test_when_the_server_is_gone_too_it_is_told(
+        self, private_redis: RedisServer
+    ):
+        class Killing(LosingClient):
+            def evalsha(self, *args, **kwargs):
+                answer = redis.Redis.evalsha(self, *args, **kwargs)
+                if self.lose:
+                    private_redis.kill()
+                    raise KeyboardInterrupt
+                return answer
+
+        events = []
+        client = Killing.from_url(private_redis.url)
+        store = RedisStore(client=client)
+        limiter = TokenBucket(rate=1, store=store, hooks=[events.append])
+        limiter.peek()  # the script is loaded
+        client.lose = True
+        with pytest.raises(KeyboardInterrupt):
+            limiter.try_acquire()
+        assert [type(e) for e in events] == [StoreUnavailable]
+
+    def test_an_async_forget_when_the_server_is_gone_is_told(
+        self, private_redis: RedisServer
+    ):
+        events = []
+        store = RedisStore(url=private_redis.url, timeout=0.5)
+        clock = FakeClock(autojump=False)
+        limiter = TokenBucket(
+            rate=1, store=store, clock=clock, hooks=[events.append]
+        )
+        limiter.try_acquire()  # the script is loaded
+        aclient = store.aclient
+        original = aclient.evalsha
+
+        async def evalsha(*args, **kwargs):
+            await original(*args, **kwargs)
+            private_redis.kill()
+            raise asyncio.CancelledError
+
+        aclient.evalsha = evalsha
+
+        async def main():
+            with pytest.raises(asyncio.CancelledError):
+                await limiter.aacquire()
+
+        asyncio.run(main())
+        assert [e.policy for e in events] == ["fail_open"]
+
+
+class TestProcesses:
+    def test_reservations_of_a_forked_child_have_their_own_names(self, store):
+        import os
+
+        limiter = TokenBucket(rate=1, store=store)
+        shared = limiter._store
+        parent = shared._new_id()
+        read, write = os.pipe()
+        pid = os.fork()
+        if (
+            pid == 0
+        ):  # pragma: no cover  # the child; its coverage is not collected
+            os.write(write, shared._new_id().encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = os.read(read, 100).decode()
+        os.close(read)
+        os.close(write)
+        assert child.rsplit(".", 2)[0] != parent.rsplit(".", 2)[0]
+        assert shared._new_id().rsplit(".", 1)[0] == parent.rsplit(".", 1)[0]
+        # What the child did, seen from here: a token of another pid.
+        shared._token = "feedf00d.1"
+        assert not shared._new_id().startswith("feedf00d.")
+
+    def test_another_processs_waiter_moves_up_without_being_woken(
+        self, redis_url
+    ):
+        clock = FakeClock()
+        mine = TokenBucket(
+            rate=1,
+            capacity=3,
+            clock=clock,
+            name="two",
+            store=RedisStore(url=redis_url),
+        )
+        theirs = TokenBucket(
+            rate=1,
+            capacity=3,
+            clock=clock,
+            name="two",
+            store=RedisStore(url=redis_url),
+        )
+        mine.try_acquire(3)
+        first = mine._store.decide(None, clock.now(), 3, 10.0)[5]
+        second = theirs._store.decide(None, clock.now(), 1, 10.0)[5]
+        third = mine._store.decide(None, clock.now(), 1, 10.0)[5]
+        assert (first.slot, second.slot, third.slot) == (3.0, 4.0, 5.0)
+        moved = mine._store.cancel(first, clock.now())
+        # Mine moved and is told; theirs moved on the server only.
+        assert moved == [third]
+        assert third.slot == 2.0
+        assert second.slot == 4.0
+
+    def test_a_waiter_whose_slot_stays_is_not_woken(self, store):
+        clock = FakeClock()
+        window = FixedWindow(rate=(3, 1.0), clock=clock, store=store)
+        window.try_acquire(3)
+        a = window._store.decide(None, 0.0, 1, 10.0)[5]
+        b = window._store.decide(None, 0.0, 1, 10.0)[5]
+        assert (a.slot, b.slot) == (1.0, 1.0)
+        assert window._store.cancel(a, 0.0) == []
+        assert b.slot == 1.0
+
+    def test_clear_leaves_other_keys_alone(self, store):
+        limiter = TokenBucket(rate=1, store=store, name="n", clock=FakeClock())
+        limiter.try_acquire(key="a")
+        store.client.set("stalwart:rl:{n:a}:note", "x")
+        limiter.clear()
+        assert store.client.get("stalwart:rl:{n:a}:note") == b"x"
+        assert limiter.try_acquire(key="a")
