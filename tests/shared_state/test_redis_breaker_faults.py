@@ -6,6 +6,8 @@ correct decisions again once the server is back.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +18,7 @@ from redis_breaker_support import Fleet
 from redis_support import RedisServer
 from stalwart import (
     CircuitOpenError,
+    LoggingHook,
     CircuitState,
     Event,
     RejectedError,
@@ -194,6 +197,24 @@ class TestKilled:
             cb.force_open()
 
         assert [policy] == unavailable(events)
+
+    def test_a_degraded_decision_is_logged(self, fleet, private_redis, caplog):
+        """
+        LoggingHook logs each degraded decision as a warning naming the
+        store and the policy.
+        """
+        cb, _ = build(fleet, "fail_open", [])
+        cb.add_hook(LoggingHook())
+        cb.call(ok)
+        private_redis.kill()
+
+        with caplog.at_level(logging.WARNING, logger="stalwart"):
+            cb.call(ok)
+
+        assert [
+            "circuit_breaker 'payments' could not reach store 'redis'"
+            " (fail_open)"
+        ] == [r.getMessage().split(":")[0] for r in caplog.records]
 
     def test_statistics_without_the_server(self, fleet, private_redis):
         """
