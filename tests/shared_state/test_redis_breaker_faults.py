@@ -18,9 +18,9 @@ from redis_breaker_support import Fleet
 from redis_support import RedisServer
 from stalwart import (
     CircuitOpenError,
-    LoggingHook,
     CircuitState,
     Event,
+    LoggingHook,
     RejectedError,
     StoreUnavailable,
     StoreUnavailableError,
@@ -211,10 +211,13 @@ class TestKilled:
         with caplog.at_level(logging.WARNING, logger="stalwart"):
             cb.call(ok)
 
-        assert [
+        expected = (
             "circuit_breaker 'payments' could not reach store 'redis'"
             " (fail_open)"
-        ] == [r.getMessage().split(":")[0] for r in caplog.records]
+        )
+        assert [expected] == [
+            r.getMessage().split(":")[0] for r in caplog.records
+        ]
 
     def test_statistics_without_the_server(self, fleet, private_redis):
         """
