@@ -46,6 +46,8 @@ COMPOSERS = {
     "_http": {"_retry"},  # its predicates answer with a RetryAfter
     "_keyed_breaker": {"_circuit_breaker"},
     "_registry": SHELLS,
+    # the breaker's shell for a shared state: the same breaker, subclassed
+    "_shared_breaker": {"_circuit_breaker"},
 }
 TIME_READS = {
     ("time", "monotonic"),

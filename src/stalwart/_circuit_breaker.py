@@ -43,7 +43,7 @@ import threading
 
 from collections.abc import Awaitable, Callable
 from types import CoroutineType, FrameType, TracebackType
-from typing import Any, ClassVar, TypeAlias, cast, final
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, cast, final
 
 import attrs
 
@@ -111,6 +111,10 @@ from ._validators import (
     valid_exception_filter,
     valid_hooks,
 )
+
+
+if TYPE_CHECKING:
+    from ._redis import RedisStore
 
 
 _new_refusal = CircuitOpenError.__new__
@@ -219,6 +223,16 @@ class TimeWindow:
             )
 
 
+def _check_store(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    from ._redis import RedisStore  # noqa: PLC0415  # only with a store: it imports redis
+
+    if not isinstance(value, RedisStore):
+        msg = f"'store' must be a stalwart.redis.RedisStore or None (got {value!r})"
+        raise TypeError(msg)
+
+
 def _default_threshold(self: CircuitBreaker) -> int | None:
     if self.failure_rate is None and self.slow_call_rate is None:
         return 5
@@ -235,7 +249,6 @@ def _check_window(
         )
 
 
-@final
 @attrs.frozen(kw_only=True, eq=False)
 class CircuitBreaker(Observable):
     """
@@ -314,12 +327,25 @@ class CircuitBreaker(Observable):
             asking for per-call events also get a
             :class:`~stalwart.CallFinished` per call.  More can be attached
             later with :meth:`~stalwart.Observable.add_hook`.
+        store: Share the state with every process using the same store
+            and name (a :class:`~stalwart.redis.RedisStore`): the state,
+            the window, the trial slots (*half_open_max_calls* for the
+            whole fleet), the manual states and the growing recovery
+            time.  The half-open wait is then always bounded (by
+            *half_open_max_wait*, else *recovery_time*, at least one
+            second), so a trial whose process died frees its slot.
+        max_staleness: With a *store*: how old, in seconds, the fleet's
+            state this process last saw may be and still admit or refuse
+            a call without asking the server (1 by default; with 0 every
+            admission asks: one more round trip per call).
 
     Raises:
         ConfigurationError: For an invalid setting or combination, listing
             every problem.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       *store* and *max_staleness*: a breaker shared by processes.
     """
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
@@ -382,8 +408,31 @@ class CircuitBreaker(Observable):
         validator=valid_hooks,
         repr=False,
     )
+    store: RedisStore | None = attrs.field(
+        default=None, validator=_check_store
+    )
+    max_staleness: float | None = attrs.field(
+        default=None,
+        converter=optional_seconds,
+        validator=[optional_duration, finite, non_negative],
+    )
 
     _kind: ClassVar[str] = "CircuitBreaker"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        # A breaker built with a store is a SharedCircuitBreaker, in a
+        # module of its own: the in-memory breaker's paths stay as they are.
+        if kwargs.get("store") is not None:
+            from ._shared_breaker import SharedCircuitBreaker  # noqa: PLC0415  # it imports redis
+
+            return cast("Self", object.__new__(SharedCircuitBreaker))
+        if cls is CircuitBreaker:
+            return object.__new__(cls)
+        # attrs.evolve(shared, store=None): Python calls __init__ only on
+        # an instance of cls, so this one is initialised here.
+        breaker = object.__new__(CircuitBreaker)
+        breaker.__init__(*args, **kwargs)  # type: ignore[misc]  # see above
+        return cast("Self", breaker)
 
     _core: BreakerCore = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False)
@@ -551,6 +600,11 @@ class CircuitBreaker(Observable):
             problems.append(
                 "'success_threshold' must be <= 'half_open_max_calls'"
                 f" {self.half_open_max_calls} (got {self.success_threshold!r})"
+            )
+        if self.max_staleness is not None and self.store is None:
+            problems.append(
+                "'max_staleness' applies only with a 'store'"
+                f" (got {self.max_staleness!r})"
             )
         collect(problems)
 

@@ -17,6 +17,7 @@ from typing_extensions import assert_type
 
 import stalwart
 
+from stalwart.redis import RedisStore
 from stalwart.testing import FakeClock, use_clock
 
 
@@ -102,6 +103,13 @@ def circuit_breaker() -> None:
     assert_type(stats.failure_rate, float | None)
     assert_type(stats.calls, int)
     _ = stalwart.CircuitBreaker(window=stalwart.TimeWindow(60.0, buckets=12))
+    shared = stalwart.CircuitBreaker(
+        name="payments",
+        store=RedisStore(url="redis://localhost:6379/0"),
+        max_staleness=0.5,
+    )
+    assert_type(shared, stalwart.CircuitBreaker)
+    assert_type(shared.call(len, "abc"), int)
 
     # A generator function is guarded over its whole iteration; its type
     # is kept.

@@ -468,9 +468,31 @@ class BreakerCore:
         the policy has no such rate).
         """
         calls, failures, slow = self.window_totals(now)
-        # Trials have no minimum: their verdict comes after all of them.
-        minimum = 1 if self.state is HALF_OPEN else self._minimum_calls
-        if self.window is None or calls < minimum:
-            return None, None
-        slow_rate = None if self.slow_call_rate is None else slow / calls
-        return failures / calls, slow_rate
+        return window_rates(
+            self.state,
+            (calls, failures, slow),
+            windowed=self.window is not None,
+            minimum_calls=self._minimum_calls,
+            slow_rated=self.slow_call_rate is not None,
+        )
+
+
+def window_rates(
+    state: CircuitState,
+    totals: tuple[int, int, int],
+    *,
+    windowed: bool,
+    minimum_calls: int,
+    slow_rated: bool,
+) -> tuple[float | None, float | None]:
+    """
+    Return the failure rate and the slow-call rate of a window holding
+    *totals* (calls, failures, slow calls) in *state*: each ``None`` while
+    fewer than the minimum calls were recorded (or without such a rate).
+    """
+    calls, failures, slow = totals
+    # Trials have no minimum: their verdict comes after all of them.
+    minimum = 1 if state is HALF_OPEN else minimum_calls
+    if not windowed or calls < minimum:
+        return None, None
+    return failures / calls, slow / calls if slow_rated else None
