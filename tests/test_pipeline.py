@@ -199,38 +199,6 @@ class TestCallFaces:
         assert 2 == invoke(pipeline, double, 1)
         assert ("a", "exit", 1, 2) == log[-1]
 
-    def test_guard_keyed_by_the_arguments_runs_its_call(
-        self, log: Log, invoke: Callable[..., Any]
-    ) -> None:
-        """
-        A guard that admits by the call's arguments (a key_func) runs
-        through its call() / acall(), which see them, not its steps.
-        """
-
-        class Keyed(Gate):
-            def __init__(self, name: str, log: Log) -> None:
-                super().__init__(name, log)
-                self.key_func = lambda item: item
-                self.runner = Runner(name, log)
-
-            def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return self.runner.call(fn, *args, **kwargs)
-
-            async def acall(
-                self, fn: Any, /, *args: Any, **kwargs: Any
-            ) -> Any:
-                return await self.runner.acall(fn, *args, **kwargs)
-
-        pipeline = stalwart.Pipeline(Gate("a", log), Keyed("k", log))
-
-        assert 6 == invoke(pipeline, double, 3)
-        assert [
-            ("a", "enter", 1),
-            ("k", "call"),
-            ("k", "returned", 6),
-            ("a", "exit", 1, 6),
-        ] == log
-
     def test_keyword_arguments(
         self, log: Log, invoke: Callable[..., Any]
     ) -> None:

@@ -8,14 +8,15 @@ layering rule 3), never by importing their shells:
   timeout: every primitive that admits a call and then hears how it
   ended) is entered and exited through its steps: a run of consecutive
   guards is entered in one loop, in one frame, and left in reverse order;
-* a guard that admits by the call's arguments (a keyed breaker, whose key
+* a guard that admits by the call's arguments (a keyed breaker, a limiter
+  with a ``key_func``: its key
   comes from them) has ``_enter_args(args, kwargs)`` and
   ``_aenter_args(args, kwargs)`` in place of ``_enter`` / ``_aenter``, and
   is entered through those, in a frame of its own;
 * any other stage (a retry, a fallback, chaos, the sync timeout, a
-  thread-pool bulkhead) runs the rest of the pipeline through its
-  ``call`` / ``acall``, as does a guard that admits by the call's
-  arguments without those steps (a ``key_func``);
+  thread-pool bulkhead, a weighted bulkhead that weighs calls by their
+  arguments) runs the rest of the pipeline through its ``call`` /
+  ``acall``;
 * the decorator stacks each stage's own decorator (a stage without one is
   wrapped through its protocol), so ``@pipeline`` costs what the stacked
   decorators cost, hand-tuned fast paths included.
@@ -1129,33 +1130,18 @@ class Pipeline:
                 stacklevel=user_stacklevel(),
             )
         self._keys = _keys(self.stages)
-        # The call faces run a guard through its call() / acall() where its
-        # steps cannot stand for them: a guard that admits by the call's
-        # arguments (a limiter's key_func) without the steps that take
-        # them (_enter_args), which its other steps do not see; and, for
-        # the sync faces, the timeout, whose call() runs the function on a
-        # worker thread (its sync steps, where it has them, serve `with`
-        # blocks only).
-        call_guards = [
-            is_guard
-            and (
-                _admits_by_args(stage)
-                or not (
-                    getattr(stage, "key_func", None) is not None
-                    and _is_call_stage(stage)
-                )
-            )
-            for stage, is_guard in zip(flat, guards, strict=True)
-        ]
+        # The sync call faces run the timeout through its call(), which
+        # runs the function on a worker thread (its sync steps, where it
+        # has them, serve `with` blocks only).
         sync_guards = [
             is_guard and role != TIMEOUT
-            for is_guard, role in zip(call_guards, roles, strict=True)
+            for is_guard, role in zip(guards, roles, strict=True)
         ]
         self._run = _chain(
             _segments(self.stages, sync_guards), name, is_async=False
         )
         self._arun = _chain(
-            _segments(self.stages, call_guards), name, is_async=True
+            _segments(self.stages, guards), name, is_async=True
         )
         self._blocks: Blocks[Any] = Blocks()
         self._held = self._blocks.held
