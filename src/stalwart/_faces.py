@@ -48,7 +48,14 @@ from collections.abc import (
     Generator,
 )
 from pathlib import Path
-from types import CodeType, CoroutineType, FrameType, GeneratorType
+from types import (
+    CodeType,
+    CoroutineType,
+    FrameType,
+    FunctionType,
+    GeneratorType,
+    MethodType,
+)
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from ._typing import P, T
@@ -138,6 +145,31 @@ def is_async_callable(fn: object) -> bool:
     # coroutines.
     call = getattr(type(fn), "__call__", None)  # noqa: B004
     return inspect.iscoroutinefunction(call)
+
+
+ASYNC_FLAGS: Final = (
+    inspect.CO_COROUTINE
+    | inspect.CO_ITERABLE_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+)
+"""The code flags of functions whose call returns a coroutine or an async
+generator: a sync face on a hot path tests ``fn.__code__.co_flags &
+ASYNC_FLAGS`` for a plain function, :func:`is_async_function` otherwise."""
+
+
+def is_async_function(fn: object) -> bool:
+    """
+    Tell whether calling *fn* returns a coroutine (or an async
+    generator), cheaply for plain functions and methods: what a sync
+    ``call()`` face refuses before it takes anything.
+    """
+    kind = type(fn)
+    if kind is MethodType:
+        fn = cast("MethodType", fn).__func__
+        kind = type(fn)
+    if kind is FunctionType:
+        return bool(cast("FunctionType", fn).__code__.co_flags & ASYNC_FLAGS)
+    return is_async_callable(fn) or is_async_generator_function(fn)
 
 
 def is_async_generator_function(fn: object) -> bool:

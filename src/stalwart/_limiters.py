@@ -33,6 +33,7 @@ from collections.abc import (
     Hashable,
 )
 from datetime import timedelta
+from types import CoroutineType, FunctionType
 from typing import Any, ClassVar, Final, Literal, NamedTuple, cast, final
 
 import attrs
@@ -54,15 +55,22 @@ from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
 from ._events import CallAdmitted, CallRejected, Hook, emit
 from ._faces import (
+    ASYNC_FLAGS,
+    PLAIN,
+    awaitable_result_error,
     blocking_on_loop,
     guard_acall,
     guard_async_generator,
     guard_call,
     guard_decorate,
     guard_generator,
+    is_any_generator_function,
     is_async_callable,
+    is_async_function,
     is_async_generator_function,
+    is_awaitable,
     is_generator_function,
+    not_awaitable_error,
 )
 from ._observe import LiveHooks, Observable, live_hooks
 from ._rates import Rate, RateSpec, RatesSpec
@@ -755,7 +763,11 @@ class _Limiter(_NoOutcome, Observable):
 
         .. versionadded:: 0.1.0
         """
-        if is_async_callable(fn):
+        if (
+            fn.__code__.co_flags & ASYNC_FLAGS
+            if fn.__class__ is FunctionType
+            else is_async_function(fn)
+        ):
             msg = (
                 f"{self._kind} {self.name!r}: call() was given the async"
                 f" function {fn!r}; use acall()"
@@ -798,7 +810,7 @@ class _Limiter(_NoOutcome, Observable):
            called.
         """
         if self.key_func is None:
-            return guard_decorate(self, fn)
+            return self._decorate(fn)
         guard = self._guard
         if is_async_generator_function(fn):
             agen = cast("Callable[..., AsyncGenerator[Any, Any]]", fn)
@@ -833,6 +845,46 @@ class _Limiter(_NoOutcome, Observable):
         @functools.wraps(fn)
         def limited(*args: P.args, **kwargs: P.kwargs) -> T:
             return guard_call(guard(args, kwargs), fn, args, kwargs)
+
+        return limited
+
+    def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """
+        Decorate *fn* for the default key: a ``def`` or an ``async def``
+        on a hand-inlined path (the guard's steps, less the calls to
+        those that do nothing), anything else through the guard.
+        """
+        if is_any_generator_function(fn):
+            return guard_decorate(self, fn)
+        timeout = self.timeout
+        if is_async_callable(fn):
+            afn = cast("Callable[P, Awaitable[Any]]", fn)
+            aacquire = self.aacquire
+
+            @functools.wraps(fn)
+            async def limited_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                await aacquire(1, None, timeout)
+                awaitable = afn(*args, **kwargs)
+                if type(awaitable) is not CoroutineType and not is_awaitable(
+                    awaitable
+                ):
+                    raise not_awaitable_error(
+                        self._kind, self.name, "acall()", "call()", awaitable
+                    )
+                return await awaitable
+
+            return cast("Callable[P, T]", limited_async)
+        acquire = self._acquire
+
+        @functools.wraps(fn)
+        def limited(*args: P.args, **kwargs: P.kwargs) -> T:
+            acquire(1, None, timeout, _CALL_FACES)
+            result = fn(*args, **kwargs)
+            if type(result) not in PLAIN and is_awaitable(result):
+                raise awaitable_result_error(
+                    self._kind, self.name, "call()", "acall()", result
+                )
+            return result
 
         return limited
 

@@ -35,7 +35,6 @@ point turns it back into the :class:`TypeError` it carries.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import threading
 import warnings
@@ -53,7 +52,6 @@ from types import (
     CoroutineType,
     FunctionType,
     MappingProxyType,
-    MethodType,
     TracebackType,
 )
 from typing import Any, Final, Protocol, TypeAlias, cast, final
@@ -63,6 +61,7 @@ import attrs
 from ._errors import ConfigurationError, PipelineOrderWarning
 from ._events import Hook, running_pipeline
 from ._faces import (
+    ASYNC_FLAGS,
     FORWARDING_MODULES,
     NO_RESULT,
     PLAIN,
@@ -70,6 +69,7 @@ from ._faces import (
     caller,
     guard_decorate,
     is_async_callable,
+    is_async_function,
     is_async_generator_function,
     is_awaitable,
     is_generator_function,
@@ -89,14 +89,6 @@ _KIND = "Pipeline"
 _getframe = sys._getframe
 _set_tag = running_pipeline.set
 _reset_tag = running_pipeline.reset
-
-# Code flags of functions whose call returns a coroutine or an async
-# generator: call() refuses them before any stage runs.
-_ASYNC_FLAGS = (
-    inspect.CO_COROUTINE
-    | inspect.CO_ITERABLE_COROUTINE
-    | inspect.CO_ASYNC_GENERATOR
-)
 
 _STEPS = ("_enter", "_aenter", "_exit", "_aexit", "_undo")
 """The steps of the guard protocol (:class:`stalwart._faces.Guard`)."""
@@ -192,20 +184,6 @@ def _not_a_stage(index: int, stage: object) -> str:
         " the guard steps _enter(), _aenter(), _exit(), _aexit() and"
         f" _undo() (it lacks {', '.join(missing_steps)})"
     )
-
-
-def _is_async_function(fn: object) -> bool:
-    """
-    Tell whether calling *fn* returns a coroutine (or an async
-    generator), cheaply for plain functions and methods.
-    """
-    kind = type(fn)
-    if kind is MethodType:
-        fn = cast("MethodType", fn).__func__
-        kind = type(fn)
-    if kind is FunctionType:
-        return bool(cast("FunctionType", fn).__code__.co_flags & _ASYNC_FLAGS)
-    return is_async_callable(fn) or is_async_generator_function(fn)
 
 
 # -- misuse found at the innermost call ---------------------------------------
@@ -1379,9 +1357,9 @@ class Pipeline:
         .. versionadded:: 0.2.0
         """
         if fn.__class__ is FunctionType:
-            if fn.__code__.co_flags & _ASYNC_FLAGS:
+            if fn.__code__.co_flags & ASYNC_FLAGS:
                 raise self._async_given(fn)
-        elif _is_async_function(fn):
+        elif is_async_function(fn):
             raise self._async_given(fn)
         if self._tagged:
             tagged: T = self._tagged_call(fn, args, kwargs)
