@@ -710,7 +710,7 @@ class _Limiter(_NoOutcome, Observable):
 
     def _emit(self, now: float, error: RateLimitExceededError) -> None:
         emit(
-            self.hooks,
+            self._live.all,
             CallRejected(primitive_name=self.name, at=now, error=error),
         )
 
