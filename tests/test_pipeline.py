@@ -19,7 +19,7 @@ import stalwart
 from helpers import Boom, as_async
 from pipeline_support import Gate, Log, Runner
 from stalwart._events import running_pipeline
-from stalwart._pipeline import _is_async_function
+from stalwart._faces import is_async_function
 from stalwart.testing import FakeClock
 
 
@@ -343,12 +343,12 @@ class TestMisuse:
             async def fetch(self) -> int:
                 return 1
 
-        assert _is_async_function(adouble)
-        assert _is_async_function(Client().fetch)
-        assert not _is_async_function(double)
-        assert not _is_async_function(Client().get)
-        assert not _is_async_function(print)
-        assert _is_async_function(functools.partial(adouble))
+        assert is_async_function(adouble)
+        assert is_async_function(Client().fetch)
+        assert not is_async_function(double)
+        assert not is_async_function(Client().get)
+        assert not is_async_function(print)
+        assert is_async_function(functools.partial(adouble))
 
     def test_decorator_refuses_what_is_not_callable(self) -> None:
         """
