@@ -172,6 +172,7 @@ class TestBlockingOnALoop:
             ("with", r"`with limiter` .*use `async with limiter`"),
             ("acquire", r"acquire\(\) .*use await limiter.aacquire\(\)"),
             ("call", r"call\(\) .*use acall\(\)"),
+            ("decorator", r"call\(\) .*use acall\(\)"),
         ],
     )
     def test_refused_and_booking_given_back(self, cls, clock, face, names):
@@ -191,8 +192,10 @@ class TestBlockingOnALoop:
                         pass  # pragma: no cover  # never entered
                 elif face == "acquire":
                     limiter.acquire()
-                else:
+                elif face == "call":
                     limiter.call(_echo, "x")
+                else:
+                    limiter(_echo)("x")
             assert 0.0 == clock.now()
             await limiter.aacquire()
             return clock.now()
