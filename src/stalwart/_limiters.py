@@ -569,18 +569,16 @@ class _Limiter(_NoOutcome, Observable):
         admitted now.  A hook that raises a :class:`BaseException` does
         not give the permit back: it was granted, and is counted once.
         """
-        calls = self._live.calls
-        if calls:
-            now = self.clock.now()
-            emit(
-                calls,
-                CallAdmitted(
-                    primitive_name=self.name,
-                    at=now,
-                    primitive=RateLimiterStatistics.kind,
-                    wait=now - start,
-                ),
-            )
+        now = self.clock.now()
+        emit(
+            self._live.calls,  # those left, if one went meanwhile
+            CallAdmitted(
+                primitive_name=self.name,
+                at=now,
+                primitive=RateLimiterStatistics.kind,
+                wait=now - start,
+            ),
+        )
 
     def _reserve(
         self,
