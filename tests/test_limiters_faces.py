@@ -584,6 +584,23 @@ class TestComposition:
         assert "x" == retry.call(limiter.call, _echo, "x")
         assert 60.0 == clock.now()
 
+    def test_pipeline_retry_around_a_limiter(self, clock, invoke):
+        """
+        In a pipeline, a Retry outside a limiter retries its refusal after
+        the refusal's retry_after.
+        """
+        limiter = TokenBucket(rate="1/minute", clock=clock, timeout=0)
+        retry = stalwart.Retry(attempts=2, on=(), clock=clock, timeout=None)
+        pipeline = stalwart.Pipeline(retry, limiter)
+        limiter.acquire()
+
+        assert "x" == invoke(pipeline, _echo, "x")
+        assert 60.0 == clock.now()
+        assert (2, 1) == (
+            limiter.statistics().granted,
+            limiter.statistics().refused,
+        )
+
     def test_pipeline_with_faces(self, cls, clock):
         """
         A pipeline holding a limiter has `with` and `async with` faces

@@ -2,11 +2,13 @@
 What the faces of every primitive share.
 
 A primitive that admits a call and then hears how it ended (a circuit
-breaker, a keyed one, a bulkhead, an async timeout) is a :class:`Guard`:
+breaker, a keyed one, a bulkhead, a rate limiter, an async timeout) is a
+:class:`Guard`:
 three steps, ``_enter`` / ``_aenter`` to take a token, ``_exit`` /
 ``_aexit`` to report the outcome on it, and ``_undo`` to give it back when
 the call turned out never to have happened (a misuse refused by a face).
-One that admits by the call's arguments (a keyed breaker) also has
+One that admits by the call's arguments (a keyed breaker, a limiter
+with a ``key_func``) also has
 ``_enter_args`` / ``_aenter_args``, which take them.  The generic faces
 below (:func:`guard_call`, :func:`guard_acall`, :func:`guard_decorate`,
 :class:`GuardBlocks`) are derived from those steps; a primitive keeps its

@@ -16,6 +16,13 @@ hand-inlined hot path for a request granted at once (``try_acquire``, and
 ``acquire`` when no wait is needed); it makes exactly the decision of the
 algorithm's ``decide`` (a property test runs both on the same requests),
 and everything else goes through the store's operations.
+
+Every face (the decorator, ``call`` / ``acall``, ``with`` / ``async
+with``, a :class:`~stalwart.Pipeline`'s stage) takes its permit through
+the guard protocol of :mod:`stalwart._faces` and ``_acquire`` /
+``aacquire``: a limiter admits a call and never hears how it ended, so its
+exit steps do nothing and a block keeps no state.  Per-call hooks
+(:mod:`stalwart._observe`) hear every admission with its wait.
 """
 
 from __future__ import annotations
