@@ -398,6 +398,32 @@ class TestCancellation:
         assert 2 == limiter.statistics().granted
 
 
+class TestQueue:
+    @pytest.mark.parametrize("key", [None, "k"], ids=["default", "keyed"])
+    def test_try_acquire_never_jumps_a_waiter(self, cls, key):
+        """
+        While a task waits for its booked slot on a key, try_acquire on
+        that key is refused even once the slot has room, until the waiter
+        is served.
+        """
+        clock = FakeClock(autojump=False)
+        limiter = _one_per_minute(cls, clock)
+        limiter.acquire(key=key)
+        slot = limiter.peek(key=key).retry_after
+
+        async def main() -> tuple[bool, bool]:
+            waiter = asyncio.create_task(limiter.aacquire(key=key))
+            for _ in range(3):  # the waiter parks on the clock
+                await asyncio.sleep(0)
+            refused = limiter.try_acquire(key=key)
+            clock.advance(slot)
+            await waiter
+            return bool(refused), bool(limiter.try_acquire(key=key))
+
+        assert (False, False) == asyncio.run(main())
+        assert 2 == limiter.statistics().granted
+
+
 class TestHooksThatRaise:
     def test_base_exception_on_admission(self, clock):
         """
