@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness import Suite
+from harness import Suite, af, f
 
 
 BIG = 10**9
@@ -50,6 +50,10 @@ KEYED = "rate limiter under load (draining), keyed call"
 FULL = "rate limiter idle (full), sync, thread-safe"
 ASYNC = "rate limiter, permit granted, async"
 LOG = "sliding-window log: cost per hit vs entries in the window"
+FACES = (
+    "token bucket faces around the same call (budget: `with` <= 1.5x the"
+    " decorator)"
+)
 
 _monotonic = time.monotonic
 _trunc = math.trunc
@@ -306,6 +310,8 @@ def ours(suite: Suite) -> None:
         kind="floor",
     )
 
+    faces(suite)
+
     for entries in (10, 100_000):
         log = stepping_log(entries)
         suite.add(
@@ -313,6 +319,51 @@ def ours(suite: Suite) -> None:
             f"stalwart SlidingWindowLog ({entries:,} entries)",
             "acq()",
             {"acq": log.try_acquire},
+        )
+
+
+def face_limiters() -> list[tuple[str, Any]]:
+    """The token buckets the faces are measured on: idle and draining."""
+    import stalwart
+
+    system = stalwart.SystemClock()
+    return [
+        (
+            "idle",
+            stalwart.TokenBucket(rate=BIG, capacity=BIG, clock=system),
+        ),
+        ("draining", stalwart.TokenBucket(rate=DRAIN, clock=system)),
+    ]
+
+
+def faces(suite: Suite) -> None:
+    """Add the token bucket's decorator and `with` rows, sync and async."""
+    for regime, lim in face_limiters():
+        suite.add(
+            FACES,
+            f"stalwart @TokenBucket def [{regime}]",
+            "g(x)",
+            {"g": lim(f), "x": 1},
+        )
+        suite.add(
+            FACES,
+            f"stalwart with TokenBucket: f(x) [{regime}]",
+            "with g:\n    f(x)",
+            {"g": lim, "f": f, "x": 1},
+        )
+        suite.add(
+            FACES,
+            f"stalwart @TokenBucket async def [{regime}]",
+            "await g(x)",
+            {"g": lim(af), "x": 1},
+            is_async=True,
+        )
+        suite.add(
+            FACES,
+            f"stalwart async with TokenBucket: await f(x) [{regime}]",
+            "async with g:\n    await f(x)",
+            {"g": lim, "f": af, "x": 1},
+            is_async=True,
         )
 
 
@@ -506,7 +557,7 @@ class _Grouped:
                     self.suite.add(*args, **kwargs)
 
 
-SECTIONS = (SYNC, KEYED, FULL, ASYNC, LOG)
+SECTIONS = (SYNC, KEYED, FULL, ASYNC, LOG, FACES)
 
 
 def rows(suite: Suite) -> None:

@@ -1,6 +1,6 @@
 """
-What instrumentation costs: a closed breaker, a successful retry and a
-fallback that is not used, plain, with a hook that asks for per-call events and does nothing (the
+What instrumentation costs: a closed breaker, a successful retry, a
+fallback that is not used and a draining token bucket, plain, with a hook that asks for per-call events and does nothing (the
 cost of timing each call and building its event), and with the Prometheus
 listener of ``stalwart.prometheus`` (one histogram observation per call),
 as ratios to a plain call sampled in the same rounds.
@@ -28,6 +28,12 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
             return stalwart.CircuitBreaker(name="bench")
         if kind == "fallback":
             return stalwart.Fallback(name="bench", value=0)
+        if kind == "limiter":
+            return stalwart.TokenBucket(
+                name="bench",
+                rate=(10**9, 3600.0),
+                clock=stalwart.SystemClock(),
+            )
         return stalwart.Retry(name="bench", attempts=3, wait=0)
 
     plain = build()
@@ -48,7 +54,7 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
 
 def rows(suite: Suite) -> None:
     """Add the instrumentation rows to *suite*."""
-    for kind in ("breaker", "retry", "fallback"):
+    for kind in ("breaker", "retry", "fallback", "limiter"):
         for label, primitive in _instrumented(kind):
             suite.add(
                 "instrumentation",

@@ -1,7 +1,7 @@
 """
 What instrumentation costs per call (see ``peers_ops.py``): a closed
-breaker's, a successful retry's and an unused fallback's decorator, plain
-and with a per-call hook, as ratios to the plain call of ``test_baselines.py``.
+breaker's, a successful retry's, an unused fallback's and a draining
+token bucket's decorator, plain and with a per-call hook, as ratios to the plain call of ``test_baselines.py``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,23 @@ def _noop(event: object) -> None:
 
 
 @pytest.mark.parametrize("hooked", [False, True], ids=["plain", "per-call"])
-@pytest.mark.parametrize("kind", ["breaker", "retry", "fallback"])
+@pytest.mark.parametrize("kind", ["breaker", "retry", "fallback", "limiter"])
 def test_decorator(benchmark, kind, hooked):
     """A decorated call, with or without a per-call hook."""
-    primitive: stalwart.CircuitBreaker | stalwart.Retry | stalwart.Fallback
+    primitive: (
+        stalwart.CircuitBreaker
+        | stalwart.Retry
+        | stalwart.Fallback
+        | stalwart.TokenBucket
+    )
     if kind == "breaker":
         primitive = stalwart.CircuitBreaker(name="bench")
     elif kind == "fallback":
         primitive = stalwart.Fallback(name="bench", value=0)
+    elif kind == "limiter":
+        primitive = stalwart.TokenBucket(
+            name="bench", rate=(10**9, 3600.0), clock=stalwart.SystemClock()
+        )
     else:
         primitive = stalwart.Retry(name="bench", wait=0)
     if hooked:

@@ -17,13 +17,14 @@ import pytest
 
 import stalwart
 
-from harness import LOOP, abatch, batch
+from harness import LOOP, abatch, af, batch, f
 from peers_limiters import (
     BIG,
     DRAIN,
     FloorTokenBucket,
     algorithms,
     draining_floor,
+    face_limiters,
     stepping_log,
     thread_scaling,
 )
@@ -89,6 +90,46 @@ def test_token_bucket_aacquire(benchmark):
     bucket = stalwart.TokenBucket(rate=DRAIN, clock=_system())
     benchmark.extra_info["baseline"] = "test_plain_await"
     benchmark(abatch("await acq()", {"acq": bucket.aacquire}, loop=LOOP))
+
+
+FACES = face_limiters()
+REGIMES = [regime for regime, _ in FACES]
+
+
+@pytest.mark.parametrize(("regime", "lim"), FACES, ids=REGIMES)
+def test_token_bucket_decorator(benchmark, regime, lim):
+    """A decorated def under a token bucket (vs a plain call)."""
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": lim(f), "x": 1}))
+
+
+@pytest.mark.parametrize(("regime", "lim"), FACES, ids=REGIMES)
+def test_token_bucket_with(benchmark, regime, lim):
+    """``with bucket: f(x)``: budget <= 1.5x the decorator."""
+    benchmark.extra_info["baseline"] = f"test_token_bucket_decorator[{regime}]"
+    benchmark(batch("with g:\n    f(x)", {"g": lim, "f": f, "x": 1}))
+
+
+@pytest.mark.parametrize(("regime", "lim"), FACES, ids=REGIMES)
+def test_token_bucket_async_decorator(benchmark, regime, lim):
+    """A decorated async def under a token bucket (vs a plain await)."""
+    benchmark.extra_info["baseline"] = "test_plain_await"
+    benchmark(abatch("await g(x)", {"g": lim(af), "x": 1}, loop=LOOP))
+
+
+@pytest.mark.parametrize(("regime", "lim"), FACES, ids=REGIMES)
+def test_token_bucket_async_with(benchmark, regime, lim):
+    """``async with bucket: await f(x)``: budget <= 1.5x the decorator."""
+    benchmark.extra_info["baseline"] = (
+        f"test_token_bucket_async_decorator[{regime}]"
+    )
+    benchmark(
+        abatch(
+            "async with g:\n    await f(x)",
+            {"g": lim, "f": af, "x": 1},
+            loop=LOOP,
+        )
+    )
 
 
 def test_sliding_log_10(benchmark):

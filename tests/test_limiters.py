@@ -684,7 +684,9 @@ class TestObservability:
         limiter.try_acquire(key="a")
 
         assert (
-            RateLimiterStatistics(name="s", granted=2, refused=2, keys=1)
+            RateLimiterStatistics(
+                name="s", granted=2, refused=2, keys=1, remaining=0
+            )
             == limiter.statistics()
         )
 

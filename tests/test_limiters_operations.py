@@ -75,7 +75,11 @@ class TestPeek:
         assert (True, False) == (bool(granted), bool(refused))
         assert (
             RateLimiterStatistics(
-                name="<unnamed>", granted=1, refused=0, keys=key is not None
+                name="<unnamed>",
+                granted=1,
+                refused=0,
+                keys=key is not None,
+                remaining=1 if key is None else 3,
             )
             == statistics
         )

@@ -264,6 +264,56 @@ stalwart_queue_wait_seconds_sum{name="workers",primitive="thread_pool_bulkhead"}
 """
 
 
+def _limiter_scenario(clock: FakeClock) -> stalwart.TokenBucket:
+    """
+    A token bucket of two a minute: two granted at once, one refused,
+    one granted after a wait of 30 s; then a minute goes by.
+    """
+    limiter = stalwart.TokenBucket(rate="2/minute", name="api", clock=clock)
+    return limiter
+
+
+def _play_limiter(clock: FakeClock, limiter: stalwart.TokenBucket) -> None:
+    limiter.acquire()
+    with limiter:
+        pass
+    limiter.try_acquire()
+    limiter.acquire()
+    clock.advance(60.0)
+
+
+LIMITER = """\
+# HELP stalwart_calls_total Calls by outcome: success, failure, ignored, rejected.
+# TYPE stalwart_calls_total counter
+stalwart_calls_total{name="api",outcome="rejected",primitive="rate_limiter"} 1.0
+# HELP stalwart_rate_limiter_granted_total Requests a rate limiter granted (refusals are calls rejected).
+# TYPE stalwart_rate_limiter_granted_total counter
+stalwart_rate_limiter_granted_total{name="api",primitive="rate_limiter"} 3.0
+# HELP stalwart_rate_limiter_remaining Permits left for the default key.
+# TYPE stalwart_rate_limiter_remaining gauge
+stalwart_rate_limiter_remaining{name="api",primitive="rate_limiter"} 2.0
+# HELP stalwart_rate_limiter_keys Keys whose state a rate limiter holds.
+# TYPE stalwart_rate_limiter_keys gauge
+stalwart_rate_limiter_keys{name="api",primitive="rate_limiter"} 0.0
+# HELP stalwart_queue_wait_seconds How long callers waited to be admitted (queue, reservation, checkout).
+# TYPE stalwart_queue_wait_seconds histogram
+stalwart_queue_wait_seconds_bucket{le="0.005",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.01",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.025",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.05",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.1",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.25",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="0.5",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="1.0",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="2.5",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="5.0",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="10.0",name="api",primitive="rate_limiter"} 2.0
+stalwart_queue_wait_seconds_bucket{le="+Inf",name="api",primitive="rate_limiter"} 3.0
+stalwart_queue_wait_seconds_count{name="api",primitive="rate_limiter"} 3.0
+stalwart_queue_wait_seconds_sum{name="api",primitive="rate_limiter"} 30.0
+"""
+
+
 def exposition(registry: CollectorRegistry) -> str:
     """
     The registry's text exposition without the _created series (wall-clock
@@ -334,6 +384,20 @@ class TestPrometheus:
             primitives[0].shutdown()
 
         assert ISOLATION == exposition(registry)
+
+    def test_limiter_exposition(self):
+        """
+        After the limiter scenario, the exposition holds its grants, its
+        refusal, the default key's remaining permits and the waits of
+        its admissions.
+        """
+        clock = FakeClock()
+        limiter = _limiter_scenario(clock)
+        registry = CollectorRegistry()
+        prometheus.instrument(limiter, registry=registry)
+        _play_limiter(clock, limiter)
+
+        assert LIMITER == exposition(registry)
 
     def test_one_collector_per_registry(self):
         """
@@ -486,6 +550,32 @@ class TestOpenTelemetry:
             outcome(cache, "failure"): (1, 0.0),
         } == durations
 
+    def test_limiter_points(self):
+        """
+        The in-memory reader sees the limiter scenario: grants, refusal,
+        remaining permits, keys, and the admissions' waits.
+        """
+        clock = FakeClock()
+        limiter = _limiter_scenario(clock)
+        reader = InMemoryMetricReader()
+        provider = otel_sdk.MeterProvider(metric_readers=[reader])
+        otel.instrument(limiter, meter_provider=provider)
+        _play_limiter(clock, limiter)
+        points = otel_points(reader)
+        api = (
+            ("stalwart.name", "api"),
+            ("stalwart.primitive", "rate_limiter"),
+        )
+
+        assert [
+            ((api[0], ("stalwart.outcome", "rejected"), api[1]), 1)
+        ] == points["stalwart.calls"]
+        assert [(api, 3)] == points["stalwart.rate_limiter.granted"]
+        assert [(api, 2)] == points["stalwart.rate_limiter.remaining"]
+        assert [(api, 0)] == points["stalwart.rate_limiter.keys"]
+        [(attributes, (count, total, _))] = points["stalwart.queue.wait"]
+        assert (api, 3, 30.0) == (attributes, count, total)
+
     def test_one_instrumentation_per_provider(self):
         """
         The instruments are created once per meter provider.
@@ -557,7 +647,7 @@ class TestKinds:
     def test_statistics_only_primitives(self):
         """
         Counters and gauges come from statistics alone, for primitives that
-        take no hooks (a bulkhead, a limiter) as for those that do (a
+        have no per-call hook (a bulkhead, a limiter) as for those that do (a
         timeout, a fallback, a thread pool).
         """
         clock = FakeClock()

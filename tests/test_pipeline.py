@@ -19,7 +19,7 @@ import stalwart
 from helpers import Boom, as_async
 from pipeline_support import Gate, Log, Runner
 from stalwart._events import running_pipeline
-from stalwart._pipeline import _is_async_function
+from stalwart._faces import is_async_function
 from stalwart.testing import FakeClock
 
 
@@ -199,38 +199,6 @@ class TestCallFaces:
         assert 2 == invoke(pipeline, double, 1)
         assert ("a", "exit", 1, 2) == log[-1]
 
-    def test_guard_keyed_by_the_arguments_runs_its_call(
-        self, log: Log, invoke: Callable[..., Any]
-    ) -> None:
-        """
-        A guard that admits by the call's arguments (a key_func) runs
-        through its call() / acall(), which see them, not its steps.
-        """
-
-        class Keyed(Gate):
-            def __init__(self, name: str, log: Log) -> None:
-                super().__init__(name, log)
-                self.key_func = lambda item: item
-                self.runner = Runner(name, log)
-
-            def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return self.runner.call(fn, *args, **kwargs)
-
-            async def acall(
-                self, fn: Any, /, *args: Any, **kwargs: Any
-            ) -> Any:
-                return await self.runner.acall(fn, *args, **kwargs)
-
-        pipeline = stalwart.Pipeline(Gate("a", log), Keyed("k", log))
-
-        assert 6 == invoke(pipeline, double, 3)
-        assert [
-            ("a", "enter", 1),
-            ("k", "call"),
-            ("k", "returned", 6),
-            ("a", "exit", 1, 6),
-        ] == log
-
     def test_keyword_arguments(
         self, log: Log, invoke: Callable[..., Any]
     ) -> None:
@@ -375,12 +343,12 @@ class TestMisuse:
             async def fetch(self) -> int:
                 return 1
 
-        assert _is_async_function(adouble)
-        assert _is_async_function(Client().fetch)
-        assert not _is_async_function(double)
-        assert not _is_async_function(Client().get)
-        assert not _is_async_function(print)
-        assert _is_async_function(functools.partial(adouble))
+        assert is_async_function(adouble)
+        assert is_async_function(Client().fetch)
+        assert not is_async_function(double)
+        assert not is_async_function(Client().get)
+        assert not is_async_function(print)
+        assert is_async_function(functools.partial(adouble))
 
     def test_decorator_refuses_what_is_not_callable(self) -> None:
         """

@@ -279,6 +279,38 @@ class TestRegister:
 
 
 class TestHealth:
+    def test_a_primitive_from_outside(self):
+        """
+        A registered primitive from outside stalwart, whose statistics
+        are a plain attrs record, is reported with its name.
+        """
+        import attrs
+
+        @attrs.frozen
+        class GateStatistics:
+            opened: int
+
+        class Gate:
+            name = "gate"
+
+            def statistics(self) -> GateStatistics:
+                return GateStatistics(opened=2)
+
+        registry = Registry()
+        registry.register(Gate())
+
+        assert {
+            "status": "ok",
+            "primitives": [
+                {
+                    "primitive": "gate",
+                    "opened": 2,
+                    "name": "gate",
+                    "status": "ok",
+                }
+            ],
+        } == json.loads(json.dumps(registry.health()))
+
     def test_ok_and_degraded(self, clock):
         """
         Health is ok until a breaker opens or a bulkhead, thread pool or

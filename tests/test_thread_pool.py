@@ -68,6 +68,18 @@ class TestConfig:
 
         assert message == str(e.value)
 
+    @pytest.mark.parametrize("max_queue", [None, 0])
+    def test_huge_worker_count(self, max_queue):
+        """
+        A worker count too large for a float still builds a working pool
+        (found by the constructor fuzzer).
+        """
+        pool = ThreadPoolBulkhead(max_workers=10**400, max_queue=max_queue)
+        try:
+            assert "ok" == pool.call(ok)
+        finally:
+            pool.shutdown()
+
 
 class TestCalls:
     def test_call_runs_on_pool(self, pool):

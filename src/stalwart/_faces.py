@@ -2,11 +2,13 @@
 What the faces of every primitive share.
 
 A primitive that admits a call and then hears how it ended (a circuit
-breaker, a keyed one, a bulkhead, an async timeout) is a :class:`Guard`:
+breaker, a keyed one, a bulkhead, a rate limiter, an async timeout) is a
+:class:`Guard`:
 three steps, ``_enter`` / ``_aenter`` to take a token, ``_exit`` /
 ``_aexit`` to report the outcome on it, and ``_undo`` to give it back when
 the call turned out never to have happened (a misuse refused by a face).
-One that admits by the call's arguments (a keyed breaker) also has
+One that admits by the call's arguments (a keyed breaker, a limiter
+with a ``key_func``) also has
 ``_enter_args`` / ``_aenter_args``, which take them.  The generic faces
 below (:func:`guard_call`, :func:`guard_acall`, :func:`guard_decorate`,
 :class:`GuardBlocks`) are derived from those steps; a primitive keeps its
@@ -48,7 +50,14 @@ from collections.abc import (
     Generator,
 )
 from pathlib import Path
-from types import CodeType, CoroutineType, FrameType, GeneratorType
+from types import (
+    CodeType,
+    CoroutineType,
+    FrameType,
+    FunctionType,
+    GeneratorType,
+    MethodType,
+)
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from ._typing import P, T
@@ -138,6 +147,31 @@ def is_async_callable(fn: object) -> bool:
     # coroutines.
     call = getattr(type(fn), "__call__", None)  # noqa: B004
     return inspect.iscoroutinefunction(call)
+
+
+ASYNC_FLAGS: Final = (
+    inspect.CO_COROUTINE
+    | inspect.CO_ITERABLE_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+)
+"""The code flags of functions whose call returns a coroutine or an async
+generator: a sync face on a hot path tests ``fn.__code__.co_flags &
+ASYNC_FLAGS`` for a plain function, :func:`is_async_function` otherwise."""
+
+
+def is_async_function(fn: object) -> bool:
+    """
+    Tell whether calling *fn* returns a coroutine (or an async
+    generator), cheaply for plain functions and methods: what a sync
+    ``call()`` face refuses before it takes anything.
+    """
+    kind = type(fn)
+    if kind is MethodType:
+        fn = cast("MethodType", fn).__func__
+        kind = type(fn)
+    if kind is FunctionType:
+        return bool(cast("FunctionType", fn).__code__.co_flags & ASYNC_FLAGS)
+    return is_async_callable(fn) or is_async_generator_function(fn)
 
 
 def is_async_generator_function(fn: object) -> bool:

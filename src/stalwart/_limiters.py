@@ -16,22 +16,36 @@ hand-inlined hot path for a request granted at once (``try_acquire``, and
 ``acquire`` when no wait is needed); it makes exactly the decision of the
 algorithm's ``decide`` (a property test runs both on the same requests),
 and everything else goes through the store's operations.
+
+Every face (the decorator, ``call`` / ``acall``, ``with`` / ``async
+with``, a :class:`~stalwart.Pipeline`'s stage) takes its permit through
+the guard protocol of :mod:`stalwart._faces` and ``_acquire`` /
+``aacquire``: a limiter admits a call and never hears how it ended, so its
+exit steps do nothing and a block keeps no state.  Per-call hooks
+(:mod:`stalwart._observe`) hear every admission with its wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import math
 import threading
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+)
 from datetime import timedelta
+from types import CoroutineType, FunctionType
 from typing import (
     TYPE_CHECKING,
     Any,
     ClassVar,
+    Final,
     Literal,
     NamedTuple,
     cast,
@@ -55,8 +69,28 @@ from ._core.limits import (
 )
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
-from ._events import CallRejected, Hook, emit
+from ._events import CallAdmitted, CallRejected, Hook, emit
+from ._faces import (
+    ASYNC_FLAGS,
+    PLAIN,
+    awaitable_result_error,
+    blocking_on_loop,
+    guard_acall,
+    guard_async_generator,
+    guard_call,
+    guard_decorate,
+    guard_generator,
+    is_any_generator_function,
+    is_async_callable,
+    is_async_function,
+    is_async_generator_function,
+    is_awaitable,
+    is_generator_function,
+    not_awaitable_error,
+)
+from ._observe import LiveHooks, Observable, live_hooks
 from ._rates import Rate, RateSpec, RatesSpec
+from ._statistics import Statistics
 from ._stores import (
     BucketCell,
     Cell,
@@ -156,8 +190,8 @@ def retry_after(now: float, at: float) -> float:
 
 
 @final
-@attrs.frozen
-class RateLimiterStatistics:
+@attrs.frozen(kw_only=True)
+class RateLimiterStatistics(Statistics):
     """
     A snapshot of a limiter's counters.
 
@@ -167,14 +201,23 @@ class RateLimiterStatistics:
             given back.
         refused: Requests refused, a cost that can never fit included.
         keys: Keys whose state is held now (the default key excluded).
+        remaining: How many requests of cost one the default key would
+            grant now; ``None`` when a shared store cannot tell (its
+            server unreachable, or it has no sync client).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Derives from :class:`~stalwart.Statistics`, is built with keyword
+       arguments only, and has *remaining*.
     """
+
+    kind: ClassVar[str] = "rate_limiter"
 
     name: str
     granted: int
     refused: int
     keys: int
+    remaining: int | None
 
 
 class _CostNeverFitsError(RateLimitExceededError):
@@ -291,11 +334,50 @@ _MAX_PARK = 1e6
 
 _set = object.__setattr__
 
+# What a sync face that would have to wait on the thread of a running
+# event loop is called, and the async face to use instead.
+_WITH_FACES: Final = ("`with limiter`", "`async with limiter`")
+_CALL_FACES: Final = ("call()", "acall()")
+_ACQUIRE_FACES: Final = ("acquire()", "await limiter.aacquire()")
+
+# The C function behind asyncio.get_running_loop(), without its exception.
+_running_loop = asyncio.events._get_running_loop
+
+
+class _NoOutcome:
+    """
+    The exit steps of the guard protocol (:class:`stalwart._faces.Guard`)
+    for a limiter: it admits a call and never hears how it ended.  Its
+    permit is spent once the function was called, so a misuse found from
+    what the function returned gives nothing back.
+    """
+
+    __slots__ = ()
+
+    def _exit(
+        self, token: None, exc: BaseException | None, result: object
+    ) -> None:
+        return None
+
+    async def _aexit(
+        self, token: None, exc: BaseException | None, result: object
+    ) -> None:
+        return None
+
+    def _undo(self, token: None) -> None:
+        return None
+
 
 @attrs.frozen(kw_only=True, eq=False)
-class _Limiter:
+class _Limiter(_NoOutcome, Observable):
     """
     The faces shared by every limiter; see :class:`TokenBucket`.
+
+    A limiter is a :class:`~stalwart._faces.Guard` (``_enter`` /
+    ``_aenter`` take one permit of the default key with the configured
+    *timeout*), and, when it has a *key_func*, one that admits by the
+    call's arguments (``_enter_args`` / ``_aenter_args``), which is how a
+    :class:`~stalwart.Pipeline` drives it.
     """
 
     name: str = attrs.field(default="<unnamed>", validator=non_empty_str)
@@ -326,6 +408,7 @@ class _Limiter:
     _consts: Any = attrs.field(init=False, repr=False, default=None)
     # The default key's cell (the store's), one attribute away.
     _dcell: Any = attrs.field(init=False, repr=False, default=None)
+    _live: LiveHooks = attrs.field(init=False, repr=False)
 
     # The cell that keeps a key's state as the hot path wants it.
     _cell_type: ClassVar[type[Cell]] = Cell
@@ -343,6 +426,7 @@ class _Limiter:
         generation = max(r.period / min(r.limit, 1.0) for r in self.rates)
         store = MemoryStore(algorithm, cell_type, generation)
         _set(self, "_dcell", store.default)
+        live_hooks(self, self.hooks)
         if self.store is not None:
             _set(self, "_store", self.store._limiter_store(algorithm, self))
             _set(self, "_shared", True)
@@ -383,7 +467,7 @@ class _Limiter:
                 RateLimitDecision, (True, remaining, 0.0, reset_after, limit)
             )
         wait = retry_after(now, at)
-        if self.hooks:
+        if self._live.all:
             self._emit(now, RateLimitExceededError(self.name, wait))
         return _decision(
             RateLimitDecision, (False, remaining, wait, reset_after, limit)
@@ -470,12 +554,34 @@ class _Limiter:
             ValueError: If *cost* is not > 0, or *timeout* is negative or
                 not a number.
             TypeError: If *cost* or *timeout* has the wrong type.
+            RuntimeError: If it would have to wait on the thread of a
+                running event loop (its booking is given back); use
+                :meth:`aacquire`.
 
         .. versionadded:: 0.1.0
         """
+        self._acquire(cost, key, timeout, _ACQUIRE_FACES)
+
+    def _acquire(
+        self,
+        cost: float,
+        key: Hashable | None,
+        timeout: float | timedelta | None,
+        faces: tuple[str, str],
+    ) -> None:
+        """
+        :meth:`acquire`, for the sync face named first in *faces* (the
+        second is its async twin, named when it would block a loop).
+        """
+        start = self.clock.now() if self._live.calls else None
         reservation = self._reserve(cost, key, timeout)
         if reservation is not None:
+            if _running_loop() is not None:
+                self._cancel(reservation)
+                raise blocking_on_loop(self._kind, self.name, *faces)
             self._sleep(reservation)
+        if start is not None:
+            self._admitted(start)
 
     async def aacquire(
         self,
@@ -494,12 +600,32 @@ class _Limiter:
 
         .. versionadded:: 0.1.0
         """
+        start = self.clock.now() if self._live.calls else None
         if self._shared:
             reservation = await self._areserve(cost, key, timeout)
         else:
             reservation = self._reserve(cost, key, timeout)
         if reservation is not None:
             await self._asleep(reservation)
+        if start is not None:
+            self._admitted(start)
+
+    def _admitted(self, start: float) -> None:
+        """
+        Tell the per-call hooks that a caller who asked at *start* was
+        admitted now.  A hook that raises a :class:`BaseException` does
+        not give the permit back: it was granted, and is counted once.
+        """
+        now = self.clock.now()
+        emit(
+            self._live.calls,  # those left, if one went meanwhile
+            CallAdmitted(
+                primitive_name=self.name,
+                at=now,
+                primitive=RateLimiterStatistics.kind,
+                wait=now - start,
+            ),
+        )
 
     def _reserve(
         self,
@@ -562,7 +688,7 @@ class _Limiter:
         granted, at, _, _, _, reservation = outcome
         if not granted:
             error = RateLimitExceededError(self.name, retry_after(now, at))
-            if self.hooks:
+            if self._live.all:
                 self._emit(now, error)
             raise error
         return reservation
@@ -653,7 +779,7 @@ class _Limiter:
         self._check_cost(cost)
         error = _CostNeverFitsError(self.name, cost, self._capacity)
         self._store.refuse(key, now)
-        if self.hooks:
+        if self._live.all:
             self._emit(now, error)
         raise error
 
@@ -674,7 +800,7 @@ class _Limiter:
 
     def _emit(self, now: float, error: RateLimitExceededError) -> None:
         emit(
-            self.hooks,
+            self._live.all,
             CallRejected(primitive_name=self.name, at=now, error=error),
         )
 
@@ -687,13 +813,17 @@ class _Limiter:
         store = self._store
         granted, refused = store.counts()
         return RateLimiterStatistics(
-            name=self.name, granted=granted, refused=refused, keys=len(store)
+            name=self.name,
+            granted=granted,
+            refused=refused,
+            keys=len(store),
+            remaining=store.remaining(self.clock.now()),
         )
 
     # ---------------------------------------------------------------- faces
 
     def __enter__(self) -> None:
-        self.acquire(1, None, self.timeout)
+        self._acquire(1, None, self.timeout, _WITH_FACES)
 
     def __exit__(self, *exc_info: object) -> None:
         return None
@@ -711,13 +841,27 @@ class _Limiter:
         Acquire (with the configured *timeout* and *key_func*), then
         call ``fn(*args, **kwargs)``.
 
+        Raises:
+            RateLimitExceededError: If no permit could be had in time.
+            TypeError: If *fn* is an async function (nothing is taken),
+                or returned something awaitable (its permit is spent: it
+                was called); use :meth:`acall`.
+            RuntimeError: If it would have to wait on the thread of a
+                running event loop; use :meth:`acall`.
+
         .. versionadded:: 0.1.0
         """
-        key = self.key_func
-        self.acquire(
-            1, None if key is None else key(*args, **kwargs), self.timeout
-        )
-        return fn(*args, **kwargs)
+        if (
+            fn.__code__.co_flags & ASYNC_FLAGS
+            if fn.__class__ is FunctionType
+            else is_async_function(fn)
+        ):
+            msg = (
+                f"{self._kind} {self.name!r}: call() was given the async"
+                f" function {fn!r}; use acall()"
+            )
+            raise TypeError(msg)
+        return guard_call(self._guard(args, kwargs), fn, args, kwargs)
 
     async def acall(
         self,
@@ -730,45 +874,189 @@ class _Limiter:
         Acquire, then await ``fn(*args, **kwargs)``: the async twin of
         :meth:`call`.
 
+        Raises:
+            RateLimitExceededError: If no permit could be had in time.
+            TypeError: If *fn* did not return an awaitable (its permit is
+                spent: it was called); use :meth:`call`.
+
         .. versionadded:: 0.1.0
         """
-        key = self.key_func
-        await self.aacquire(
-            1, None if key is None else key(*args, **kwargs), self.timeout
-        )
-        return await fn(*args, **kwargs)
+        guard = self._guard(args, kwargs)
+        return await guard_acall(guard, fn, args, kwargs)
 
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
         """
-        Decorate *fn* (``def`` or ``async def``) so that every call first
-        acquires one permit, with the configured *timeout*, for the key
-        *key_func* returns from the call's arguments.
+        Decorate *fn* so that every call first acquires one permit, with
+        the configured *timeout*, for the key *key_func* returns from the
+        call's arguments: a ``def``, an ``async def``, or a generator
+        function of either kind, whose whole iteration takes one permit
+        (at its first step).
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.2.0
+           Generator functions take their permit when iterated, not when
+           called.
         """
-        key = self.key_func
+        if self.key_func is None:
+            return self._decorate(fn)
+        guard = self._guard
+        if is_async_generator_function(fn):
+            agen = cast("Callable[..., AsyncGenerator[Any, Any]]", fn)
+
+            @functools.wraps(fn)
+            def limited_agen(*args: Any, **kwargs: Any) -> Any:
+                limited = guard_async_generator(guard(args, kwargs), agen)
+                return limited(*args, **kwargs)
+
+            return cast("Callable[P, T]", limited_agen)
+        if is_generator_function(fn):
+            gen = cast("Callable[..., Generator[Any, Any, Any]]", fn)
+
+            @functools.wraps(fn)
+            def limited_gen(*args: Any, **kwargs: Any) -> Any:
+                return guard_generator(guard(args, kwargs), gen)(
+                    *args, **kwargs
+                )
+
+            return cast("Callable[P, T]", limited_gen)
+        if is_async_callable(fn):
+            afn = cast("Callable[..., Awaitable[Any]]", fn)
+
+            @functools.wraps(fn)
+            async def limited_async(*args: Any, **kwargs: Any) -> Any:
+                return await guard_acall(
+                    guard(args, kwargs), afn, args, kwargs
+                )
+
+            return cast("Callable[P, T]", limited_async)
+
+        @functools.wraps(fn)
+        def limited(*args: P.args, **kwargs: P.kwargs) -> T:
+            return guard_call(guard(args, kwargs), fn, args, kwargs)
+
+        return limited
+
+    def _decorate(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """
+        Decorate *fn* for the default key: a ``def`` or an ``async def``
+        on a hand-inlined path (the guard's steps, less the calls to
+        those that do nothing), anything else through the guard.
+        """
+        if is_any_generator_function(fn):
+            return guard_decorate(self, fn)
         timeout = self.timeout
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
             aacquire = self.aacquire
 
             @functools.wraps(fn)
             async def limited_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                await aacquire(
-                    1, None if key is None else key(*args, **kwargs), timeout
-                )
-                return await afn(*args, **kwargs)
+                await aacquire(1, None, timeout)
+                awaitable = afn(*args, **kwargs)
+                if type(awaitable) is not CoroutineType and not is_awaitable(
+                    awaitable
+                ):
+                    raise not_awaitable_error(
+                        self._kind, self.name, "acall()", "call()", awaitable
+                    )
+                return await awaitable
 
             return cast("Callable[P, T]", limited_async)
-
-        acquire = self.acquire
+        acquire = self._acquire
 
         @functools.wraps(fn)
         def limited(*args: P.args, **kwargs: P.kwargs) -> T:
-            acquire(1, None if key is None else key(*args, **kwargs), timeout)
-            return fn(*args, **kwargs)
+            acquire(1, None, timeout, _CALL_FACES)
+            result = fn(*args, **kwargs)
+            if type(result) not in PLAIN and is_awaitable(result):
+                raise awaitable_result_error(
+                    self._kind, self.name, "call()", "acall()", result
+                )
+            return result
 
         return limited
+
+    # -------------------------------------------------- the guard protocol
+
+    @property
+    def _kind(self) -> str:
+        return type(self).__name__
+
+    def _enter(self) -> None:
+        self._acquire(1, None, self.timeout, _CALL_FACES)
+
+    async def _aenter(self) -> None:
+        await self.aacquire(1, None, self.timeout)
+
+    def _guard(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> _Limiter | _AtKey:
+        """
+        The guard for a call with these arguments: the limiter, or the
+        limiter at the key *key_func* returns.
+        """
+        key_func = self.key_func
+        if key_func is None:
+            return self
+        return _AtKey(self, key_func(*args, **kwargs))
+
+    @property
+    def _enter_args(
+        self,
+    ) -> Callable[[tuple[Any, ...], dict[str, Any]], None] | None:
+        """
+        With a *key_func*: admit a call by its arguments (the guard steps
+        of a limiter keyed by them); else ``None``, and the limiter is a
+        plain guard.
+        """
+        return None if self.key_func is None else self._enter_by_args
+
+    @property
+    def _aenter_args(
+        self,
+    ) -> Callable[[tuple[Any, ...], dict[str, Any]], Awaitable[None]] | None:
+        """
+        The async twin of :attr:`_enter_args`.
+        """
+        return None if self.key_func is None else self._aenter_by_args
+
+    def _enter_by_args(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self._guard(args, kwargs)._enter()
+
+    async def _aenter_by_args(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        await self._guard(args, kwargs)._aenter()
+
+
+class _AtKey(_NoOutcome):
+    """
+    A limiter at one key, as a guard (:class:`stalwart._faces.Guard`).
+    """
+
+    __slots__ = ("key", "limiter")
+
+    def __init__(self, limiter: _Limiter, key: Hashable) -> None:
+        self.limiter = limiter
+        self.key = key
+
+    @property
+    def name(self) -> str:
+        return self.limiter.name
+
+    @property
+    def _kind(self) -> str:
+        return self.limiter._kind
+
+    def _enter(self) -> None:
+        limiter = self.limiter
+        limiter._acquire(1, self.key, limiter.timeout, _CALL_FACES)
+
+    async def _aenter(self) -> None:
+        limiter = self.limiter
+        await limiter.aacquire(1, self.key, limiter.timeout)
 
 
 def _not_a_number(cost: object) -> TypeError:
@@ -1038,7 +1326,7 @@ class _FixedLimiter(_Limiter):
                             cell.count = count = new
                             end = cell.end
                             tally.granted += 1
-                    elif self._enter(cell, now, cost, period, top):
+                    elif self._count(cell, now, cost, period, top):
                         count = cell.count
                         end = cell.end
             if count >= 0.0:
@@ -1049,7 +1337,7 @@ class _FixedLimiter(_Limiter):
         return self._try(now, cost, key)
 
     @staticmethod
-    def _enter(
+    def _count(
         cell: WindowCell, now: float, cost: float, period: float, top: float
     ) -> bool:
         """
@@ -1081,7 +1369,7 @@ class _FixedLimiter(_Limiter):
             )
             if now >= cell.gate:
                 period, top, _, _ = self._consts
-                taken = self._enter(cell, now, cost, period, top)
+                taken = self._count(cell, now, cost, period, top)
         return taken
 
 
@@ -1154,7 +1442,7 @@ class _CounterLimiter(_Limiter):
                             estimate = new
                             tally.granted += 1
                     else:
-                        estimate = self._enter(cell, now, cost, period, top)
+                        estimate = self._count(cell, now, cost, period, top)
                     window = cell.window
             if estimate != INF:
                 return _decision(
@@ -1170,7 +1458,7 @@ class _CounterLimiter(_Limiter):
         return self._try(now, cost, key)
 
     @staticmethod
-    def _enter(
+    def _count(
         cell: CounterCell, now: float, cost: float, period: float, top: float
     ) -> float:
         """
@@ -1211,7 +1499,7 @@ class _CounterLimiter(_Limiter):
             )
             if now >= cell.gate:
                 period, top, _, _ = self._consts
-                estimate = self._enter(cell, now, cost, period, top)
+                estimate = self._count(cell, now, cost, period, top)
         return estimate != INF
 
 

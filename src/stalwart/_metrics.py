@@ -228,7 +228,7 @@ METRICS: Final = (
         "{request}",
         (),
         "Permits left for the default key.",
-        "statistics: rate limiters reporting 'remaining'",
+        "statistics: rate limiters",
         prometheus="stalwart_rate_limiter_remaining",
         otel="stalwart.rate_limiter.remaining",
     ),
@@ -249,7 +249,8 @@ METRICS: Final = (
         (),
         "How long callers waited to be admitted (queue, reservation,"
         " checkout).",
-        "per-call events (CallAdmitted): primitives that make callers wait",
+        "per-call events (CallAdmitted): primitives that make callers wait"
+        " (bulkheads, thread pools, rate limiters)",
         prometheus="stalwart_queue_wait_seconds",
         otel="stalwart.queue.wait",
     ),

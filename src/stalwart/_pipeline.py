@@ -8,14 +8,15 @@ layering rule 3), never by importing their shells:
   timeout: every primitive that admits a call and then hears how it
   ended) is entered and exited through its steps: a run of consecutive
   guards is entered in one loop, in one frame, and left in reverse order;
-* a guard that admits by the call's arguments (a keyed breaker, whose key
+* a guard that admits by the call's arguments (a keyed breaker, a limiter
+  with a ``key_func``: its key
   comes from them) has ``_enter_args(args, kwargs)`` and
   ``_aenter_args(args, kwargs)`` in place of ``_enter`` / ``_aenter``, and
   is entered through those, in a frame of its own;
 * any other stage (a retry, a fallback, chaos, the sync timeout, a
-  thread-pool bulkhead) runs the rest of the pipeline through its
-  ``call`` / ``acall``, as does a guard that admits by the call's
-  arguments without those steps (a ``key_func``);
+  thread-pool bulkhead, a weighted bulkhead that weighs calls by their
+  arguments) runs the rest of the pipeline through its ``call`` /
+  ``acall``;
 * the decorator stacks each stage's own decorator (a stage without one is
   wrapped through its protocol), so ``@pipeline`` costs what the stacked
   decorators cost, hand-tuned fast paths included.
@@ -34,7 +35,6 @@ point turns it back into the :class:`TypeError` it carries.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import threading
 import warnings
@@ -52,7 +52,6 @@ from types import (
     CoroutineType,
     FunctionType,
     MappingProxyType,
-    MethodType,
     TracebackType,
 )
 from typing import Any, Final, Protocol, TypeAlias, cast, final
@@ -62,6 +61,7 @@ import attrs
 from ._errors import ConfigurationError, PipelineOrderWarning
 from ._events import Hook, running_pipeline
 from ._faces import (
+    ASYNC_FLAGS,
     FORWARDING_MODULES,
     NO_RESULT,
     PLAIN,
@@ -69,6 +69,7 @@ from ._faces import (
     caller,
     guard_decorate,
     is_async_callable,
+    is_async_function,
     is_async_generator_function,
     is_awaitable,
     is_generator_function,
@@ -88,14 +89,6 @@ _KIND = "Pipeline"
 _getframe = sys._getframe
 _set_tag = running_pipeline.set
 _reset_tag = running_pipeline.reset
-
-# Code flags of functions whose call returns a coroutine or an async
-# generator: call() refuses them before any stage runs.
-_ASYNC_FLAGS = (
-    inspect.CO_COROUTINE
-    | inspect.CO_ITERABLE_COROUTINE
-    | inspect.CO_ASYNC_GENERATOR
-)
 
 _STEPS = ("_enter", "_aenter", "_exit", "_aexit", "_undo")
 """The steps of the guard protocol (:class:`stalwart._faces.Guard`)."""
@@ -191,20 +184,6 @@ def _not_a_stage(index: int, stage: object) -> str:
         " the guard steps _enter(), _aenter(), _exit(), _aexit() and"
         f" _undo() (it lacks {', '.join(missing_steps)})"
     )
-
-
-def _is_async_function(fn: object) -> bool:
-    """
-    Tell whether calling *fn* returns a coroutine (or an async
-    generator), cheaply for plain functions and methods.
-    """
-    kind = type(fn)
-    if kind is MethodType:
-        fn = cast("MethodType", fn).__func__
-        kind = type(fn)
-    if kind is FunctionType:
-        return bool(cast("FunctionType", fn).__code__.co_flags & _ASYNC_FLAGS)
-    return is_async_callable(fn) or is_async_generator_function(fn)
 
 
 # -- misuse found at the innermost call ---------------------------------------
@@ -1129,33 +1108,18 @@ class Pipeline:
                 stacklevel=user_stacklevel(),
             )
         self._keys = _keys(self.stages)
-        # The call faces run a guard through its call() / acall() where its
-        # steps cannot stand for them: a guard that admits by the call's
-        # arguments (a limiter's key_func) without the steps that take
-        # them (_enter_args), which its other steps do not see; and, for
-        # the sync faces, the timeout, whose call() runs the function on a
-        # worker thread (its sync steps, where it has them, serve `with`
-        # blocks only).
-        call_guards = [
-            is_guard
-            and (
-                _admits_by_args(stage)
-                or not (
-                    getattr(stage, "key_func", None) is not None
-                    and _is_call_stage(stage)
-                )
-            )
-            for stage, is_guard in zip(flat, guards, strict=True)
-        ]
+        # The sync call faces run the timeout through its call(), which
+        # runs the function on a worker thread (its sync steps, where it
+        # has them, serve `with` blocks only).
         sync_guards = [
             is_guard and role != TIMEOUT
-            for is_guard, role in zip(call_guards, roles, strict=True)
+            for is_guard, role in zip(guards, roles, strict=True)
         ]
         self._run = _chain(
             _segments(self.stages, sync_guards), name, is_async=False
         )
         self._arun = _chain(
-            _segments(self.stages, call_guards), name, is_async=True
+            _segments(self.stages, guards), name, is_async=True
         )
         self._blocks: Blocks[Any] = Blocks()
         self._held = self._blocks.held
@@ -1393,9 +1357,9 @@ class Pipeline:
         .. versionadded:: 0.2.0
         """
         if fn.__class__ is FunctionType:
-            if fn.__code__.co_flags & _ASYNC_FLAGS:
+            if fn.__code__.co_flags & ASYNC_FLAGS:
                 raise self._async_given(fn)
-        elif _is_async_function(fn):
+        elif is_async_function(fn):
             raise self._async_given(fn)
         if self._tagged:
             tagged: T = self._tagged_call(fn, args, kwargs)

@@ -205,7 +205,7 @@ class RedisLimiterStore:
             unavailable,
             primitive="rate_limiter",
             name=limiter.name,
-            hooks=limiter.hooks,
+            hooks=limiter._live.all,
             at=now,
             refuse=refuse,
         )
@@ -349,6 +349,23 @@ class RedisLimiterStore:
             int(float(answer[4])),
             None,
         )
+
+    def remaining(self, now: float) -> int | None:
+        """
+        The default key's room for requests of cost one, or ``None`` when
+        the server cannot say (unreachable, or no sync client): read for
+        statistics, so neither a decision nor a degraded one.
+        """
+        if self.store.client is None:
+            return None
+        try:
+            answer = self.store._run(
+                SCRIPT, self._keys(None), self._args("peek", now, _num(1.0))
+            )
+        except Unavailable:
+            return None
+        granted: bool = answer[0] == b"1"
+        return int(float(answer[2])) + granted
 
     def _cancel_args(
         self, reservation: RemoteReservation, now: float

@@ -477,11 +477,11 @@ class Registry:
         entries = []
         for primitive in self:
             stats = primitive.statistics()
-            data = (
-                stats.to_dict()
-                if isinstance(stats, Statistics)
-                else record_dict(stats, name=primitive.name)
-            )
+            if isinstance(stats, Statistics):
+                data = stats.to_dict()
+            else:  # a primitive from outside stalwart
+                data = record_dict(stats)
+                data.setdefault("name", primitive.name)
             data["status"] = (
                 "degraded" if _degraded(primitive, stats) else "ok"
             )

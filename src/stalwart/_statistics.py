@@ -7,8 +7,8 @@ primitive and turns into plain JSON data with :meth:`Statistics.to_dict`
 (states as strings, durations in seconds), so a record can go into a log
 line, a health endpoint or a metrics exporter as it is.
 
-:func:`record_dict` does the same for any attrs record (a primitive whose
-statistics do not derive from :class:`Statistics` yet), and
+:func:`record_dict` does the same for any attrs record (nested records,
+and those of primitives from outside stalwart), and
 :func:`record_kind` names the kind of primitive a record describes, which
 the metrics and the health report use as the ``primitive`` label.
 """
@@ -87,15 +87,12 @@ def record_kind(record: object) -> str:
     return snake(type(record).__name__.removesuffix("Statistics"))
 
 
-def record_dict(record: object, *, name: str | None = None) -> dict[str, Any]:
+def record_dict(record: object) -> dict[str, Any]:
     """
     Return the attrs record *record* as plain data (see
-    :meth:`Statistics.to_dict`); *name* supplies the primitive's name for
-    a record without a ``name`` field.
+    :meth:`Statistics.to_dict`).
     """
     data: dict[str, Any] = {"primitive": record_kind(record)}
-    if name is not None:
-        data["name"] = name
     for field in attrs.fields(cast("Any", type(record))):
         data[field.name] = jsonable(getattr(record, field.name))
     return data

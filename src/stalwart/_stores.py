@@ -26,6 +26,10 @@ operation) offers the same operations with the same meaning:
     their callers can be woken.
 ``peek(key, now, cost) -> Outcome``
     What ``decide(..., max_wait=0)`` would return, changing nothing.
+``remaining(now) -> int | None``
+    The default key's room for requests of cost one, for statistics;
+    ``None`` when it cannot be known (a shared store that cannot reach its
+    server): a statistics read never fails, and is not a decision.
 ``reset(key, now) -> moved`` / ``clear(now) -> moved``
     Forget one key's state, or every key's; reservations still queued
     are booked again on a fresh state.
@@ -427,6 +431,15 @@ class MemoryStore(Generic[S]):
             found = self._find(key)
             state = self.algorithm.fresh() if found is None else found.state
             return self._peek(state, now, cost)
+
+    def remaining(self, now: float) -> int | None:
+        """
+        How many requests of cost one the default key would grant now
+        (``None``: not known without the server, for a shared store).
+        """
+        granted, _, remaining, _, _, _ = self.peek(None, now, 1.0)
+        # The room after a request of one, plus that request.
+        return remaining + granted
 
     def _peek(self, state: Any, now: float, cost: float) -> Outcome:
         algorithm = self.algorithm

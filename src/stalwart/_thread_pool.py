@@ -154,10 +154,13 @@ class ThreadPoolBulkhead(Observable):
             self.max_workers, thread_name_prefix=f"stalwart-{self.name}"
         )
         object.__setattr__(self, "_executor", executor)
-        queue = math.inf if self.max_queue is None else self.max_queue
-        object.__setattr__(
-            self, "_core", BulkheadCore(self.max_workers + queue, 0)
+        # The sum of ints, never int + inf: a huge int does not fit a float.
+        admitted = (
+            math.inf
+            if self.max_queue is None
+            else self.max_workers + self.max_queue
         )
+        object.__setattr__(self, "_core", BulkheadCore(admitted, 0))
 
     def submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs

@@ -14,9 +14,8 @@ Every face takes its permits as tokens (each knows its cost).  A
 :class:`WeightedHold` is the bulkhead at a fixed cost: a guard
 (:class:`stalwart._faces.Guard`) with every face, which
 :class:`~stalwart.Pipeline` chains like any other.  The bulkhead itself
-weighs each call by its arguments (*cost_func*) and so runs, like a
-limiter with a ``key_func``, through its ``call`` / ``acall`` in a
-pipeline.
+weighs each call by its arguments (*cost_func*) and so runs through its
+``call`` / ``acall`` in a pipeline.
 """
 
 from __future__ import annotations

@@ -126,6 +126,21 @@ class TestDecisions:
         assert limiter.statistics().refused == 1
         assert isinstance(events[0], CallRejected)
 
+    def test_statistics_read_the_fleets_room(self, cls, store):
+        """
+        ``remaining`` is the shared room, as another process left it; a
+        store with only an async client cannot read it from a sync call
+        and says ``None``.
+        """
+        clock, memory, shared = pair(cls, store)
+        other = cls(clock=clock, name="s", store=store, rate=(3, 1.0))
+        other.try_acquire()
+        memory.try_acquire()
+        assert memory.statistics().remaining == shared.statistics().remaining
+        async_only = RedisStore(aclient=store.aclient)
+        limiter = cls(clock=clock, name="s", store=async_only, rate=(3, 1.0))
+        assert limiter.statistics().remaining is None
+
     def test_a_store_that_is_not_one_is_refused(self):
         with pytest.raises(TypeError, match="'store'"):
             TokenBucket(rate=1, store="redis://localhost")
@@ -373,6 +388,35 @@ class TestFailurePolicies:
         assert store.statistics().degraded == 6
         # Counted as granted (peek is not a request).
         assert limiter.statistics().granted == 6
+
+    @pytest.mark.parametrize("policy", ["fail_open", "fail_closed", "raise"])
+    def test_statistics_never_fail(self, down, policy):
+        """
+        Statistics (read by a metrics scrape or a health check) say what
+        they can when the server is away: ``remaining`` is ``None`` then,
+        and the read is neither a decision nor a degraded one.
+        """
+        store, limiter, events = self.make(down, policy)
+        assert limiter.try_acquire()
+        assert 0 == limiter.statistics().remaining  # rate=(1, 3600)
+        down.kill()
+        stats = limiter.statistics()
+        assert (1, 0, None) == (stats.granted, stats.refused, stats.remaining)
+        assert ([], 0) == (events, store.statistics().degraded)
+        down.restart()
+        assert 1 == limiter.statistics().remaining  # a new, empty server
+
+    def test_hooks_attached_later_hear_degraded_decisions(self, down):
+        """
+        An instrument attached after the limiter was built (a registry's,
+        a metrics listener) is told of every degraded decision too.
+        """
+        store, limiter, _ = self.make(down, "fail_open")
+        later = []
+        limiter.add_hook(later.append)
+        down.kill()
+        assert limiter.try_acquire()
+        assert [StoreUnavailable] == [type(e) for e in later]
 
     def test_fail_closed_refuses_with_the_cause(self, down):
         store, limiter, events = self.make(down, "fail_closed")
