@@ -70,6 +70,43 @@ async def _aecho(item: str) -> str:
     return item
 
 
+class TestAsyncTry:
+    def test_decides_as_try_acquire_in_memory(self, cls: Any) -> None:
+        """
+        ``atry_acquire`` is the async twin of ``try_acquire``: the same
+        decisions, counters and refusal events, key by key.
+        """
+        clock = FakeClock()
+        events: list[object] = []
+        heard: list[object] = []
+        sync = cls(rate=(2, 1.0), clock=clock, hooks=[heard.append])
+        both = cls(rate=(2, 1.0), clock=clock, hooks=[events.append])
+
+        async def run() -> None:
+            for step, key in [(0, None), (0, None), (0, None), (0, "k")]:
+                clock.advance(step)
+                assert sync.try_acquire(1, key) == await both.atry_acquire(
+                    1, key
+                )
+            clock.advance(1.0)
+            assert sync.try_acquire() == await both.atry_acquire()
+
+        asyncio.run(run())
+        assert sync.statistics().to_dict() | {"name": "x"} == (
+            both.statistics().to_dict() | {"name": "x"}
+        )
+        assert [type(e) for e in heard] == [type(e) for e in events]
+        assert CallRejected in map(type, events)
+
+    def test_a_bad_cost_is_refused(self, cls: Any) -> None:
+        limiter = cls(rate=(2, 1.0), clock=FakeClock())
+        with pytest.raises(TypeError, match="'cost' must be a number"):
+            asyncio.run(limiter.atry_acquire("1"))
+        with pytest.raises(RateLimitExceededError) as info:
+            asyncio.run(limiter.atry_acquire(3))
+        assert info.value.retry_after is None
+
+
 class TestMisuse:
     def test_call_refuses_an_async_function_taking_nothing(self, cls, clock):
         """

@@ -459,9 +459,39 @@ class _Limiter(_NoOutcome, Observable):
     ) -> RateLimitDecision:
         if not self._fits(cost):
             self._bad_cost(now, cost, key)
-        granted, at, remaining, reset_after, limit, _ = self._store.decide(
-            key, now, cost, 0.0
+        return self._tried(now, self._store.decide(key, now, cost, 0.0))
+
+    async def atry_acquire(
+        self, cost: float = 1, key: Hashable | None = None
+    ) -> RateLimitDecision:
+        """
+        Take *cost* now if the limit allows it; never wait: the async twin
+        of :meth:`try_acquire`.
+
+        On a shared store (``store=``) the server is asked through the
+        store's async client, so the event loop never blocks on the
+        network; in memory it decides as :meth:`try_acquire` does.
+
+        .. versionadded:: 0.2.0
+        """
+        if not self._shared:
+            decision: RateLimitDecision = self.try_acquire(cost, key)  # type: ignore[attr-defined]  # every subclass has one
+            return decision
+        now = self.clock.now()
+        if not self._fits(cost):
+            self._bad_cost(now, cost, key)
+        return self._tried(
+            now,
+            await self._store.adecide(  # type: ignore[attr-defined]  # a shared store's
+                key, now, cost, 0.0
+            ),
         )
+
+    def _tried(self, now: float, outcome: Outcome) -> RateLimitDecision:
+        """
+        The decision of a request that waits for nothing.
+        """
+        granted, at, remaining, reset_after, limit, _ = outcome
         if granted:
             return _decision(
                 RateLimitDecision, (True, remaining, 0.0, reset_after, limit)

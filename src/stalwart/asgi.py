@@ -79,9 +79,10 @@ class Limiter(Protocol):
     What a :class:`Limit` needs of its limiter: every stalwart rate
     limiter has it, whatever its store.
 
-    A limiter that also has ``async def atry_acquire(cost, key)`` (one
-    whose state lives across the network) is asked through it, so that the
-    event loop never blocks.
+    A limiter that also has ``async def atry_acquire(cost, key)`` is asked
+    through it, so that the event loop never blocks: every stalwart
+    limiter has it, and one on a Redis store answers it on the store's
+    async client.
 
     .. versionadded:: 0.2.0
     """

@@ -81,6 +81,22 @@ class TestDecisions:
         assert shared.statistics().granted == memory.statistics().granted
         assert shared.statistics().refused == memory.statistics().refused
 
+    def test_atry_acquire_answers_as_in_memory_on_the_async_client(
+        self, cls, store
+    ):
+        clock, memory, shared = pair(cls, store)
+
+        async def run():
+            for step in [0.0, 0.0, 0.0, 0.0, 0.5, 1.0]:
+                clock.advance(step)
+                assert await shared.atry_acquire() == memory.try_acquire()
+            with pytest.raises(RateLimitExceededError):
+                await shared.atry_acquire(99)  # never fits: not asked
+            await store.aclose()
+
+        asyncio.run(run())
+        assert shared.statistics().refused == memory.statistics().refused + 1
+
     def test_keys_are_independent(self, store):
         limiter = FixedWindow(rate=(1, 1.0), store=store, clock=FakeClock())
         assert limiter.try_acquire(key="a")
@@ -381,13 +397,14 @@ class TestFailurePolicies:
         limiter.acquire()
         assert limiter.peek()
         asyncio.run(limiter.aacquire())
-        assert [type(e) for e in events] == [StoreUnavailable] * 6
+        assert asyncio.run(limiter.atry_acquire())
+        assert [type(e) for e in events] == [StoreUnavailable] * 7
         assert events[0].policy == "fail_open"
         assert events[0].primitive == "rate_limiter"
         assert isinstance(events[0].error, redis.ConnectionError)
-        assert store.statistics().degraded == 6
+        assert store.statistics().degraded == 7
         # Counted as granted (peek is not a request).
-        assert limiter.statistics().granted == 6
+        assert limiter.statistics().granted == 7
 
     @pytest.mark.parametrize("policy", ["fail_open", "fail_closed", "raise"])
     def test_statistics_never_fail(self, down, policy):

@@ -390,6 +390,12 @@ def rate_limiters() -> None:
     assert_type(stalwart.Rate.parse("10/s").per_second, float)
     assert_type(limiter.peek(key="alice"), stalwart.RateLimitDecision)
     limiter.reset("alice")
+
+    async def decide() -> None:
+        assert_type(
+            await limiter.atry_acquire(1, "alice"), stalwart.RateLimitDecision
+        )
+
     limiter.clear()
     limiter.acquire(timeout=timedelta(milliseconds=500))
     several = stalwart.SlidingWindowCounter(rate="10/second;1000/hour")
