@@ -481,6 +481,29 @@ class TestLimiters:
         assert (200, 429) == (granted.status_code, refused.status_code)
         assert '"remote";q=1' == granted.headers["ratelimit-policy"]
 
+    def test_a_limiter_with_only_the_sync_try(self, clock):
+        """
+        A limiter of the user's own that has only ``try_acquire`` (the
+        protocol's minimum) is asked through it.
+        """
+
+        class Plain:
+            name = "plain"
+
+            def __init__(self) -> None:
+                self.inner = bucket(clock, capacity=1)
+
+            def try_acquire(
+                self, cost: float = 1, key: Hashable | None = None
+            ) -> stalwart.RateLimitDecision:
+                return self.inner.try_acquire(cost, key)
+
+        app = RateLimitMiddleware(hello, limits=[Limit(limiter=Plain())])
+
+        granted, refused = get_all(app, ["/", "/"])
+
+        assert (200, 429) == (granted.status_code, refused.status_code)
+
     @pytest.mark.parametrize(
         "limiter",
         [
