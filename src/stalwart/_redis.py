@@ -31,8 +31,8 @@ import asyncio
 import hashlib
 import threading
 
-from collections.abc import Awaitable, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Sequence
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -406,18 +406,21 @@ class RedisStore:
         cancelling = 0 if task is None else task.cancelling()
         try:
             async with asyncio.timeout(self.timeout):
+                # Typed Any: redis-py's stubs type these calls differently
+                # from one major version to the next.
+                pending: Any
                 try:
-                    return await cast(
-                        "Awaitable[Any]",
-                        client.evalsha(script.sha, len(keys), *keys, *args),
+                    pending = client.evalsha(
+                        script.sha, len(keys), *keys, *args
                     )
+                    return await pending
                 except NoScriptError:
                     with self._lock:
                         self._reloads += 1
-                    return await cast(
-                        "Awaitable[Any]",
-                        client.eval(script.source, len(keys), *keys, *args),
+                    pending = client.eval(
+                        script.source, len(keys), *keys, *args
                     )
+                    return await pending
         except _DOWN as error:
             raise Unavailable(error) from error
         except InvalidResponse as error:
