@@ -79,6 +79,226 @@ local function window_of(t, period)
   return k
 end
 
+local function entry(e)
+  local space = string.find(e, ' ', 1, true)
+  return num(string.sub(e, 1, space - 1)), num(string.sub(e, space + 1))
+end
+
+-- ------------------------------------------------------------ fast path
+--
+-- The common decision, before anything is built: one rate, no queued
+-- reservation, granted at once.  The same arithmetic as the parts below
+-- (bucket, fixed, counter, log: decide_at, then status), written out per
+-- algorithm; it writes only the fields that changed, and refreshes the
+-- TTL only when the idle deadline moved to a later whole second (see
+-- expire_in).  Anything else (a refusal, a booking, several rates, a
+-- queue) returns nil having written nothing, and takes the general path.
+
+local op = ARGV[1]
+local now
+if ARGV[2] == '' then
+  local t = call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = num(ARGV[2])
+end
+
+-- The TTL, in ms, of a state idle from *idle* on (a second of margin).
+local function ttl(idle)
+  local ms = math.ceil((max(math.ceil(idle) - now, 0) + 1) * 1000)
+  if ms > 2 ^ 45 then ms = 2 ^ 45 end
+  return ms
+end
+
+-- A count as Redis answers it: an integer (a string past 2^53).
+local function count(n)
+  if n < 2 ^ 53 then return n end
+  return fmt(n)
+end
+
+-- The answer of a grant at once (see op 'decide' below).
+local function granted_now(remaining, reset, limit)
+  local out = {1, count(remaining), count(limit), fmt(reset)}
+  if ARGV[2] == '' then out[5], out[6] = fmt(now), fmt(now) end
+  return out
+end
+
+local function rest(room)
+  if room > 0 then return floor(room) end
+  return 0
+end
+
+local function fast_fixed(H, cost)
+  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+  if cost > quota then return nil end
+  local got = call('HMGET', H, 'window', 'count')
+  local window, used = -INF, 0
+  if got[1] then window, used = num(got[1]), num(got[2]) end
+  local k = window_of(now, period)
+  if k > window then
+    call('HSET', H, 'window', fmt(k), 'count', fmt(cost))
+    call('PEXPIRE', H, ttl((k + 1) * period))
+    used = cost
+  elseif k == window and used + cost <= top then
+    used = used + cost
+    call('HSET', H, 'count', fmt(used))
+  else
+    return nil
+  end
+  -- status: k is the window now
+  return granted_now(rest(quota - used), (k + 1) * period - now,
+    floor(quota))
+end
+
+local function fast_counter(H, cost)
+  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+  if cost > quota then return nil end
+  local got = call('HMGET', H, 'window', 'previous', 'current', 'booked')
+  local window, previous, current, booked = -INF, 0, 0, -INF
+  if got[1] then
+    window, previous, current, booked =
+      num(got[1]), num(got[2]), num(got[3]), num(got[4])
+  end
+  if now < booked then return nil end
+  local k = window_of(now, period)
+  if k < window then return nil end
+  local p, c = 0, 0
+  if k == window then p, c = previous, current
+  elseif k == window + 1 then p, c = current, 0 end
+  local elapsed = (now - k * period) / period
+  if not (p * (1 - elapsed) + c + cost <= top) then return nil end
+  c = c + cost
+  if not got[1] then
+    call('HSET', H, 'window', fmt(k), 'previous', fmt(p), 'current', fmt(c),
+      'booked', fmt(booked))
+  elseif k == window then
+    call('HSET', H, 'current', fmt(c))
+  else
+    call('HSET', H, 'window', fmt(k), 'previous', fmt(p), 'current', fmt(c))
+  end
+  if k ~= window then
+    call('PEXPIRE', H, ttl(max((k + 2) * period, booked)))
+  end
+  local reset = 0
+  if c ~= 0 then
+    reset = (k + 2) * period - now
+  elseif p ~= 0 then
+    reset = (k + 1) * period - now
+  end
+  local room = quota - (p * (1 - elapsed) + c)
+  return granted_now(rest(room), max(0, reset), floor(quota))
+end
+
+local function fast_bucket(H, cost)
+  local rate, capacity, top, eps =
+    num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+  if cost > capacity then return nil end
+  local got = call('HMGET', H, 'at', 'level', 'booked')
+  local at, level, booked = -INF, 0, -INF
+  if got[1] then at, level, booked = num(got[1]), num(got[2]), num(got[3]) end
+  if now < booked then return nil end
+  local old = at + level / rate
+  local new = level
+  if now > at then
+    new = new - (now - at) * rate
+    if new <= eps then new = 0 end
+  end
+  if not (new + cost <= top) then return nil end
+  new = new + cost
+  local when = max(now, at)
+  if got[1] then
+    call('HSET', H, 'at', fmt(when), 'level', fmt(new))
+  else
+    call('HSET', H, 'at', fmt(when), 'level', fmt(new), 'booked',
+      fmt(booked))
+  end
+  local idle = when + new / rate
+  if not got[1] or math.ceil(idle) > math.ceil(old) then
+    call('PEXPIRE', H, ttl(idle))
+  end
+  local reset = new / rate
+  if when > now then reset = reset + (when - now) end
+  return granted_now(rest(capacity - new), reset, floor(capacity))
+end
+
+local function fast_log(H, cost)
+  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+  if cost > quota then return nil end
+  local list = KEYS[3]
+  local got = call('HMGET', H, 'gone', 'latest', 'dropped')
+  local gone, latest, dropped = 0, -INF, 0
+  if got[1] then gone, latest, dropped = num(got[1]), num(got[2]), num(got[3]) end
+  local stand = max(now, latest)
+  -- Log.expire, reading only: the entries gone by stand.
+  local n = call('LLEN', list)
+  local drop, total = 0, 0
+  local old = -INF
+  local last, sum
+  if n > 0 then
+    local e = call('LINDEX', list, -1)
+    last, sum = entry(e)
+    old = last + period
+    while drop < n do
+      local t, tot
+      if drop == n - 1 then t, tot = last, sum
+      else t, tot = entry(call('LINDEX', list, drop)) end
+      if not (t + period <= stand) then break end
+      drop = drop + 1
+      total = tot
+    end
+  end
+  local base = gone
+  if drop > 0 then
+    if drop == n then base = 0 else base = total end
+  end
+  local held = 0
+  if drop < n then
+    held = sum - base
+    if not (last <= stand and held + cost <= top) then return nil end
+    base = sum
+  end
+  -- Granted at once: expire, then book at stand.
+  local gone2 = gone
+  if drop > 0 then
+    if drop == n then
+      call('DEL', list)
+      gone2 = 0
+    else
+      call('LTRIM', list, drop, -1)
+      gone2 = total
+    end
+  end
+  local fields = {}
+  if drop > 0 or not got[1] then
+    fields = {'gone', fmt(gone2), 'dropped', fmt(dropped + drop)}
+  end
+  if stand ~= latest then
+    fields[#fields + 1] = 'latest'
+    fields[#fields + 1] = fmt(stand)
+  end
+  if #fields > 0 then call('HSET', H, unpack(fields)) end
+  local sum2 = base + cost
+  call('RPUSH', list, fmt(stand) .. ' ' .. fmt(sum2))
+  local idle = stand + period
+  if drop == n or not got[1] or math.ceil(idle) > math.ceil(old) then
+    local ms = ttl(idle)
+    call('PEXPIRE', H, ms)
+    call('PEXPIRE', list, ms)
+  end
+  -- status: the entry just pushed is the last, at stand.
+  return granted_now(rest(quota - (sum2 - gone2)), stand + period - now,
+    floor(quota))
+end
+
+if op == 'decide' and ARGV[3] == '1' and call('EXISTS', KEYS[2]) == 0 then
+  local kind, cost, answer = ARGV[4], num(ARGV[9])
+  if kind == 'fixed' then answer = fast_fixed(KEYS[1], cost)
+  elseif kind == 'counter' then answer = fast_counter(KEYS[1], cost)
+  elseif kind == 'bucket' then answer = fast_bucket(KEYS[1], cost)
+  elseif kind == 'log' then answer = fast_log(KEYS[1], cost) end
+  if answer then return answer end
+end
+
 local function same(a, b)
   for i = 1, #a do
     if a[i] ~= b[i] then return false end
@@ -352,10 +572,6 @@ end
 -- The sliding-window log: its entries in a list of its own, the rest in
 -- the hash.  Expired entries are removed at once (Log.head is always 0
 -- here, and dropped counts them), so marks count entries as in Python.
-local function entry(e)
-  local space = string.find(e, ' ', 1, true)
-  return num(string.sub(e, 1, space - 1)), num(string.sub(e, space + 1))
-end
 
 local function log(quota, period, top, list)
   local A = {capacity = quota, limit = floor(quota), width = 1}
@@ -568,14 +784,6 @@ end
 
 -- ----------------------------------------------------------------- args
 
-local op = ARGV[1]
-local now
-if ARGV[2] == '' then
-  local t = call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = num(ARGV[2])
-end
 local nparts = tonumber(ARGV[3])
 local parts = {}
 local logs = 0
@@ -637,9 +845,7 @@ end
 
 -- Let the keys expire once the state is idle (and the queue served).
 local function expire_in(state, last_slot)
-  local until_idle = max(A.expiry(state), last_slot) - now
-  local ms = math.ceil((max(until_idle, 0) + 1) * 1000)
-  if ms > 2 ^ 45 then ms = 2 ^ 45 end
+  local ms = ttl(max(A.expiry(state), last_slot))
   call('PEXPIRE', H, ms)
   if last_slot > -INF then call('PEXPIRE', Q, ms) end
   for _, list in ipairs(A.lists) do
@@ -714,12 +920,6 @@ local function queue()
   local q = {}
   for i, e in ipairs(call('LRANGE', Q, 0, -1)) do q[i] = parse_entry(e) end
   return q
-end
-
--- A count as Redis answers it: an integer (a string past 2^53).
-local function count(n)
-  if n < 2 ^ 53 then return n end
-  return fmt(n)
 end
 
 if op == 'decide' then
