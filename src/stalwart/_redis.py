@@ -47,6 +47,7 @@ from redis.exceptions import (
 from redis.exceptions import (
     InvalidResponse,
     NoScriptError,
+    ResponseError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -99,6 +100,48 @@ class Script:
             ).hexdigest(),
             takes_self=True,
         ),
+    )
+
+
+def _function_name(source: str) -> str:
+    digest = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324  # a name, not a secret
+    return f"stalwart_{digest[:20]}"
+
+
+@attrs.frozen
+class Function:
+    """
+    A Lua source defining ``local function main(KEYS, ARGV)``, run as a
+    Redis Functions library (``FUNCTION LOAD`` once, then ``FCALL``: the
+    library's top level is built once, not on every call), or, on a
+    server without functions (before Redis 7), as :attr:`script`.
+    """
+
+    source: str
+    name: str = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: _function_name(self.source), takes_self=True
+        ),
+    )
+    library: str = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: (
+                f"#!lua name={self.name}\n{self.source}\n"
+                f"redis.register_function('{self.name}', main)\n"
+            ),
+            takes_self=True,
+        ),
+        repr=False,
+    )
+    script: Script = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: Script(f"{self.source}\nreturn main(KEYS, ARGV)\n"),
+            takes_self=True,
+        ),
+        repr=False,
     )
 
 
@@ -250,6 +293,8 @@ class RedisStore:
     )
     _degraded: int = attrs.field(init=False, default=0, repr=False)
     _reloads: int = attrs.field(init=False, default=0, repr=False)
+    # False once the server said it has no FCALL: scripts from then on.
+    _functions: bool = attrs.field(init=False, default=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.url is None:
@@ -374,8 +419,32 @@ class RedisStore:
             f"Redis does ({error})"
         )
 
+    def _load_function(self, error: ResponseError) -> bool:
+        """
+        Whether *error*, the answer to an ``FCALL``, means the function
+        is to be loaded (the server forgot it: ``FUNCTION FLUSH``, a
+        restart); ``False`` if the server has no functions (the script
+        is run instead, from now on); else raise it.
+        """
+        text = str(error).lower()
+        if "unknown command" in text:
+            self._functions = False
+            return False
+        if "function not found" not in text:
+            raise error
+        with self._lock:
+            self._reloads += 1
+        return True
+
+    @staticmethod
+    def _loading(function: Function) -> tuple[str, ...]:
+        return ("FUNCTION", "LOAD", "REPLACE", function.library)
+
     def _run(
-        self, script: Script, keys: Sequence[Any], args: Sequence[Any]
+        self,
+        script: Script | Function,
+        keys: Sequence[Any],
+        args: Sequence[Any],
     ) -> Any:
         """
         Run *script* on the sync client; raise :class:`Unavailable` if the
@@ -383,6 +452,16 @@ class RedisStore:
         """
         client = self._sync_client()
         try:
+            if isinstance(script, Function):
+                if self._functions:
+                    call = ("FCALL", script.name, len(keys), *keys, *args)
+                    try:
+                        return client.execute_command(*call)
+                    except ResponseError as error:
+                        if self._load_function(error):
+                            client.execute_command(*self._loading(script))
+                            return client.execute_command(*call)
+                script = script.script
             try:
                 return client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -395,7 +474,10 @@ class RedisStore:
             raise self._not_redis(error) from error
 
     async def _arun(
-        self, script: Script, keys: Sequence[Any], args: Sequence[Any]
+        self,
+        script: Script | Function,
+        keys: Sequence[Any],
+        args: Sequence[Any],
     ) -> Any:
         """
         Run *script* on the async client, within *timeout*; raise
@@ -406,6 +488,18 @@ class RedisStore:
         cancelling = 0 if task is None else task.cancelling()
         try:
             async with asyncio.timeout(self.timeout):
+                if isinstance(script, Function):
+                    if self._functions:
+                        call = ("FCALL", script.name, len(keys), *keys, *args)
+                        try:
+                            return await client.execute_command(*call)
+                        except ResponseError as error:
+                            if self._load_function(error):
+                                await client.execute_command(
+                                    *self._loading(script)
+                                )
+                                return await client.execute_command(*call)
+                    script = script.script
                 try:
                     return await cast(
                         "Awaitable[Any]",

@@ -38,14 +38,14 @@ from ._core.limits import (
     SlidingWindowCounterAlgorithm,
 )
 from ._errors import StoreUnavailableError
-from ._redis import _DOWN, Script, Unavailable
+from ._redis import _DOWN, Function, Unavailable
 from ._stores import Outcome, Reservation
 
 
 if TYPE_CHECKING:
     from ._redis import RedisStore
 
-SCRIPT = Script(
+SCRIPT = Function(
     (pathlib.Path(__file__).with_name("_redis_limits.lua")).read_text()
 )
 

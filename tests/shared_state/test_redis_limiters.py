@@ -620,9 +620,9 @@ class LosingClient(redis.Redis):
 
     lose = False
 
-    def evalsha(self, *args, **kwargs):
-        answer = super().evalsha(*args, **kwargs)
-        if self.lose and "decide" in args:
+    def execute_command(self, *args, **kwargs):
+        answer = super().execute_command(*args, **kwargs)
+        if self.lose and args[0] == "FCALL" and "decide" in args:
             raise KeyboardInterrupt
         return answer
 
@@ -647,9 +647,9 @@ class TestInterruptedWithTheAnswerOnItsWay:
         self, private_redis: RedisServer
     ):
         class Killing(LosingClient):
-            def evalsha(self, *args, **kwargs):
-                answer = redis.Redis.evalsha(self, *args, **kwargs)
-                if self.lose:
+            def execute_command(self, *args, **kwargs):
+                answer = redis.Redis.execute_command(self, *args, **kwargs)
+                if self.lose and args[0] == "FCALL":
                     private_redis.kill()
                     raise KeyboardInterrupt
                 return answer
@@ -675,14 +675,14 @@ class TestInterruptedWithTheAnswerOnItsWay:
         )
         limiter.try_acquire()  # the script is loaded
         aclient = store.aclient
-        original = aclient.evalsha
+        original = aclient.execute_command
 
-        async def evalsha(*args, **kwargs):
+        async def execute_command(*args, **kwargs):
             await original(*args, **kwargs)
             private_redis.kill()
             raise asyncio.CancelledError
 
-        aclient.evalsha = evalsha
+        aclient.execute_command = execute_command
 
         async def main():
             with pytest.raises(asyncio.CancelledError):
