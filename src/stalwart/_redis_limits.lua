@@ -97,13 +97,19 @@ end
 
 -- ------------------------------------------------------------ fast path
 --
--- The common decision, before anything is built: one rate, no queued
--- reservation, granted at once.  The same arithmetic as the parts below
--- (bucket, fixed, counter, log: decide_at, then status), written out per
--- algorithm; it writes only the fields that changed, and refreshes the
--- TTL only when the idle deadline moved to a later whole second (see
--- expire_in).  Anything else (a refusal, a booking, several rates, a
--- queue) returns nil having written nothing, and takes the general path.
+-- The common decision, before anything is built: one rate, granted at
+-- once.  The same arithmetic as the parts below (bucket, fixed, counter,
+-- log: decide_at, then status), written out per algorithm; it writes only
+-- the fields that changed, and refreshes the TTL only when the idle
+-- deadline moved to a later whole second (see ttl).  Anything else (a
+-- refusal, a booking, several rates, a pending reservation) returns nil
+-- having written nothing, and takes the general path.
+--
+-- The queue is not read: a reservation still queued (its slot later than
+-- now) shows in the state and sends the decision to the general path (its
+-- slot is a later window's start, or in 'booked', or in the log); entries
+-- whose slots have come are dropped by the next general call, which
+-- prunes first (MemoryStore._prune).
 
 -- The TTL, in ms, of a state idle from *idle* on: rounded up to the next
 -- whole second, plus a second of margin.
@@ -1022,7 +1028,7 @@ local function main(KEYS, ARGV)
   else
     now = num(ARGV[2])
   end
-  if op == 'decide' and ARGV[3] == '1' and call('EXISTS', KEYS[2]) == 0 then
+  if op == 'decide' and ARGV[3] == '1' then
     local kind, cost, answer = ARGV[4], num(ARGV[9])
     if kind == 'fixed' then answer = fast_fixed(KEYS[1], ARGV, now, cost)
     elseif kind == 'counter' then

@@ -661,7 +661,7 @@ class TestInterruptedWithTheAnswerOnItsWay:
         limiter.peek()  # the script is loaded
         client.lose = True
         with pytest.raises(KeyboardInterrupt):
-            limiter.try_acquire()
+            limiter.acquire()
         assert [type(e) for e in events] == [StoreUnavailable]
 
     def test_an_async_forget_when_the_server_is_gone_is_told(
