@@ -247,8 +247,9 @@ class RedisStore:
             (``aacquire``...); each call is bounded by *timeout*.
         url: ``redis://host:port/db`` (or ``rediss://``, ``unix://``):
             builds both clients, with *timeout* as their socket timeouts
-            and one immediate retry after a broken connection (a server
-            that restarted).  Not with *client* or *aclient*.
+            (which bound each call, sync and async) and one immediate
+            retry after a broken connection (a server that restarted).
+            Not with *client* or *aclient*.
         prefix: Starts every key (no spaces or braces).
         on_unavailable: When the server cannot be reached in time:
             ``"fail_open"`` admits (as if there were no limit),
@@ -295,9 +296,15 @@ class RedisStore:
     _reloads: int = attrs.field(init=False, default=0, repr=False)
     # False once the server said it has no FCALL: scripts from then on.
     _functions: bool = attrs.field(init=False, default=True, repr=False)
+    # The deadline _arun sets on each call: none when the client was built
+    # here, whose socket timeouts (connect, write, read) bound the call.
+    _adeadline: float | None = attrs.field(
+        init=False, default=None, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.url is None:
+            self._adeadline = self.timeout
             if self.client is None and self.aclient is None:
                 msg = (
                     "RedisStore needs 'client' (redis.Redis), 'aclient' "
@@ -487,7 +494,7 @@ class RedisStore:
         task = asyncio.current_task()
         cancelling = 0 if task is None else task.cancelling()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self._adeadline):
                 if isinstance(script, Function):
                     if self._functions:
                         call = ("FCALL", script.name, len(keys), *keys, *args)

@@ -16,9 +16,9 @@
 --          "id cost slot before... after...")
 -- KEYS[3+] the log of each sliding-window-log part (a list; one entry per
 --          granted request: "time total")
--- ARGV     op, now ("" = the server's TIME), the number of parts, five
---          values per part (kind and its four parameters), then the op's
---          arguments.
+-- ARGV     op, now ("" = the server's TIME), the algorithm (one string:
+--          the number of parts, then each part's kind and its four
+--          parameters, separated by spaces), then the op's arguments.
 
 -- A library's top level runs without the standard libraries (they are
 -- there when its function runs): these are set by the first call.
@@ -111,6 +111,27 @@ end
 -- whose slots have come are dropped by the next general call, which
 -- prunes first (MemoryStore._prune).
 
+-- The algorithm sent as one string, read once: a list of parts, each
+-- {kind, four numbers}.  A library keeps the last ones it read.
+local specs, kept = {}, 0
+
+local function parsed(text)
+  local spec = specs[text]
+  if spec then return spec end
+  local words = {}
+  for w in string.gmatch(text, '%S+') do words[#words + 1] = w end
+  spec = {}
+  for i = 1, tonumber(words[1]) do
+    local b = (i - 1) * 5 + 1
+    spec[i] = {words[b + 1], num(words[b + 2]), num(words[b + 3]),
+      num(words[b + 4]), num(words[b + 5])}
+  end
+  if kept >= 256 then specs, kept = {}, 0 end
+  specs[text] = spec
+  kept = kept + 1
+  return spec
+end
+
 -- The TTL, in ms, of a state idle from *idle* on: rounded up to the next
 -- whole second, plus a second of margin.
 local function ttl(idle, now)
@@ -137,8 +158,7 @@ local function rest(room)
   return 0
 end
 
-local function fast_fixed(H, ARGV, now, cost)
-  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+local function fast_fixed(H, ARGV, now, cost, quota, period, top)
   if cost > quota then return nil end
   local got = call('HMGET', H, 'window', 'count')
   local window, used = -INF, 0
@@ -159,8 +179,7 @@ local function fast_fixed(H, ARGV, now, cost)
     floor(quota))
 end
 
-local function fast_counter(H, ARGV, now, cost)
-  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+local function fast_counter(H, ARGV, now, cost, quota, period, top)
   if cost > quota then return nil end
   local got = call('HMGET', H, 'window', 'previous', 'current', 'booked')
   local window, previous, current, booked = -INF, 0, 0, -INF
@@ -198,9 +217,7 @@ local function fast_counter(H, ARGV, now, cost)
   return granted_now(ARGV, now, rest(room), max(0, reset), floor(quota))
 end
 
-local function fast_bucket(H, ARGV, now, cost)
-  local rate, capacity, top, eps =
-    num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+local function fast_bucket(H, ARGV, now, cost, rate, capacity, top, eps)
   if cost > capacity then return nil end
   local got = call('HMGET', H, 'at', 'level', 'booked')
   local at, level, booked = -INF, 0, -INF
@@ -230,8 +247,7 @@ local function fast_bucket(H, ARGV, now, cost)
   return granted_now(ARGV, now, rest(capacity - new), reset, floor(capacity))
 end
 
-local function fast_log(H, list, ARGV, now, cost)
-  local quota, period, top = num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+local function fast_log(H, list, ARGV, now, cost, quota, period, top)
   if cost > quota then return nil end
   local got = call('HMGET', H, 'gone', 'latest', 'dropped')
   local gone, latest, dropped = 0, -INF, 0
@@ -303,7 +319,7 @@ end
 -- Everything else: the algorithms built from their arguments, several
 -- rates, the reservation queue.  Built on every call that takes it.
 
-local function general(KEYS, ARGV, op, now)
+local function general(KEYS, ARGV, op, now, spec)
 
   local function same(a, b)
     for i = 1, #a do
@@ -790,14 +806,10 @@ local function general(KEYS, ARGV, op, now)
 
   -- ----------------------------------------------------------------- args
 
-  local nparts = tonumber(ARGV[3])
   local parts = {}
   local logs = 0
-  for i = 1, nparts do
-    local base = 3 + (i - 1) * 5
-    local kind = ARGV[base + 1]
-    local a, b, c, d = num(ARGV[base + 2]), num(ARGV[base + 3]),
-      num(ARGV[base + 4]), num(ARGV[base + 5])
+  for i, part in ipairs(spec) do
+    local kind, a, b, c, d = part[1], part[2], part[3], part[4], part[5]
     if kind == 'bucket' then
       parts[i] = bucket(a, b, c, d)
     elseif kind == 'shaper' then
@@ -811,7 +823,7 @@ local function general(KEYS, ARGV, op, now)
       parts[i] = log(a, b, c, KEYS[2 + logs])
     end
   end
-  local argi = 4 + nparts * 5
+  local argi = 4
   local A = multi(parts)
   local H, Q = KEYS[1], KEYS[2]
 
@@ -1028,17 +1040,20 @@ local function main(KEYS, ARGV)
   else
     now = num(ARGV[2])
   end
-  if op == 'decide' and ARGV[3] == '1' then
-    local kind, cost, answer = ARGV[4], num(ARGV[9])
-    if kind == 'fixed' then answer = fast_fixed(KEYS[1], ARGV, now, cost)
+  local spec = parsed(ARGV[3])
+  if op == 'decide' and #spec == 1 then
+    local part, cost, answer = spec[1], num(ARGV[4])
+    local kind, a, b, c, d = part[1], part[2], part[3], part[4], part[5]
+    if kind == 'fixed' then
+      answer = fast_fixed(KEYS[1], ARGV, now, cost, a, b, c)
     elseif kind == 'counter' then
-      answer = fast_counter(KEYS[1], ARGV, now, cost)
+      answer = fast_counter(KEYS[1], ARGV, now, cost, a, b, c)
     elseif kind == 'bucket' then
-      answer = fast_bucket(KEYS[1], ARGV, now, cost)
+      answer = fast_bucket(KEYS[1], ARGV, now, cost, a, b, c, d)
     elseif kind == 'log' then
-      answer = fast_log(KEYS[1], KEYS[3], ARGV, now, cost)
+      answer = fast_log(KEYS[1], KEYS[3], ARGV, now, cost, a, b, c)
     end
     if answer then return answer end
   end
-  return general(KEYS, ARGV, op, now)
+  return general(KEYS, ARGV, op, now, spec)
 end

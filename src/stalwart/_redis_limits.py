@@ -140,7 +140,7 @@ class RedisLimiterStore:
         params = [str(len(parts))]
         for kind, values in parts:
             params += [kind, *map(_num, values)]
-        self._params = tuple(params)
+        self._params = (" ".join(params),)
         self._built: dict[Hashable | None, list[str | bytes]] = {}
         self._server_time = store.time == "server"
         self._lock = threading.Lock()
