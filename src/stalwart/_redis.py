@@ -434,10 +434,10 @@ class RedisStore:
         is run instead, from now on); else raise it.
         """
         text = str(error).lower()
-        if "unknown command" in text:
+        if text.startswith("unknown command 'fcall'"):
             self._functions = False
             return False
-        if "function not found" not in text:
+        if not text.startswith("function not found"):
             raise error
         with self._lock:
             self._reloads += 1
