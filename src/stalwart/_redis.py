@@ -246,10 +246,10 @@ class RedisStore:
         aclient: A :class:`redis.asyncio.Redis` for the async faces
             (``aacquire``...); each call is bounded by *timeout*.
         url: ``redis://host:port/db`` (or ``rediss://``, ``unix://``):
-            builds both clients, with *timeout* as their socket timeouts
-            (which bound each call, sync and async) and one immediate
-            retry after a broken connection (a server that restarted).
-            Not with *client* or *aclient*.
+            builds both clients, with *timeout* as the sync client's
+            socket timeout and both clients' connect timeout, and one
+            immediate retry after a broken connection (a server that
+            restarted).  Not with *client* or *aclient*.
         prefix: Starts every key (no spaces or braces).
         on_unavailable: When the server cannot be reached in time:
             ``"fail_open"`` admits (as if there were no limit),
@@ -296,15 +296,9 @@ class RedisStore:
     _reloads: int = attrs.field(init=False, default=0, repr=False)
     # False once the server said it has no FCALL: scripts from then on.
     _functions: bool = attrs.field(init=False, default=True, repr=False)
-    # The deadline _arun sets on each call: none when the client was built
-    # here, whose socket timeouts (connect, write, read) bound the call.
-    _adeadline: float | None = attrs.field(
-        init=False, default=None, repr=False
-    )
 
     def __attrs_post_init__(self) -> None:
         if self.url is None:
-            self._adeadline = self.timeout
             if self.client is None and self.aclient is None:
                 msg = (
                     "RedisStore needs 'client' (redis.Redis), 'aclient' "
@@ -327,9 +321,11 @@ class RedisStore:
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
             ),
         )
+        # No socket timeout: each call has its deadline (_arun), and
+        # redis.asyncio's per-read and per-write timeouts cost more than
+        # the round trip's own work.
         self.aclient = redis.asyncio.Redis.from_url(
             self.url,
-            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=AsyncRetry(
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
@@ -461,13 +457,14 @@ class RedisStore:
         try:
             if isinstance(script, Function):
                 if self._functions:
+                    execute: Any = client.execute_command  # untyped
                     call = ("FCALL", script.name, len(keys), *keys, *args)
                     try:
-                        return client.execute_command(*call)
+                        return execute(*call)
                     except ResponseError as error:
                         if self._load_function(error):
-                            client.execute_command(*self._loading(script))
-                            return client.execute_command(*call)
+                            execute(*self._loading(script))
+                            return execute(*call)
                 script = script.script
             try:
                 return client.evalsha(script.sha, len(keys), *keys, *args)
@@ -494,18 +491,17 @@ class RedisStore:
         task = asyncio.current_task()
         cancelling = 0 if task is None else task.cancelling()
         try:
-            async with asyncio.timeout(self._adeadline):
+            async with asyncio.timeout(self.timeout):
                 if isinstance(script, Function):
                     if self._functions:
+                        execute: Any = client.execute_command  # untyped
                         call = ("FCALL", script.name, len(keys), *keys, *args)
                         try:
-                            return await client.execute_command(*call)
+                            return await execute(*call)
                         except ResponseError as error:
                             if self._load_function(error):
-                                await client.execute_command(
-                                    *self._loading(script)
-                                )
-                                return await client.execute_command(*call)
+                                await execute(*self._loading(script))
+                                return await execute(*call)
                     script = script.script
                 try:
                     return await cast(
