@@ -162,7 +162,8 @@ def _stalwart(url: str, prefix: str) -> dict[str, Any]:
     }
 
 
-def _rows(
+def _rows(  # noqa: PLR0913, PLR0917  # one per contender
+    ping: Callable[[], Any],
     ours: dict[str, Callable[[], Any]],
     fixed: Callable[[], Any],
     counter: Callable[[], Any],
@@ -170,6 +171,7 @@ def _rows(
     pyrate: Callable[[], Any],
 ) -> list[tuple[str, str, Any]]:
     return [
+        ("(a round trip)", "redis-py PING", ping),
         ("fixed window", "stalwart", ours["fixed window"]),
         ("fixed window", "limits", fixed),
         ("sliding counter", "stalwart", ours["sliding counter"]),
@@ -201,6 +203,7 @@ def sync_rows(url: str) -> list[tuple[str, str, Any]]:
         for algorithm, limiter in _stalwart(url, "").items()
     }
     return _rows(
+        client.ping,
         ours,
         lambda: fixed.hit(item, "kf"),
         lambda: counter.hit(item, "kc"),
@@ -233,6 +236,7 @@ async def async_rows(url: str) -> list[tuple[str, str, Any]]:
         for algorithm, limiter in _stalwart(url, "a").items()
     }
     return _rows(
+        aclient.ping,
         ours,
         lambda: fixed.hit(item, "akf"),
         lambda: counter.hit(item, "akc"),
