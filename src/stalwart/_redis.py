@@ -46,6 +46,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import (
     InvalidResponse,
+    NoPermissionError,
     NoScriptError,
     ResponseError,
 )
@@ -426,11 +427,14 @@ class RedisStore:
         """
         Whether *error*, the answer to an ``FCALL``, means the function
         is to be loaded (the server forgot it: ``FUNCTION FLUSH``, a
-        restart); ``False`` if the server has no functions (the script
-        is run instead, from now on); else raise it.
+        restart); ``False`` if the server has no functions, or the
+        client may not call them (the script is run instead, from now
+        on); else raise it.
         """
         text = str(error).lower()
-        if text.startswith("unknown command 'fcall'"):
+        if isinstance(error, NoPermissionError) or text.startswith(
+            "unknown command 'fcall'"
+        ):
             self._functions = False
             return False
         if not text.startswith("function not found"):
@@ -463,8 +467,12 @@ class RedisStore:
                         return execute(*call)
                     except ResponseError as error:
                         if self._load_function(error):
-                            execute(*self._loading(script))
-                            return execute(*call)
+                            try:
+                                execute(*self._loading(script))
+                            except NoPermissionError:  # may not load
+                                self._functions = False
+                            else:
+                                return execute(*call)
                 script = script.script
             try:
                 return client.evalsha(script.sha, len(keys), *keys, *args)
@@ -500,8 +508,12 @@ class RedisStore:
                             return await execute(*call)
                         except ResponseError as error:
                             if self._load_function(error):
-                                await execute(*self._loading(script))
-                                return await execute(*call)
+                                try:
+                                    await execute(*self._loading(script))
+                                except NoPermissionError:  # may not load
+                                    self._functions = False
+                                else:
+                                    return await execute(*call)
                     script = script.script
                 try:
                     return await cast(

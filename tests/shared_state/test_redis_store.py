@@ -217,6 +217,39 @@ class TestFunctions:
             server.close()
 
 
+    @pytest.mark.parametrize("face", ["sync", "async"])
+    @pytest.mark.parametrize("denied", ["-fcall", "-function"])
+    def test_a_client_that_may_not_use_functions_runs_the_script(
+        self, private_redis: RedisServer, face, denied
+    ):
+        admin = private_redis.client()
+        admin.acl_setuser(
+            "app",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all", denied],
+        )
+        admin.close()
+        url = f"redis://app:pw@127.0.0.1:{private_redis.port}/0"
+        store = RedisStore(url=url)
+        function = Function(LIBRARY)
+        if face == "sync":
+            answers = [store._run(function, ["k"], ["a"]) for _ in "ab"]
+        else:
+
+            async def main():
+                answers = [
+                    await store._arun(function, ["k"], ["a"]) for _ in "ab"
+                ]
+                await store.aclose()
+                return answers
+
+            answers = asyncio.run(main())
+        assert answers == [[b"k", b"a", 1, 1], [b"k", b"a", 2, 1]]
+        store.close()
+
+
 class TestRunner:
     def test_runs_by_digest_once_loaded(self, redis_url):
         store = RedisStore(url=redis_url)
