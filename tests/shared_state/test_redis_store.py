@@ -216,7 +216,6 @@ class TestFunctions:
         finally:
             server.close()
 
-
     @pytest.mark.parametrize("face", ["sync", "async"])
     @pytest.mark.parametrize("denied", ["-fcall", "-function"])
     def test_a_client_that_may_not_use_functions_runs_the_script(
