@@ -3,10 +3,11 @@ A rate limiter's store on Redis: the operations of
 :class:`~stalwart._stores.MemoryStore` (see the interface in
 :mod:`stalwart._stores`), each one run of ``_redis_limits.lua``.
 
-One script serves every algorithm: the limiter's algorithm is sent as
-arguments (its kind and parameters, per rate), the script applies the
-arithmetic of :mod:`stalwart._core.limits` to the key's state atomically
-and answers in one round trip.
+One function serves every algorithm (a Redis Functions library, loaded
+once; a script on a server without functions): the limiter's algorithm
+is sent as one argument (its kind and parameters, per rate), the
+function applies the arithmetic of :mod:`stalwart._core.limits` to the
+key's state atomically and answers in one round trip.
 
 Reservations across processes.  A booked wait is a queue entry on the
 server (``{key}:q``); its caller sleeps on its own clock until the slot.
