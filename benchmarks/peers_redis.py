@@ -45,6 +45,10 @@ from redis_support import started_server  # noqa: E402
 BIG = 10**9
 N = 4000
 WARMUP = 200
+# The contenders take turns, N // ROUNDS decisions each per round, so
+# that a machine whose speed drifts during the run (shared cores) slows
+# them alike.
+ROUNDS = 10
 
 _sent = [0]
 
@@ -69,43 +73,63 @@ _counting(Connection)
 _counting(AsyncConnection)
 
 
-def measure(call: Callable[[], Any]) -> tuple[float, float, float, float]:
+Result = tuple[float, float, float, float]
+
+
+def _summary(lat: list[float], total: float, sent: int) -> Result:
     """
     ``(decisions/s, p50 µs, p99 µs, round trips per decision)``.
     """
-    for _ in range(WARMUP):
-        call()
-    lat = []
-    clock = time.perf_counter
-    sent = _sent[0]
-    start = clock()
-    for _ in range(N):
-        t = clock()
-        call()
-        lat.append(clock() - t)
-    total = clock() - start
-    trips = (_sent[0] - sent) / N
     q = statistics.quantiles(lat, n=100)
-    return N / total, q[49] * 1e6, q[98] * 1e6, trips
+    return len(lat) / total, q[49] * 1e6, q[98] * 1e6, sent / len(lat)
 
 
-async def ameasure(
-    call: Callable[[], Awaitable[Any]],
-) -> tuple[float, float, float, float]:
-    for _ in range(WARMUP):
-        await call()
-    lat = []
+def measure(calls: list[Callable[[], Any]]) -> list[Result]:
+    """
+    Each of *calls* measured, in turns.
+    """
     clock = time.perf_counter
-    sent = _sent[0]
-    start = clock()
-    for _ in range(N):
-        t = clock()
-        await call()
-        lat.append(clock() - t)
-    total = clock() - start
-    trips = (_sent[0] - sent) / N
-    q = statistics.quantiles(lat, n=100)
-    return N / total, q[49] * 1e6, q[98] * 1e6, trips
+    lat: list[list[float]] = [[] for _ in calls]
+    total = [0.0] * len(calls)
+    sent = [0] * len(calls)
+    for call in calls:
+        for _ in range(WARMUP):
+            call()
+    for _ in range(ROUNDS):
+        for i, call in enumerate(calls):
+            before = _sent[0]
+            start = clock()
+            for _ in range(N // ROUNDS):
+                t = clock()
+                call()
+                lat[i].append(clock() - t)
+            total[i] += clock() - start
+            sent[i] += _sent[0] - before
+    return [_summary(*row) for row in zip(lat, total, sent, strict=True)]
+
+
+async def ameasure(calls: list[Callable[[], Awaitable[Any]]]) -> list[Result]:
+    """
+    :func:`measure` for coroutine functions.
+    """
+    clock = time.perf_counter
+    lat: list[list[float]] = [[] for _ in calls]
+    total = [0.0] * len(calls)
+    sent = [0] * len(calls)
+    for call in calls:
+        for _ in range(WARMUP):
+            await call()
+    for _ in range(ROUNDS):
+        for i, call in enumerate(calls):
+            before = _sent[0]
+            start = clock()
+            for _ in range(N // ROUNDS):
+                t = clock()
+                await call()
+                lat[i].append(clock() - t)
+            total[i] += clock() - start
+            sent[i] += _sent[0] - before
+    return [_summary(*row) for row in zip(lat, total, sent, strict=True)]
 
 
 def _stalwart(url: str, prefix: str) -> dict[str, Any]:
@@ -138,7 +162,8 @@ def _stalwart(url: str, prefix: str) -> dict[str, Any]:
     }
 
 
-def _rows(
+def _rows(  # noqa: PLR0913, PLR0917  # one per contender
+    ping: Callable[[], Any],
     ours: dict[str, Callable[[], Any]],
     fixed: Callable[[], Any],
     counter: Callable[[], Any],
@@ -146,6 +171,7 @@ def _rows(
     pyrate: Callable[[], Any],
 ) -> list[tuple[str, str, Any]]:
     return [
+        ("(a round trip)", "redis-py PING", ping),
         ("fixed window", "stalwart", ours["fixed window"]),
         ("fixed window", "limits", fixed),
         ("sliding counter", "stalwart", ours["sliding counter"]),
@@ -177,6 +203,7 @@ def sync_rows(url: str) -> list[tuple[str, str, Any]]:
         for algorithm, limiter in _stalwart(url, "").items()
     }
     return _rows(
+        client.ping,
         ours,
         lambda: fixed.hit(item, "kf"),
         lambda: counter.hit(item, "kc"),
@@ -209,6 +236,7 @@ async def async_rows(url: str) -> list[tuple[str, str, Any]]:
         for algorithm, limiter in _stalwart(url, "a").items()
     }
     return _rows(
+        aclient.ping,
         ours,
         lambda: fixed.hit(item, "akf"),
         lambda: counter.hit(item, "akc"),
@@ -235,16 +263,22 @@ def table(title: str, rows: list[tuple[str, str, tuple[float, ...]]]) -> str:
 def main() -> None:
     server = started_server()
     try:
+        rows = sync_rows(server.url)
         sync = [
-            (algorithm, library, measure(call))
-            for algorithm, library, call in sync_rows(server.url)
+            (algorithm, library, result)
+            for (algorithm, library, _), result in zip(
+                rows, measure([call for _, _, call in rows]), strict=True
+            )
         ]
 
         async def run_async() -> list[tuple[str, str, tuple[float, ...]]]:
             rows = await async_rows(server.url)
+            results = await ameasure([call for _, _, call in rows])
             return [
-                (algorithm, library, await ameasure(call))
-                for algorithm, library, call in rows
+                (algorithm, library, result)
+                for (algorithm, library, _), result in zip(
+                    rows, results, strict=True
+                )
             ]
 
         aio = asyncio.run(run_async())

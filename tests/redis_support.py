@@ -64,8 +64,9 @@ class RedisServer:
     One ``redis-server`` process on ``127.0.0.1:port``.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *options: str) -> None:
         self.binary = find_redis_server()
+        self.options = options
         self.port = free_port() if port is None else port
         self._dir = tempfile.TemporaryDirectory(prefix="stalwart-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -97,6 +98,7 @@ class RedisServer:
                 "--dir", self._dir.name,
                 "--protected-mode", "yes",
                 "--enable-debug-command", "local",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -152,7 +154,10 @@ class RedisServer:
             self._dir.cleanup()
 
 
-def started_server() -> RedisServer:
-    server = RedisServer()
+def started_server(*options: str) -> RedisServer:
+    """
+    A server started with *options* (``redis-server`` arguments) too.
+    """
+    server = RedisServer(None, *options)
     server.start()
     return server

@@ -46,7 +46,9 @@ from redis.exceptions import (
 )
 from redis.exceptions import (
     InvalidResponse,
+    NoPermissionError,
     NoScriptError,
+    ResponseError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -99,6 +101,48 @@ class Script:
             ).hexdigest(),
             takes_self=True,
         ),
+    )
+
+
+def _function_name(source: str) -> str:
+    digest = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324  # a name, not a secret
+    return f"stalwart_{digest[:20]}"
+
+
+@attrs.frozen
+class Function:
+    """
+    A Lua source defining ``local function main(KEYS, ARGV)``, run as a
+    Redis Functions library (``FUNCTION LOAD`` once, then ``FCALL``: the
+    library's top level is built once, not on every call), or, on a
+    server without functions (before Redis 7), as :attr:`script`.
+    """
+
+    source: str
+    name: str = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: _function_name(self.source), takes_self=True
+        ),
+    )
+    library: str = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: (
+                f"#!lua name={self.name}\n{self.source}\n"
+                f"redis.register_function('{self.name}', main)\n"
+            ),
+            takes_self=True,
+        ),
+        repr=False,
+    )
+    script: Script = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: Script(f"{self.source}\nreturn main(KEYS, ARGV)\n"),
+            takes_self=True,
+        ),
+        repr=False,
     )
 
 
@@ -203,9 +247,10 @@ class RedisStore:
         aclient: A :class:`redis.asyncio.Redis` for the async faces
             (``aacquire``...); each call is bounded by *timeout*.
         url: ``redis://host:port/db`` (or ``rediss://``, ``unix://``):
-            builds both clients, with *timeout* as their socket timeouts
-            and one immediate retry after a broken connection (a server
-            that restarted).  Not with *client* or *aclient*.
+            builds both clients, with *timeout* as the sync client's
+            socket timeout and both clients' connect timeout, and one
+            immediate retry after a broken connection (a server that
+            restarted).  Not with *client* or *aclient*.
         prefix: Starts every key (no spaces or braces).
         on_unavailable: When the server cannot be reached in time:
             ``"fail_open"`` admits (as if there were no limit),
@@ -250,6 +295,8 @@ class RedisStore:
     )
     _degraded: int = attrs.field(init=False, default=0, repr=False)
     _reloads: int = attrs.field(init=False, default=0, repr=False)
+    # False once the server said it has no FCALL: scripts from then on.
+    _functions: bool = attrs.field(init=False, default=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.url is None:
@@ -275,9 +322,11 @@ class RedisStore:
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
             ),
         )
+        # No socket timeout: each call has its deadline (_arun), and
+        # redis.asyncio's per-read and per-write timeouts cost more than
+        # the round trip's own work.
         self.aclient = redis.asyncio.Redis.from_url(
             self.url,
-            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=AsyncRetry(
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
@@ -374,8 +423,35 @@ class RedisStore:
             f"Redis does ({error})"
         )
 
+    def _load_function(self, error: ResponseError) -> bool:
+        """
+        Whether *error*, the answer to an ``FCALL``, means the function
+        is to be loaded (the server forgot it: ``FUNCTION FLUSH``, a
+        restart); ``False`` if the server has no functions, or the
+        client may not call them (the script is run instead, from now
+        on); else raise it.
+        """
+        text = str(error).lower()
+        if isinstance(error, NoPermissionError) or text.startswith(
+            "unknown command 'fcall'"
+        ):
+            self._functions = False
+            return False
+        if not text.startswith("function not found"):
+            raise error
+        with self._lock:
+            self._reloads += 1
+        return True
+
+    @staticmethod
+    def _loading(function: Function) -> tuple[str, ...]:
+        return ("FUNCTION", "LOAD", "REPLACE", function.library)
+
     def _run(
-        self, script: Script, keys: Sequence[Any], args: Sequence[Any]
+        self,
+        script: Script | Function,
+        keys: Sequence[Any],
+        args: Sequence[Any],
     ) -> Any:
         """
         Run *script* on the sync client; raise :class:`Unavailable` if the
@@ -383,6 +459,21 @@ class RedisStore:
         """
         client = self._sync_client()
         try:
+            if isinstance(script, Function):
+                if self._functions:
+                    execute: Any = client.execute_command  # untyped
+                    call = ("FCALL", script.name, len(keys), *keys, *args)
+                    try:
+                        return execute(*call)
+                    except ResponseError as error:
+                        if self._load_function(error):
+                            try:
+                                execute(*self._loading(script))
+                            except NoPermissionError:  # may not load
+                                self._functions = False
+                            else:
+                                return execute(*call)
+                script = script.script
             try:
                 return client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -395,7 +486,10 @@ class RedisStore:
             raise self._not_redis(error) from error
 
     async def _arun(
-        self, script: Script, keys: Sequence[Any], args: Sequence[Any]
+        self,
+        script: Script | Function,
+        keys: Sequence[Any],
+        args: Sequence[Any],
     ) -> Any:
         """
         Run *script* on the async client, within *timeout*; raise
@@ -406,6 +500,21 @@ class RedisStore:
         cancelling = 0 if task is None else task.cancelling()
         try:
             async with asyncio.timeout(self.timeout):
+                if isinstance(script, Function):
+                    if self._functions:
+                        execute: Any = client.execute_command  # untyped
+                        call = ("FCALL", script.name, len(keys), *keys, *args)
+                        try:
+                            return await execute(*call)
+                        except ResponseError as error:
+                            if self._load_function(error):
+                                try:
+                                    await execute(*self._loading(script))
+                                except NoPermissionError:  # may not load
+                                    self._functions = False
+                                else:
+                                    return await execute(*call)
+                    script = script.script
                 # Typed Any: redis-py's stubs type these calls differently
                 # from one major version to the next.
                 pending: Any

@@ -3,10 +3,11 @@ A rate limiter's store on Redis: the operations of
 :class:`~stalwart._stores.MemoryStore` (see the interface in
 :mod:`stalwart._stores`), each one run of ``_redis_limits.lua``.
 
-One script serves every algorithm: the limiter's algorithm is sent as
-arguments (its kind and parameters, per rate), the script applies the
-arithmetic of :mod:`stalwart._core.limits` to the key's state atomically
-and answers in one round trip.
+One function serves every algorithm (a Redis Functions library, loaded
+once; a script on a server without functions): the limiter's algorithm
+is sent as one argument (its kind and parameters, per rate), the
+function applies the arithmetic of :mod:`stalwart._core.limits` to the
+key's state atomically and answers in one round trip.
 
 Reservations across processes.  A booked wait is a queue entry on the
 server (``{key}:q``); its caller sleeps on its own clock until the slot.
@@ -38,16 +39,19 @@ from ._core.limits import (
     SlidingWindowCounterAlgorithm,
 )
 from ._errors import StoreUnavailableError
-from ._redis import _DOWN, Script, Unavailable
+from ._redis import _DOWN, Function, Unavailable
 from ._stores import Outcome, Reservation
 
 
 if TYPE_CHECKING:
     from ._redis import RedisStore
 
-SCRIPT = Script(
+SCRIPT = Function(
     (pathlib.Path(__file__).with_name("_redis_limits.lua")).read_text()
 )
+
+# How many keys' names a store keeps built (then it starts afresh).
+_KEYS_KEPT = 1024
 
 # How many numbers a part's mark takes, by kind.
 _WIDTH = {"bucket": 3, "shaper": 2, "fixed": 2, "counter": 4, "log": 1}
@@ -134,9 +138,11 @@ class RedisLimiterStore:
         parts = _parts(algorithm)
         self._logs = sum(kind == "log" for kind, _ in parts)
         self._width = sum(_WIDTH[kind] for kind, _ in parts)
-        self._params = [str(len(parts))]
+        params = [str(len(parts))]
         for kind, values in parts:
-            self._params += [kind, *map(_num, values)]
+            params += [kind, *map(_num, values)]
+        self._params = (" ".join(params),)
+        self._built: dict[Hashable | None, list[str | bytes]] = {}
         self._server_time = store.time == "server"
         self._lock = threading.Lock()
         self.granted = 0
@@ -167,6 +173,18 @@ class RedisLimiterStore:
     # -------------------------------------------------------- arguments
 
     def _keys(self, key: Hashable | None) -> list[str | bytes]:
+        built = self._built
+        try:
+            return built[key]
+        except KeyError:
+            pass
+        keys = self._new_keys(key)
+        if len(built) >= _KEYS_KEPT:
+            built.clear()
+        built[key] = keys
+        return keys
+
+    def _new_keys(self, key: Hashable | None) -> list[str | bytes]:
         base = self.store._key("rl", self.limiter.name, key)
         if isinstance(base, bytes):
             keys: list[str | bytes] = [base, base + b":q"]
@@ -176,13 +194,13 @@ class RedisLimiterStore:
             keys += [f"{base}:log{i}" for i in range(self._logs)]
         return keys
 
-    def _args(self, op: str, now: float, *more: str) -> list[str]:
-        return [
+    def _args(self, op: str, now: float, *more: str) -> tuple[str, ...]:
+        return (
             op,
             "" if self._server_time else _num(now),
             *self._params,
             *more,
-        ]
+        )
 
     def _new_id(self) -> str:
         pid = os.getpid()
@@ -267,9 +285,10 @@ class RedisLimiterStore:
 
     def _decide_args(
         self, key: Hashable | None, now: float, cost: float, max_wait: float
-    ) -> tuple[list[str | bytes], list[str], str]:
+    ) -> tuple[list[str | bytes], tuple[str, ...], str]:
         keys = self._keys(key)
-        id = self._new_id()  # noqa: A001
+        # Without a wait nothing is booked: no name, nothing to take back.
+        id = self._new_id() if max_wait > 0.0 else ""  # noqa: A001
         args = self._args("decide", now, _num(cost), _num(max_wait), id)
         return keys, args, id
 
@@ -287,7 +306,8 @@ class RedisLimiterStore:
         except BaseException:
             # Interrupted with the answer on its way: a booking made
             # meanwhile is taken back (a grant at once stays consumed).
-            self._run_quietly(keys, self._args("cancel", now, id), now)
+            if id:
+                self._run_quietly(keys, self._args("cancel", now, id), now)
             raise
         return self._decided(keys, now, cost, id, answer)
 
@@ -304,16 +324,17 @@ class RedisLimiterStore:
             return self._degraded(unavailable, now)
         except BaseException:
             # As in decide(); the task goes on being cancelled after it.
-            forget = self._args("cancel", now, id)
-            try:
-                await self.store._arun(SCRIPT, keys, forget)
-            except Unavailable as unavailable:
-                self._fail(unavailable, now, refuse=False)
+            if id:
+                forget = self._args("cancel", now, id)
+                try:
+                    await self.store._arun(SCRIPT, keys, forget)
+                except Unavailable as unavailable:
+                    self._fail(unavailable, now, refuse=False)
             raise
         return self._decided(keys, now, cost, id, answer)
 
     def _run_quietly(
-        self, keys: list[str | bytes], args: list[str], now: float
+        self, keys: list[str | bytes], args: tuple[str, ...], now: float
     ) -> None:
         try:
             self.store._run(SCRIPT, keys, args)
@@ -369,7 +390,7 @@ class RedisLimiterStore:
 
     def _cancel_args(
         self, reservation: RemoteReservation, now: float
-    ) -> list[str]:
+    ) -> tuple[str, ...]:
         return self._args(
             "cancel",
             now,

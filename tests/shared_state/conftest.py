@@ -31,6 +31,7 @@ def redis_url(redis_server: RedisServer) -> str:
     try:
         client.flushall()
         client.script_flush()
+        client.function_flush()
     finally:
         client.close()
     return redis_server.url

@@ -322,6 +322,16 @@ class TestOperations:
             assert limiter.try_acquire(key=key)
         assert not other.try_acquire()
 
+    def test_many_keys_are_told_apart(self, cls, store, monkeypatch):
+        # The names of the keys' state are kept for a few keys at a time.
+        monkeypatch.setattr("stalwart._redis_limits._KEYS_KEPT", 2)
+        limiter = cls(rate=(1, 1.0), store=store, clock=FakeClock(), name="m")
+        for key in ("a", "b", "c", "a", "d", "b"):
+            limiter.try_acquire(key=key)
+        assert [limiter.peek(key=k).granted for k in "abcde"] == [
+            False, False, False, False, True,
+        ]  # fmt: skip
+
     def test_idle_keys_expire(self, cls, store):
         limiter = cls(rate=(3, 1.0), store=store, clock=FakeClock(), name="t")
         limiter.try_acquire(key="k")
@@ -637,14 +647,64 @@ class LosingClient(redis.Redis):
 
     lose = False
 
-    def evalsha(self, *args, **kwargs):
-        answer = super().evalsha(*args, **kwargs)
-        if self.lose and "decide" in args:
+    def execute_command(self, *args, **kwargs):
+        answer = super().execute_command(*args, **kwargs)
+        if args[0] == "FCALL":
+            self.ops.append(args[3 + args[2]])
+        if self.lose and args[0] == "FCALL" and "decide" in args:
             raise KeyboardInterrupt
         return answer
 
+    @property
+    def ops(self):
+        """
+        The operations run, in order.
+        """
+        return self.__dict__.setdefault("_ops", [])
+
 
 class TestInterruptedWithTheAnswerOnItsWay:
+    def test_a_grant_without_a_wait_stays_and_nothing_is_sent(
+        self, redis_url, cls
+    ):
+        client = LosingClient.from_url(redis_url)
+        store = RedisStore(client=client)
+        limiter = cls(rate=(3, 1.0), store=store, clock=FakeClock(), name="l")
+        client.lose = True
+        with pytest.raises(KeyboardInterrupt):
+            limiter.try_acquire()
+        client.lose = False
+        # Nothing can have been booked: no "cancel" follows the decision.
+        assert client.ops == ["decide"]
+        assert limiter.peek().remaining == 1
+        client.close()
+
+    def test_an_async_grant_without_a_wait_stays(self, redis_url):
+        store = RedisStore(url=redis_url)
+        limiter = TokenBucket(rate=3, store=store, clock=FakeClock())
+        aclient = store.aclient
+        original = aclient.execute_command
+        ops = []
+
+        async def execute_command(*args, **kwargs):
+            answer = await original(*args, **kwargs)
+            if args[0] != "FCALL":  # loading the function
+                return answer
+            ops.append(args[3 + args[2]])
+            raise asyncio.CancelledError
+
+        aclient.execute_command = execute_command
+
+        async def main():
+            with pytest.raises(asyncio.CancelledError):
+                await limiter.aacquire(timeout=0)
+            await store.aclose()
+
+        asyncio.run(main())
+        assert ops == ["decide"]
+        assert limiter.peek().remaining == 1
+        store.close()
+
     def test_a_booking_made_meanwhile_is_taken_back(self, redis_url, cls):
         client = LosingClient.from_url(redis_url)
         store = RedisStore(client=client)
@@ -664,9 +724,9 @@ class TestInterruptedWithTheAnswerOnItsWay:
         self, private_redis: RedisServer
     ):
         class Killing(LosingClient):
-            def evalsha(self, *args, **kwargs):
-                answer = redis.Redis.evalsha(self, *args, **kwargs)
-                if self.lose:
+            def execute_command(self, *args, **kwargs):
+                answer = redis.Redis.execute_command(self, *args, **kwargs)
+                if self.lose and args[0] == "FCALL":
                     private_redis.kill()
                     raise KeyboardInterrupt
                 return answer
@@ -678,7 +738,7 @@ class TestInterruptedWithTheAnswerOnItsWay:
         limiter.peek()  # the script is loaded
         client.lose = True
         with pytest.raises(KeyboardInterrupt):
-            limiter.try_acquire()
+            limiter.acquire()
         assert [type(e) for e in events] == [StoreUnavailable]
 
     def test_an_async_forget_when_the_server_is_gone_is_told(
@@ -692,14 +752,14 @@ class TestInterruptedWithTheAnswerOnItsWay:
         )
         limiter.try_acquire()  # the script is loaded
         aclient = store.aclient
-        original = aclient.evalsha
+        original = aclient.execute_command
 
-        async def evalsha(*args, **kwargs):
+        async def execute_command(*args, **kwargs):
             await original(*args, **kwargs)
             private_redis.kill()
             raise asyncio.CancelledError
 
-        aclient.evalsha = evalsha
+        aclient.execute_command = execute_command
 
         async def main():
             with pytest.raises(asyncio.CancelledError):

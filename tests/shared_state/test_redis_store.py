@@ -18,17 +18,27 @@ import redis.asyncio
 
 from redis.crc import key_slot
 
-from redis_support import RedisServer
+from redis_support import RedisServer, started_server
 from stalwart import (
     ConfigurationError,
     StoreUnavailable,
     StoreUnavailableError,
 )
-from stalwart._redis import Unavailable
+from stalwart._redis import Function, Unavailable
 from stalwart.redis import RedisStore, RedisStoreStatistics
 
 
 ECHO = "return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}"
+
+# A library's function: its top level runs once (when loaded), main on
+# every call; 'calls' counts the calls since the top level ran.
+LIBRARY = """
+local calls = 0
+local function main(KEYS, ARGV)
+  calls = calls + 1
+  return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1]), calls}
+end
+"""
 
 
 class TestBuilt:
@@ -124,6 +134,121 @@ def _b(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode()
 
 
+class TestFunctions:
+    def test_loaded_once_then_called(self, redis_url):
+        store = RedisStore(url=redis_url)
+        function = Function(LIBRARY)
+        assert store._run(function, ["k"], ["a"]) == [b"k", b"a", 1, 1]
+        # Built once: the count goes on.
+        assert store._run(function, ["k"], ["a"]) == [b"k", b"a", 2, 2]
+        assert store.statistics().reloads == 1
+        (library,) = store.client.function_list()
+        assert library[library.index(b"library_name") + 1] == (
+            function.name.encode()
+        )
+        store.close()
+
+    def test_loaded_again_after_function_flush(self, redis_url):
+        store = RedisStore(url=redis_url)
+        function = Function(LIBRARY)
+        store._run(function, ["k"], ["a"])
+        store.client.function_flush()
+        assert store._run(function, ["k"], ["a"]) == [b"k", b"a", 2, 1]
+        assert store.statistics().reloads == 2
+
+        async def main():
+            await store.aclient.function_flush()
+            answer = await store._arun(function, ["k"], ["a"])
+            await store.aclose()
+            return answer
+
+        assert asyncio.run(main()) == [b"k", b"a", 3, 1]
+        assert store.statistics().reloads == 3
+        store.close()
+
+    def test_an_error_of_the_function_is_raised_as_it_is(self, redis_url):
+        store = RedisStore(url=redis_url)
+        failing = Function(
+            "local function main(KEYS, ARGV)\n"
+            "  return redis.error_reply('no such thing')\n"
+            "end\n"
+        )
+        with pytest.raises(redis.ResponseError, match="no such thing"):
+            store._run(failing, [], [])
+
+        async def main():
+            try:
+                await store._arun(failing, [], [])
+            finally:
+                await store.aclose()
+
+        with pytest.raises(redis.ResponseError, match="no such thing"):
+            asyncio.run(main())
+        store.close()
+
+    @pytest.mark.parametrize("face", ["sync", "async"])
+    def test_a_server_without_functions_runs_the_script(self, face):
+        # Redis 6 has no FCALL; this server has it renamed away.
+        server = started_server("--rename-command", "FCALL", "")
+        try:
+            store = RedisStore(url=server.url)
+            function = Function(LIBRARY)
+            if face == "sync":
+                first = store._run(function, ["k"], ["a"])
+                second = store._run(function, ["k"], ["a"])
+            else:
+
+                async def main():
+                    first = await store._arun(function, ["k"], ["a"])
+                    second = await store._arun(function, ["k"], ["a"])
+                    await store.aclose()
+                    return first, second
+
+                first, second = asyncio.run(main())
+            # As a script, its top level runs on every call.
+            assert first == [b"k", b"a", 1, 1]
+            assert second == [b"k", b"a", 2, 1]
+            assert store.client.script_exists(function.script.sha) == [True]
+            # Loaded as a script once; no library was ever loaded.
+            assert store.statistics().reloads == 1
+            assert store.client.function_list() == []
+            store.close()
+        finally:
+            server.close()
+
+    @pytest.mark.parametrize("face", ["sync", "async"])
+    @pytest.mark.parametrize("denied", ["-fcall", "-function"])
+    def test_a_client_that_may_not_use_functions_runs_the_script(
+        self, private_redis: RedisServer, face, denied
+    ):
+        admin = private_redis.client()
+        admin.acl_setuser(
+            "app",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all", denied],
+        )
+        admin.close()
+        url = f"redis://app:pw@127.0.0.1:{private_redis.port}/0"
+        store = RedisStore(url=url)
+        function = Function(LIBRARY)
+        if face == "sync":
+            answers = [store._run(function, ["k"], ["a"]) for _ in "ab"]
+        else:
+
+            async def main():
+                answers = [
+                    await store._arun(function, ["k"], ["a"]) for _ in "ab"
+                ]
+                await store.aclose()
+                return answers
+
+            answers = asyncio.run(main())
+        assert answers == [[b"k", b"a", 1, 1], [b"k", b"a", 2, 1]]
+        store.close()
+
+
 class TestRunner:
     def test_runs_by_digest_once_loaded(self, redis_url):
         store = RedisStore(url=redis_url)
@@ -188,6 +313,30 @@ class TestRunner:
             sleeper.join()
             other.close()
         assert store._run(script, ["k"], ["a"])[2] >= 2
+
+    def test_async_slow_server_times_out_on_the_stores_own_client(
+        self, private_redis: RedisServer
+    ):
+        store = RedisStore(url=private_redis.url, timeout=0.1)
+        script = store._script(ECHO)
+        store._run(script, ["k"], ["a"])
+        other = private_redis.client()
+        other.client_pause(2000)
+        try:
+
+            async def main():
+                try:
+                    await store._arun(script, ["k"], ["a"])
+                finally:
+                    await store.aclose()
+
+            with pytest.raises(Unavailable) as info:
+                asyncio.run(main())
+            assert isinstance(info.value.cause, TimeoutError)
+        finally:
+            other.client_unpause()
+            other.close()
+        store.close()
 
     def test_async_slow_server_times_out(self, private_redis: RedisServer):
         other = private_redis.client()
