@@ -232,7 +232,7 @@ async def async_rows(url: str) -> list[tuple[str, str, Any]]:
     )
     pyrate = Limiter(bucket)
     ours = {
-        algorithm: functools.partial(limiter.aacquire, key="k")
+        algorithm: functools.partial(limiter.atry_acquire, key="k")
         for algorithm, limiter in _stalwart(url, "a").items()
     }
     return _rows(
