@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
+import threading
 
 import redis
 
@@ -33,9 +33,26 @@ INSTALL_HINT = (
     "as root) or install Redis 7 with your system's package manager"
 )
 
-# How long a starting server may take to answer PING (real time: starting
-# a process is not something a fake clock can drive; no test decides on it).
+# How long a starting server may take to say it is ready (real time:
+# starting a process is not something a fake clock can drive; no test
+# decides on it).
 START_TIMEOUT = 20.0
+
+
+def _read_log(
+    process: subprocess.Popen[bytes], ready: threading.Event, log: list[bytes]
+) -> None:
+    """
+    Read the server's log to its end; set *ready* once it accepts
+    connections, or once it has exited (the caller tells the two apart).
+    """
+    assert process.stdout is not None
+    with process.stdout:
+        for line in process.stdout:
+            log.append(line)
+            if b"Ready to accept connections" in line:
+                ready.set()
+    ready.set()
 
 
 def find_redis_server() -> str:
@@ -100,29 +117,23 @@ class RedisServer:
                 "--enable-debug-command", "local",
                 *self.options,
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT
-        client = self.client()
-        try:
-            while True:
-                try:
-                    client.ping()
-                except redis.ConnectionError:
-                    if self.process.poll() is not None:
-                        msg = (
-                            f"redis-server exited with {self.process.returncode}"
-                            f" on port {self.port}"
-                        )
-                        raise RuntimeError(msg) from None
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.005)
-                else:
-                    return
-        finally:
-            client.close()
+        # The server says when it accepts connections; a thread reads its
+        # log to the end (so the pipe never fills) and tells.
+        ready = threading.Event()
+        log: list[bytes] = []
+        threading.Thread(
+            target=_read_log, args=(self.process, ready, log), daemon=True
+        ).start()
+        if not ready.wait(START_TIMEOUT) or self.process.poll() is not None:
+            self.kill()
+            msg = (
+                f"redis-server did not start on port {self.port}: "
+                + b"".join(log[-5:]).decode(errors="replace")
+            )
+            raise RuntimeError(msg)
 
     def kill(self) -> None:
         """

@@ -27,7 +27,7 @@ import threading
 import weakref
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._core.limits import (
     INF,
@@ -441,7 +441,7 @@ class RedisLimiterStore:
         slots moved.  If the server cannot be reached, the booking stays
         (and is served or expires); the event says so.
         """
-        assert isinstance(reservation, RemoteReservation)  # noqa: S101  # this store's own
+        reservation = cast("RemoteReservation", reservation)  # its own
         self._cancelled(reservation)
         try:
             answer = self.store._run(
@@ -458,7 +458,7 @@ class RedisLimiterStore:
         """
         :meth:`cancel` on the async client.
         """
-        assert isinstance(reservation, RemoteReservation)  # noqa: S101  # this store's own
+        reservation = cast("RemoteReservation", reservation)  # its own
         self._cancelled(reservation)
         try:
             answer = await self.store._arun(
@@ -492,8 +492,7 @@ class RedisLimiterStore:
         across keys).
         """
         moved = self.reset(None, now)
-        default = self._keys(None)[0]
-        assert isinstance(default, str)  # noqa: S101  # the default key's name is a str
+        default = cast("str", self._keys(None)[0])  # the default key's: a str
         pattern = _glob(default[:-1]) + ":*}"
         client = self.store._sync_client()
         try:

@@ -306,7 +306,7 @@ class TestFaces:
             async def trial() -> None:
                 async with a:
                     started.set()
-                    await asyncio.sleep(3600)
+                    await asyncio.Event().wait()  # until cancelled
 
             task = asyncio.ensure_future(trial())
             await started.wait()

@@ -65,6 +65,44 @@ def pair(cls, store, clock=None, **kwargs):
     return clock, memory, shared
 
 
+class _Watched:
+    """
+    A fake clock that tells when tasks went to sleep on it (a booked
+    wait), so a test acts once a waiter is asleep, not while its answer
+    is still on its way from the server.
+    """
+
+    def __init__(self, inner: FakeClock) -> None:
+        self.inner = inner
+        self.sleeping = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self.inner.now()
+
+    def advance(self, seconds: float) -> None:
+        self.inner.advance(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)  # pragma: no cover  # async tests only
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleeping += 1
+        for count, fut in self._waiters:
+            if count <= self.sleeping and not fut.done():
+                fut.set_result(None)
+        await self.inner.asleep(seconds)
+
+    async def slept(self, count: int = 1) -> None:
+        """
+        Return once tasks went to sleep on this clock *count* times in all.
+        """
+        if self.sleeping < count:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append((count, fut))
+            await fut
+
+
 class TestDecisions:
     @pytest.mark.parametrize("key", [None, "user-1", b"user-2"])
     def test_try_acquire_and_peek_answer_as_in_memory(self, cls, store, key):
@@ -209,15 +247,15 @@ class TestWaits:
         assert asyncio.run(main()) > 0
 
     def test_a_cancelled_task_gives_its_booking_back(self, cls, store):
-        clock = FakeClock(1000.0, autojump=False)
+        clock = _Watched(FakeClock(1000.0, autojump=False))
         limiter = cls(rate=(3, 1.0), store=store, clock=clock, name="c")
         limiter.try_acquire(cost=3)
         before = limiter.peek(cost=1)
 
         async def main():
             task = asyncio.ensure_future(limiter.aacquire())
-            while not store.client.exists("stalwart:rl:{c}:q"):  # noqa: ASYNC110  # polling the server
-                await asyncio.sleep(0.001)
+            await clock.slept()  # booked, and asleep
+            assert store.client.exists("stalwart:rl:{c}:q")
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -242,7 +280,7 @@ class TestWaits:
         assert limiter.statistics().granted == 1
 
     def test_waiters_behind_a_cancelled_one_move_up(self, store):
-        clock = FakeClock(autojump=False)
+        clock = _Watched(FakeClock(autojump=False))
         bucket = TokenBucket(
             rate=1, capacity=3, clock=clock, store=store, name="up"
         )
@@ -253,18 +291,15 @@ class TestWaits:
             await bucket.aacquire(cost)
             served[name] = clock.now()
 
-        async def queued(n):
-            while store.client.llen("stalwart:rl:{up}:q") < n:  # noqa: ASYNC110  # polling the server
-                await asyncio.sleep(0.001)
-
         async def main():
             a = asyncio.ensure_future(waiter("A", 3))
-            await queued(1)
+            await clock.slept(1)
             b = asyncio.ensure_future(waiter("B", 1))
-            await queued(2)
+            await clock.slept(2)
+            assert 2 == store.client.llen("stalwart:rl:{up}:q")
             a.cancel()  # B was booked at 4 s, behind A: it moves to 1 s
-            while store.client.llen("stalwart:rl:{up}:q") != 1:  # noqa: ASYNC110  # polling the server
-                await asyncio.sleep(0.001)
+            await asyncio.wait({a})  # its booking given back on the server
+            assert 1 == store.client.llen("stalwart:rl:{up}:q")
             clock.advance(1.0)
             await asyncio.gather(a, b, return_exceptions=True)
             await store.aclose()
@@ -376,26 +411,6 @@ class TestServerTime:
         with pytest.raises(KeyboardInterrupt):
             limiter.acquire()
         assert not store.client.exists("stalwart:rl:{st}:q")
-
-
-class _Watched:
-    """
-    A clock that tells when a task went to sleep on it.
-    """
-
-    def __init__(self, inner: FakeClock) -> None:
-        self.inner = inner
-        self.sleeping = 0
-
-    def now(self) -> float:
-        return self.inner.now()
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)  # pragma: no cover  # async tests only
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleeping += 1
-        await self.inner.asleep(seconds)
 
 
 class TestFailurePolicies:
@@ -532,8 +547,7 @@ class TestFailurePolicies:
             task = asyncio.ensure_future(limiter.aacquire())
             # Booked and asleep (not still waiting for the answer, where
             # a cancellation takes another way back).
-            while not clock.sleeping:  # noqa: ASYNC110  # the task is on this loop
-                await asyncio.sleep(0.001)
+            await clock.slept()
             down.kill()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
