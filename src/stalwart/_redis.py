@@ -57,6 +57,7 @@ from redis.retry import Retry
 
 from ._errors import ConfigurationError, StoreUnavailableError
 from ._events import Hook, StoreUnavailable, emit
+from ._redis_kept import KeptConnections
 from ._validators import non_empty_str
 
 
@@ -297,6 +298,9 @@ class RedisStore:
     _reloads: int = attrs.field(init=False, default=0, repr=False)
     # False once the server said it has no FCALL: scripts from then on.
     _functions: bool = attrs.field(init=False, default=True, repr=False)
+    _kept: KeptConnections = attrs.field(
+        init=False, factory=KeptConnections, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.url is None:
@@ -322,11 +326,12 @@ class RedisStore:
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
             ),
         )
-        # No socket timeout: each call has its deadline (_arun), and
-        # redis.asyncio's per-read and per-write timeouts cost more than
-        # the round trip's own work.
+        # No socket timeout (redis-py 8 would set one of 5 s): each call
+        # has its deadline (_arun), and redis.asyncio's per-read and
+        # per-write timeouts cost more than the round trip's own work.
         self.aclient = redis.asyncio.Redis.from_url(
             self.url,
+            socket_timeout=None,
             socket_connect_timeout=timeout,
             retry=AsyncRetry(
                 NoBackoff(), 1, supported_errors=(RedisConnectionError,)
@@ -350,6 +355,7 @@ class RedisStore:
         :meth:`aclose`).
         """
         if self.client is not None:
+            self._kept.release(self.client)
             self.client.close()
 
     async def aclose(self) -> None:
@@ -357,6 +363,7 @@ class RedisStore:
         Close the async client's connections.
         """
         if self.aclient is not None:
+            await self._kept.arelease(self.aclient)
             await self.aclient.aclose()
 
     # ------------------------------------------------- for the primitives
@@ -458,28 +465,32 @@ class RedisStore:
         server cannot be reached in time.
         """
         client = self._sync_client()
+        execute = self._kept.execute
         try:
             if isinstance(script, Function):
                 if self._functions:
-                    execute: Any = client.execute_command  # untyped
                     call = ("FCALL", script.name, len(keys), *keys, *args)
                     try:
-                        return execute(*call)
+                        return execute(client, call)
                     except ResponseError as error:
                         if self._load_function(error):
                             try:
-                                execute(*self._loading(script))
+                                execute(client, self._loading(script))
                             except NoPermissionError:  # may not load
                                 self._functions = False
                             else:
-                                return execute(*call)
+                                return execute(client, call)
                 script = script.script
             try:
-                return client.evalsha(script.sha, len(keys), *keys, *args)
+                return execute(
+                    client, ("EVALSHA", script.sha, len(keys), *keys, *args)
+                )
             except NoScriptError:
                 with self._lock:
                     self._reloads += 1
-                return client.eval(script.source, len(keys), *keys, *args)
+                return execute(
+                    client, ("EVAL", script.source, len(keys), *keys, *args)
+                )
         except _DOWN as error:
             raise Unavailable(error) from error
         except InvalidResponse as error:
@@ -497,39 +508,39 @@ class RedisStore:
         """
         client = self._async_client()
         task = asyncio.current_task()
+        loop = asyncio.get_running_loop() if task is None else task.get_loop()
         cancelling = 0 if task is None else task.cancelling()
+        execute = self._kept.aexecute
         try:
             async with asyncio.timeout(self.timeout):
                 if isinstance(script, Function):
                     if self._functions:
-                        execute: Any = client.execute_command  # untyped
                         call = ("FCALL", script.name, len(keys), *keys, *args)
                         try:
-                            return await execute(*call)
+                            return await execute(client, loop, call)
                         except ResponseError as error:
                             if self._load_function(error):
                                 try:
-                                    await execute(*self._loading(script))
+                                    await execute(
+                                        client, loop, self._loading(script)
+                                    )
                                 except NoPermissionError:  # may not load
                                     self._functions = False
                                 else:
-                                    return await execute(*call)
+                                    return await execute(client, loop, call)
                     script = script.script
-                # Typed Any: redis-py's stubs type these calls differently
-                # from one major version to the next.
-                pending: Any
+                sha = script.sha
                 try:
-                    pending = client.evalsha(
-                        script.sha, len(keys), *keys, *args
+                    return await execute(
+                        client, loop, ("EVALSHA", sha, len(keys), *keys, *args)
                     )
-                    return await pending
                 except NoScriptError:
                     with self._lock:
                         self._reloads += 1
-                    pending = client.eval(
-                        script.source, len(keys), *keys, *args
+                    source = script.source
+                    return await execute(
+                        client, loop, ("EVAL", source, len(keys), *keys, *args)
                     )
-                    return await pending
         except _DOWN as error:
             raise Unavailable(error) from error
         except InvalidResponse as error:
