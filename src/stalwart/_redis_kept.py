@@ -48,6 +48,31 @@ from redis.exceptions import ResponseError
 # How many connections one store keeps out of one pool, at most.
 _KEEP = 8
 
+
+def python_pack(conn: Any, command: tuple[Any, ...]) -> Any:
+    """
+    *command* in the wire format (a list of bytes), by *conn*'s own
+    packer.
+    """
+    return conn.pack_command(*command)
+
+
+try:
+    import hiredis
+except ImportError:  # pragma: no cover  # hiredis is in the test extra
+    pack = python_pack
+else:
+
+    def pack(conn: Any, command: tuple[Any, ...]) -> Any:
+        """
+        *command* in the wire format, by hiredis's packer: what redis-py's
+        sync connections use when hiredis is installed (``str`` as UTF-8),
+        now for the async ones too (whose packer is pure Python, and
+        several times slower).
+        """
+        return [hiredis.pack_command(command)]
+
+
 _ALL: weakref.WeakSet[KeptConnections] = weakref.WeakSet()
 
 
@@ -156,9 +181,7 @@ class KeptConnections:
                 lane.unreserve()
                 raise
         try:
-            conn.send_packed_command(
-                conn.pack_command(*command), check_health=False
-            )
+            conn.send_packed_command(pack(conn, command), check_health=False)
             answer = conn.read_response()
         except ResponseError:
             lane.idle.append(conn)  # the answer was read whole
@@ -214,7 +237,7 @@ class KeptConnections:
                 raise
         try:
             await conn.send_packed_command(
-                conn.pack_command(*command), check_health=False
+                pack(conn, command), check_health=False
             )
             answer = await conn.read_response()
         except ResponseError:

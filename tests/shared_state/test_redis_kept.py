@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 
 from redis_support import RedisServer
-from stalwart import FixedWindow
+from stalwart import FixedWindow, _redis_kept
 from stalwart.redis import RedisStore
 from stalwart.testing import FakeClock
 
@@ -348,3 +348,34 @@ class TestForked:
         # The parent's connection was never used by the child.
         assert limiter.try_acquire().remaining == 7
         store.close()
+
+
+class TestPacked:
+    @pytest.mark.parametrize(
+        "command",
+        [
+            (
+                "FCALL",
+                "stalwart_f",
+                2,
+                "p:rl:{l:ключ}",
+                b"p:rl:{l:\xff}:q",
+                "decide",
+                "1.5",
+                "",
+            ),
+            ("EVALSHA", "0" * 40, 1, "k", "a"),
+            ("FUNCTION", "LOAD", "REPLACE", "#!lua name=x\nreturn 1\n"),
+        ],
+        ids=["fcall", "evalsha", "function load"],
+    )
+    @pytest.mark.parametrize(
+        "connection",
+        [redis.Connection, redis.asyncio.Connection],
+        ids=["sync", "async"],
+    )
+    def test_as_the_connection_packs_it(self, command, connection):
+        conn = connection()
+        assert b"".join(_redis_kept.pack(conn, command)) == b"".join(
+            _redis_kept.python_pack(conn, command)
+        )
