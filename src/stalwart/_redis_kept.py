@@ -74,6 +74,7 @@ else:
 
 
 _ALL: weakref.WeakSet[KeptConnections] = weakref.WeakSet()
+_CREATING = threading.Lock()
 
 
 def _forget_all() -> None:  # pragma: no cover  # runs in a forked child
@@ -158,6 +159,21 @@ class KeptConnections:
         self._lane = None
         self._alanes = weakref.WeakKeyDictionary()
 
+    def _new_lane(
+        self, client: Any, loop: asyncio.AbstractEventLoop | None = None
+    ) -> _Lane:
+        """
+        The lane of *client* (of its connections on *loop*, for an async
+        client), made once even if two threads ask at once.
+        """
+        with _CREATING:
+            if loop is None:
+                lane = self._lane = self._lane or _Lane(_limit(client))
+            else:
+                lane = self._alanes.get(loop) or _Lane(_limit(client))
+                self._alanes[loop] = lane
+        return lane
+
     # ------------------------------------------------------------- sync
 
     def execute(self, client: Any, command: tuple[Any, ...]) -> Any:
@@ -165,9 +181,7 @@ class KeptConnections:
         Send *command* on a kept connection of *client*'s; return the
         answer (raise what redis-py raises).
         """
-        lane = self._lane
-        if lane is None:
-            lane = self._lane = _Lane(_limit(client))
+        lane = self._lane or self._new_lane(client)
         try:
             conn = lane.idle.pop()
         except IndexError:  # all busy, or none yet
@@ -220,9 +234,7 @@ class KeptConnections:
         """
         :meth:`execute` on the async client, in *loop*.
         """
-        lane = self._alanes.get(loop)
-        if lane is None:
-            lane = self._alanes[loop] = _Lane(_limit(client))
+        lane = self._alanes.get(loop) or self._new_lane(client, loop)
         try:
             conn = lane.idle.pop()
         except IndexError:  # all busy, or none yet
