@@ -8,8 +8,13 @@ that the connection has nothing left to read (a ``poll``), and keeps its
 books (redis-py 8 also times the call for its own metrics).  On loopback
 that costs more than the round trip itself.  A store sends a decision on
 a connection it keeps instead, and reads the answer off it: the same
-packing, parsing and socket timeouts as the client's, without the
-checkout.
+parsing and socket timeouts as the client's, without the checkout.
+Commands are packed by hiredis when it is installed (as redis-py's sync
+connections pack them; its async ones pack in pure Python, several times
+slower).  A client whose ``execute_command`` is not redis-py's own (a
+subclass's, one set on the instance, one wrapped by an instrumentation
+such as OpenTelemetry's) keeps its own path: the store never goes around
+code the user put there.
 
 A connection is kept only while it is clean.  After an answer read whole
 (an error answer such as ``NOSCRIPT`` is read whole too) it goes back to
