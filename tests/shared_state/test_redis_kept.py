@@ -48,6 +48,11 @@ class TestReused:
             assert limiter.try_acquire()
         watcher = redis.Redis.from_url(redis_url)
         assert len(named(watcher)) == 1
+        # Sent on a connection the store keeps, not checked out each time.
+        kept = store._kept._lane
+        assert kept is not None
+        assert kept.held == 1
+        assert len(kept.idle) == 1
         assert limiter.peek().remaining == 949
         store.close()
         watcher.close()
