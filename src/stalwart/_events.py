@@ -290,7 +290,7 @@ _CallFinishedDraft = _draft(CallFinished)
 _CallAdmittedDraft = _draft(CallAdmitted)
 
 
-def call_finished(  # noqa: PLR0913, PLR0917  # positional: built per call
+def call_finished(  # noqa: PLR0917  # positional: built per call
     primitive_name: str,
     at: float,
     primitive: str,
