@@ -383,6 +383,104 @@ class TestRetryPerCall:
         with pytest.raises(TypeError, match="cannot be awaited"):
             asyncio.run(retry.acall(ok))
 
+    @pytest.mark.parametrize("timeout", [None, 45.0], ids=["untimed", "timed"])
+    @pytest.mark.parametrize(
+        "face", ["decorator", "call", "async decorator", "acall"]
+    )
+    def test_first_attempt_reported_inline(self, face, timeout, clock):
+        """
+        A call that succeeds at once is reported as the attempt loop
+        reported it (success, one attempt, its duration), and counted; a
+        first attempt that fails goes on through the failure path, which
+        reports every attempt and the events before the call's end, in
+        order; a BaseException is ignored after one attempt.
+        """
+        retry = Retry(
+            attempts=3, on=OSError, wait=0.5, timeout=timeout, clock=clock
+        )
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+        answers: list[BaseException | None] = [None, OSError(), None]
+        answers += [KeyboardInterrupt(), OSError(), OSError(), KeyError()]
+
+        def body() -> str:
+            clock.advance(0.25)
+            error = answers.pop(0)
+            if error is not None:
+                raise error
+            return "ok"
+
+        def run() -> object:
+            if face == "decorator":
+                return retry(body)()
+            if face == "call":
+                return retry.call(body)
+            if face == "acall":
+                return asyncio.run(retry.acall(as_async(body)))
+            return asyncio.run(retry(as_async(body))())
+
+        assert "ok" == run()
+        assert "ok" == run()
+        with pytest.raises(KeyboardInterrupt):
+            run()
+        with pytest.raises(KeyError):
+            run()
+
+        assert [
+            ("success", 0.25, 1),
+            ("success", 1.0, 2),
+            ("ignored", 0.25, 1),
+            ("failure", 1.75, 3),
+        ] == finished(events)
+        assert [
+            "CallFinished",
+            "RetryScheduled",
+            "CallFinished",
+            "CallFinished",
+            "RetryScheduled",
+            "RetryScheduled",
+            "RetryGaveUp",
+            "CallFinished",
+        ] == [type(e).__name__ for e in events]
+        assert (4, 3) == (
+            retry.statistics().calls,
+            retry.statistics().retries,
+        )
+
+    @pytest.mark.parametrize("face", ["call", "acall"])
+    def test_judged_results_through_the_loop(self, face, clock):
+        """
+        With on_result, an observed call goes through the attempt loop,
+        which judges each result and reports the call; the loop refuses a
+        misuse as call() and acall() do.
+        """
+        retry = Retry(
+            attempts=2, on_result=lambda r: r == "bad", wait=0, clock=clock
+        )
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+        answers = ["bad", "ok", "bad", "bad"]
+
+        def body() -> str:
+            return answers.pop(0)
+
+        def run(fn: object) -> object:
+            if face == "call":
+                return retry.call(fn)  # type: ignore[arg-type]
+            return asyncio.run(retry.acall(fn))  # type: ignore[arg-type]
+
+        sync, wrong = (body, as_async(ok))
+        if face == "acall":
+            sync, wrong = as_async(body), ok
+        assert "ok" == run(sync)
+        assert "bad" == run(sync)
+        with pytest.raises(TypeError, match="await"):
+            run(wrong)
+
+        assert [("success", 0.0, 2), ("failure", 0.0, 2)] == finished(events)[
+            :2
+        ]
+
     def test_statistics_travel(self, clock):
         """
         Give-ups by reason and the total wait are counted, and the record

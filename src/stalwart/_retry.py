@@ -46,11 +46,11 @@ from ._core.retry import GiveUp, RetryCore
 from ._deadline import _current as _current_deadline
 from ._errors import ConfigurationError, RejectedError, RetryExhaustedError
 from ._events import (
-    CallFinished,
     Hook,
     RetryBudgetExhausted,
     RetryGaveUp,
     RetryScheduled,
+    call_finished,
 )
 from ._events import emit as _emit
 from ._faces import (
@@ -96,6 +96,7 @@ WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
 the exception that failed the attempt, or its rejected result."""
 
 _KIND = "Retry"
+_KIND_EVENT = "retry"  # the kind its per-call events name
 _STOP = -1.0  # what the decision returns to end the loop on its outcome
 _GAVE_UP = -2.0  # the same, after giving up (the outcome is still bad)
 _get_deadline = _current_deadline.get
@@ -1591,17 +1592,30 @@ class Retry(Observable):
             outcome = "failure" if delay == _GAVE_UP else "success"
         else:
             outcome = "failure" if isinstance(exc, Exception) else "ignored"
+        self._finished(began, outcome, exc, attempt.number)
+
+    def _finished(
+        self,
+        began: float,
+        outcome: str,
+        exc: BaseException | None,
+        attempts: int,
+    ) -> None:
+        """
+        Send the :class:`~stalwart.CallFinished` of a call that began at
+        *began*.
+        """
         now = self.clock.now()
         _emit(
             self._observing,
-            CallFinished(
-                primitive_name=self.name,
-                at=now,
-                primitive="retry",
-                outcome=outcome,
-                duration=now - began,
-                error=exc,
-                attempts=attempt.number,
+            call_finished(
+                self.name,
+                now,
+                _KIND_EVENT,
+                outcome,
+                now - began,
+                exc,
+                attempts,
             ),
         )
 
@@ -1612,11 +1626,71 @@ class Retry(Observable):
         kwargs: dict[str, Any],
     ) -> T:
         """
-        Run a call through the attempt loop, which reports it: the path of
-        :meth:`call` and the decorator while hooks ask for per-call events.
+        The path of :meth:`call` and the decorator while hooks ask for
+        per-call events: a first attempt that succeeds is reported inline
+        (the one hook call of an observed call); after a failure, the
+        failure path of :meth:`call` runs the later attempts, counted, and
+        the call is reported as it ends.  With *on_result*, the attempt
+        loop runs the call, which judges and reports it.
         """
         if not callable(fn):
             raise self._not_callable("call()", fn)
+        if self.on_result is not None:
+            return self._looped_call(fn, args, kwargs)
+        began = self.clock.now()
+        try:
+            result: Any = fn(*args, **kwargs)
+        except Exception as e:
+            error = e
+        except BaseException as exc:
+            self._begin()
+            self._finished(began, "ignored", exc, 1)
+            raise
+        else:
+            # A misuse is refused as call() refuses it: not counted, not
+            # reported.
+            if result.__class__ not in _PLAIN and is_awaitable(result):
+                raise awaitable_result_error(
+                    _KIND, self.name, "call()", "acall()", result
+                )
+            self._begin()
+            now = self.clock.now()
+            _emit(
+                self._observing,
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - began
+                ),
+            )
+            return cast("T", result)
+        self._begin()
+        attempts = 1
+
+        def again(*args: Any, **kwargs: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return fn(*args, **kwargs)
+
+        start = began if self.timeout is not None else 0.0
+        try:
+            result = self._run(again, args, kwargs, error, None, start)
+        except BaseException as exc:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+            self._finished(began, outcome, exc, attempts)
+            raise
+        finally:
+            del error  # no frame <-> traceback cycle
+        self._finished(began, "success", None, attempts)
+        return cast("T", result)
+
+    def _looped_call(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        Run a call through the attempt loop, which reports it.
+        """
         result: Any = None
         for attempt in self:
             with attempt:
@@ -1639,6 +1713,66 @@ class Retry(Observable):
         """
         if not callable(fn):
             raise self._not_callable("acall()", fn)
+        if self.on_result is not None:
+            return await self._alooped_call(fn, args, kwargs)
+        began = self.clock.now()
+        try:
+            awaitable: Any = fn(*args, **kwargs)
+            misuse = (
+                awaitable.__class__ is not CoroutineType
+                and not is_awaitable(awaitable)
+            )
+            if not misuse:
+                result = await awaitable
+        except Exception as e:
+            error = e
+        except BaseException as exc:
+            self._begin()
+            self._finished(began, "ignored", exc, 1)
+            raise
+        else:
+            if misuse:  # refused as acall() refuses it
+                raise not_awaitable_error(
+                    _KIND, self.name, "acall()", "call()", awaitable
+                )
+            self._begin()
+            now = self.clock.now()
+            _emit(
+                self._observing,
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - began
+                ),
+            )
+            return cast("T", result)
+        self._begin()
+        attempts = 1
+
+        def again(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            nonlocal attempts
+            attempts += 1
+            return fn(*args, **kwargs)
+
+        start = began if self.timeout is not None else 0.0
+        try:
+            result = await self._arun(again, args, kwargs, error, None, start)
+        except BaseException as exc:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+            self._finished(began, outcome, exc, attempts)
+            raise
+        finally:
+            del error  # no frame <-> traceback cycle
+        self._finished(began, "success", None, attempts)
+        return cast("T", result)
+
+    async def _alooped_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_looped_call`.
+        """
         result: Any = None
         attempts = self._aiter()
         try:
