@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from typing import cast
+
+import attrs
 import pytest
 
 from hypothesis import given
@@ -20,6 +23,7 @@ from helpers import Boom, as_async, boom, ok
 from stalwart import CallFinished, CircuitBreaker, CircuitState, Retry
 from stalwart._core.circuit import BreakerCore
 from stalwart._observe import LiveHooks
+from stalwart.testing import FakeClock
 
 
 def finished(events: list[stalwart.Event]) -> list[tuple]:
@@ -196,6 +200,76 @@ class TestBreakerPerCall:
         ] == [type(e).__name__ for e in events]
         assert 0 <= breaker._core.gate
         assert not breaker._core.dirty
+
+    @pytest.mark.parametrize("is_async", [False, True], ids=["def", "async"])
+    @pytest.mark.parametrize(
+        "window", [None, stalwart.CountWindow(2)], ids=["streak", "window"]
+    )
+    def test_decorator_events_in_order(self, window, is_async, clock):
+        """
+        Through the decorator, each call's CallFinished comes before the
+        transition it causes, whether its success changes nothing (no
+        streak), ends a streak or fills a window; the counts are those of
+        a breaker without per-call hooks.
+        """
+        events: list[stalwart.Event] = []
+        watched = CircuitBreaker(
+            failure_threshold=2, window=window, recovery_time=1, clock=clock
+        )
+        plain = attrs.evolve(watched, clock=FakeClock())
+        watched.add_hook(events.append, per_call=True)
+        for breaker in (watched, plain):
+
+            def body(error: bool, breaker: CircuitBreaker = breaker) -> str:
+                cast("FakeClock", breaker.clock).advance(0.25)
+                if error:
+                    raise Boom
+                return "ok"
+
+            guarded = breaker(as_async(body) if is_async else body)
+            for error in (False, True, False, True, True):
+                try:
+                    if is_async:
+                        asyncio.run(guarded(error))
+                    else:
+                        guarded(error)
+                except Boom:
+                    pass
+
+        assert [
+            ("CallFinished", "success"),
+            ("CallFinished", "failure"),
+            ("CallFinished", "success"),
+            ("CallFinished", "failure"),
+            ("CallFinished", "failure"),
+            ("CircuitOpened", None),
+        ] == [(type(e).__name__, getattr(e, "outcome", None)) for e in events]
+        assert [0.25] * 5 == [
+            e.duration for e in events if isinstance(e, CallFinished)
+        ]
+        assert attrs_of(plain) == attrs_of(watched)
+
+    @pytest.mark.parametrize("is_async", [False, True], ids=["def", "async"])
+    def test_decorator_trial_with_hooks(self, is_async, clock):
+        """
+        A decorated trial call that fails while hooks listen (none for
+        per-call events) takes the guard's steps, which re-open the
+        breaker and tell the hooks.
+        """
+        events: list[stalwart.Event] = []
+        breaker = CircuitBreaker(
+            failure_threshold=1, recovery_time=1, clock=clock
+        )
+        breaker.add_hook(events.append)
+        guarded = breaker(as_async(boom) if is_async else boom)
+        for _ in range(2):
+            with pytest.raises(Boom):
+                asyncio.run(guarded()) if is_async else guarded()
+            clock.advance(1)
+
+        assert ["CircuitOpened", "CircuitHalfOpened", "CircuitOpened"] == [
+            type(e).__name__ for e in events
+        ]
 
     def test_call_admitted_before_attach(self, clock):
         """

@@ -70,6 +70,7 @@ from ._events import (
     Delivery,
     Event,
     Hook,
+    call_finished,
 )
 from ._faces import (
     FORWARDING_GLOBALS,
@@ -118,6 +119,7 @@ if TYPE_CHECKING:
 
 
 _new_refusal = CircuitOpenError.__new__
+_KIND_EVENT = "circuit_breaker"  # the kind its per-call events name
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
 
 _IGNORED = -1
@@ -907,18 +909,16 @@ class CircuitBreaker(Observable):
         if slow_after is not None and now - cast("float", start) >= slow_after:
             flags |= SLOW
         core = self._core
-        with self._lock:
-            if self._observed:  # before the transition it may cause
-                core.log.append(
-                    (
-                        _CALL,
-                        "failure" if flags & FAILURE else "success",
-                        start,
-                        now,
-                        error,
-                    )
-                )
-            core.record(now, epoch, flags)
+        if not self._observed:
+            with self._lock:
+                core.record(now, epoch, flags)
+        else:
+            event = self._call_finished(
+                now, start, "failure" if flags & FAILURE else "success", error
+            )
+            with self._lock:
+                core.log.append(event)  # before the transition it may cause
+                core.record(now, epoch, flags)
         if core.log:
             self._events.deliver()
 
@@ -937,11 +937,31 @@ class CircuitBreaker(Observable):
             with self._lock:
                 core.release(epoch)
             return
-        now = self.clock.now()
+        event = self._call_finished(self.clock.now(), start, "ignored", error)
         with self._lock:
-            core.log.append((_CALL, "ignored", start, now, error))
+            core.log.append(event)
             core.release(epoch)
         self._events.deliver()
+
+    def _call_finished(
+        self,
+        now: float,
+        start: float | None,
+        outcome: str,
+        error: BaseException | None = None,
+    ) -> CallFinished:
+        """
+        Build the :class:`~stalwart.CallFinished` of a call that started at
+        *start* (``None``: before calls were timed) and ended *now*.
+        """
+        return call_finished(
+            self.name,
+            now,
+            _KIND_EVENT,
+            outcome,
+            None if start is None else now - start,
+            error,
+        )
 
     def _slow_call(
         self,
@@ -951,15 +971,29 @@ class CircuitBreaker(Observable):
     ) -> T:
         """
         The decorator's path while the gate is shut and hooks listen: the
-        guard's steps, which refuse, time and report.
+        guard's steps, which refuse, time and report; while a hook asks
+        for per-call events in a state that admits every call, the same
+        steps inlined, so a call costs one hook call more than without.
         """
-        token = self._enter()
+        core = self._core
+        # The generation first: a transition in between makes it stale.
+        epoch = core.generation
+        if not (core.held and core.state in _ADMITTING):
+            token = self._enter()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit(token, exc, NO_RESULT)
+                raise
+            self._exit(token, None, NO_RESULT)
+            return result
+        start = self.clock.now()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._exit(token, exc, NO_RESULT)
+            self._failed(epoch, start, exc)
             raise
-        self._exit(token, None, NO_RESULT)
+        self._observed_success(epoch, start)
         return result
 
     async def _aslow_call(
@@ -971,31 +1005,56 @@ class CircuitBreaker(Observable):
         """
         The async twin of :meth:`_slow_call`.
         """
-        token = self._enter()
+        core = self._core
+        epoch = core.generation
+        if not (core.held and core.state in _ADMITTING):
+            token = self._enter()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit(token, exc, NO_RESULT)
+                raise
+            self._exit(token, None, NO_RESULT)
+            return result
+        start = self.clock.now()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._exit(token, exc, NO_RESULT)
+            self._failed(epoch, start, exc)
             raise
-        self._exit(token, None, NO_RESULT)
+        self._observed_success(epoch, start)
         return result
 
-    def _render(self, transition: Transition | _CallRecord) -> Event:
+    def _observed_success(self, epoch: int, start: float) -> None:
         """
-        Turn a transition logged by the core (or a call's outcome posted
-        by :meth:`_finish`) into its event (at delivery, outside the lock).
+        Record and report the success of a call admitted at *epoch*, at
+        *start*, while a hook asks for per-call events.
+
+        A success that changes nothing but the count (no failure streak
+        under the consecutive policy, no slow calls to time) is counted
+        without the lock, as it is without per-call hooks, and its event
+        posted right away: it causes no transition to come after.  Any
+        other is recorded under the lock by :meth:`_finish`.
         """
-        if transition[0] is _CALL:
-            _, outcome, start, end, error = cast("_CallRecord", transition)
-            return CallFinished(
-                primitive_name=self.name,
-                at=end,
-                primitive="circuit_breaker",
-                outcome=outcome,
-                duration=None if start is None else end - start,
-                error=error,
-            )
-        previous, state, at, recovery_time = cast("Transition", transition)
+        core = self._core
+        if (
+            core.window is not None
+            or core.consecutive_failures
+            or self.slow_call_duration is not None
+        ):
+            self._finish(epoch, start, 0)
+            return
+        now = self.clock.now()
+        next(self._fast_successes)
+        core.log.append(self._call_finished(now, start, "success"))
+        self._events.deliver()
+
+    def _render(self, transition: Transition) -> Event:
+        """
+        Turn a transition logged by the core into its event (at delivery,
+        outside the lock).
+        """
+        previous, state, at, recovery_time = transition
         if state is OPEN:
             return CircuitOpened(
                 primitive_name=self.name,
@@ -1217,14 +1276,6 @@ class CircuitBreaker(Observable):
         else:
             self._exit(token, exc, NO_RESULT)
 
-
-_CALL = object()
-"""Marks a call's outcome posted to the delivery queue."""
-
-_CallRecord: TypeAlias = tuple[
-    object, str, float | None, float, BaseException | None
-]
-"""``(_CALL, outcome, start, end, error)``, rendered at delivery."""
 
 _Token: TypeAlias = int | tuple[int, float]
 """What the guard's steps hand over: the epoch of an admitted call, with

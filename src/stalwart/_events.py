@@ -181,13 +181,17 @@ class Delivery:
             try:
                 while queue:
                     item = queue.popleft()
-                    if item.__class__ is not CallFinished:
-                        if not isinstance(item, Event):
-                            item = self._render(item)
-                        if not isinstance(item, CallFinished):
-                            emit(self._hooks, item)
-                            continue
-                    emit(self._calls, item)
+                    if item.__class__ is CallFinished:  # the most frequent
+                        emit(self._calls, item)
+                        continue
+                    if not isinstance(item, Event):
+                        item = self._render(item)
+                    emit(
+                        self._calls
+                        if isinstance(item, CallFinished)
+                        else self._hooks,
+                        item,
+                    )
             finally:
                 right.release()
 
