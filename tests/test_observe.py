@@ -522,6 +522,25 @@ class TestRetryPerCall:
         )
 
     @pytest.mark.parametrize("face", ["call", "acall"])
+    def test_first_attempt_deposits_in_the_budget(self, face, clock):
+        """
+        A call reported inline is counted in the retry's budget, as a call
+        that is not observed is.
+        """
+        budget = stalwart.RetryBudget(clock=clock)
+        retry = Retry(budget=budget, clock=clock)
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+
+        if face == "call":
+            assert "ok" == retry.call(ok)
+        else:
+            assert "ok" == asyncio.run(retry.acall(as_async(ok)))
+
+        assert [("success", 0.0, 1)] == finished(events)
+        assert (1, 1) == (retry.statistics().calls, budget.statistics().calls)
+
+    @pytest.mark.parametrize("face", ["call", "acall"])
     def test_judged_results_through_the_loop(self, face, clock):
         """
         With on_result, an observed call goes through the attempt loop,

@@ -978,7 +978,8 @@ class CircuitBreaker(Observable):
         core = self._core
         # The generation first: a transition in between makes it stale.
         epoch = core.generation
-        if not (core.held and core.state in _ADMITTING):
+        state = core.state
+        if not (core.held and (state is CLOSED or state in _ADMITTING)):
             token = self._enter()
             try:
                 result = fn(*args, **kwargs)
@@ -1007,7 +1008,8 @@ class CircuitBreaker(Observable):
         """
         core = self._core
         epoch = core.generation
-        if not (core.held and core.state in _ADMITTING):
+        state = core.state
+        if not (core.held and (state is CLOSED or state in _ADMITTING)):
             token = self._enter()
             try:
                 result = await fn(*args, **kwargs)
@@ -1046,7 +1048,9 @@ class CircuitBreaker(Observable):
             return
         now = self.clock.now()
         next(self._fast_successes)
-        core.log.append(self._call_finished(now, start, "success"))
+        core.log.append(
+            call_finished(self.name, now, _KIND_EVENT, "success", now - start)
+        )
         self._events.deliver()
 
     def _render(self, transition: Transition) -> Event:

@@ -17,7 +17,6 @@ import contextvars
 import enum
 import logging
 import re
-import threading
 
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, cast
@@ -152,7 +151,10 @@ class Delivery:
         self._hooks = hooks if type(hooks) is list else tuple(hooks)
         self._calls = calls if type(calls) is list else tuple(calls)
         self._render = render or _not_an_event
-        self._right = threading.Lock()
+        # The right to deliver, a token: taken by pop(), given back by
+        # append(), each one atomic list operation (with or without the
+        # GIL), and a fifth of a lock's acquire(False) and release().
+        self._right = [True]
         self.queue: collections.deque[Any] = collections.deque()
         """Posted items, oldest first; append under the primitive's lock."""
 
@@ -176,7 +178,9 @@ class Delivery:
         # thread that found the right taken just before it was given back
         # is then delivered here.
         while queue:
-            if not right.acquire(blocking=False):
+            try:
+                right.pop()
+            except IndexError:  # another thread delivers
                 return
             try:
                 while queue:
@@ -193,7 +197,7 @@ class Delivery:
                         item,
                     )
             finally:
-                right.release()
+                right.append(True)
 
 
 @attrs.frozen(kw_only=True)

@@ -1653,7 +1653,9 @@ class Retry(Observable):
                 raise awaitable_result_error(
                     _KIND, self.name, "call()", "acall()", result
                 )
-            self._begin()
+            self._calls.incr()  # _begin(), a frame less
+            if self.budget is not None:
+                self.budget._deposit()
             now = self.clock.now()
             _emit(
                 self._observing,
@@ -1735,7 +1737,9 @@ class Retry(Observable):
                 raise not_awaitable_error(
                     _KIND, self.name, "acall()", "call()", awaitable
                 )
-            self._begin()
+            self._calls.incr()  # _begin(), a frame less
+            if self.budget is not None:
+                self.budget._deposit()
             now = self.clock.now()
             _emit(
                 self._observing,
