@@ -448,6 +448,13 @@ class CircuitBreaker(Observable):
     # whether outcomes post per-call events.
     _hooked: list[Hook] = attrs.field(init=False, repr=False)
     _timed: bool = attrs.field(init=False, repr=False)
+    # Whether a success without a failure streak changes nothing but the
+    # count (the consecutive policy, no slow calls to time): while a hook
+    # asks for per-call events, the decorator then counts it without the
+    # lock, as it does without such a hook, and posts its event at once
+    # (it causes no transition for the event to come before).  Any other
+    # success is recorded under the lock by _finish(), its event first.
+    _quiet: bool = attrs.field(init=False, repr=False)
     _observed: bool = attrs.field(init=False, repr=False)
     # The with faces: each open block's token, keyed by its frame (_held
     # and _outer are _blocks' own dictionaries, read inline on the fast
@@ -507,6 +514,7 @@ class CircuitBreaker(Observable):
         set_private("_outer", blocks.outer)
         timed = self.slow_call_duration is not None
         set_private("_gate", _SLOW_PATH if timed else core)
+        set_private("_quiet", window is None and not timed)
         # Lock-free successes of blocks are counted on the core, where the
         # GIL makes `+= 1` atomic; free-threaded builds count them through
         # _success() and its atomic counter.
@@ -994,7 +1002,18 @@ class CircuitBreaker(Observable):
         except BaseException as exc:
             self._failed(epoch, start, exc)
             raise
-        self._observed_success(epoch, start)
+        if self._quiet and not core.consecutive_failures:
+            # It changes nothing but the count: see _quiet.
+            now = self.clock.now()
+            next(self._fast_successes)
+            core.log.append(
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - start
+                )
+            )
+            self._events.deliver()
+        else:
+            self._finish(epoch, start, 0)
         return result
 
     async def _aslow_call(
@@ -1024,34 +1043,19 @@ class CircuitBreaker(Observable):
         except BaseException as exc:
             self._failed(epoch, start, exc)
             raise
-        self._observed_success(epoch, start)
-        return result
-
-    def _observed_success(self, epoch: int, start: float) -> None:
-        """
-        Record and report the success of a call admitted at *epoch*, at
-        *start*, while a hook asks for per-call events.
-
-        A success that changes nothing but the count (no failure streak
-        under the consecutive policy, no slow calls to time) is counted
-        without the lock, as it is without per-call hooks, and its event
-        posted right away: it causes no transition to come after.  Any
-        other is recorded under the lock by :meth:`_finish`.
-        """
-        core = self._core
-        if (
-            core.window is not None
-            or core.consecutive_failures
-            or self.slow_call_duration is not None
-        ):
+        if self._quiet and not core.consecutive_failures:
+            # It changes nothing but the count: see _quiet.
+            now = self.clock.now()
+            next(self._fast_successes)
+            core.log.append(
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - start
+                )
+            )
+            self._events.deliver()
+        else:
             self._finish(epoch, start, 0)
-            return
-        now = self.clock.now()
-        next(self._fast_successes)
-        core.log.append(
-            call_finished(self.name, now, _KIND_EVENT, "success", now - start)
-        )
-        self._events.deliver()
+        return result
 
     def _render(self, transition: Transition | _CallRecord) -> Event:
         """

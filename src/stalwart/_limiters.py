@@ -339,6 +339,8 @@ _set = object.__setattr__
 _WITH_FACES: Final = ("`with limiter`", "`async with limiter`")
 _CALL_FACES: Final = ("call()", "acall()")
 _ACQUIRE_FACES: Final = ("acquire()", "await limiter.aacquire()")
+_KIND: Final = RateLimiterStatistics.kind
+"""The kind its per-call events name."""
 
 # The C function behind asyncio.get_running_loop(), without its exception.
 _running_loop = asyncio.events._get_running_loop
@@ -612,8 +614,8 @@ class _Limiter(_NoOutcome, Observable):
             self._sleep(reservation)
             if self._live.calls:
                 self._admitted(now)
-        elif self._live.calls:
-            self._admitted_at_once(now)
+        elif self._live.calls:  # admitted at once, at the decision's time
+            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
 
     async def aacquire(
         self,
@@ -642,7 +644,7 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:
-            self._admitted_at_once(now)
+            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
 
     def _admitted(self, start: float) -> None:
         """
@@ -653,20 +655,7 @@ class _Limiter(_NoOutcome, Observable):
         now = self.clock.now()
         emit(
             self._live.calls,  # those left, if one went meanwhile
-            call_admitted(
-                self.name, now, RateLimiterStatistics.kind, now - start
-            ),
-        )
-
-    def _admitted_at_once(self, now: float) -> None:
-        """
-        Tell the per-call hooks that a caller was admitted at *now*,
-        without a wait: the time of the decision, which needs no clock
-        read of its own.
-        """
-        emit(
-            self._live.calls,
-            call_admitted(self.name, now, RateLimiterStatistics.kind, 0.0),
+            call_admitted(self.name, now, _KIND, now - start),
         )
 
     def _reserve(

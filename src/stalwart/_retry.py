@@ -103,6 +103,7 @@ _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 _NO_RESULT = object()  # an Attempt given no result
 # Results that are never awaitable: a set lookup spares call() a call.
+_MISUSE: Any = object()  # what an observed acall() got that is no awaitable
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list})
 _WAIT_MAX = 5.0  # the default backoff's cap when wait_max is not given
 _MIN_WINDOW = 0.001  # a shorter budget window cannot slide in slots
@@ -1637,9 +1638,21 @@ class Retry(Observable):
             raise self._not_callable("call()", fn)
         if self.on_result is not None:
             return self._looped_call(fn, args, kwargs)
+        return self._observed_first(fn, args, kwargs)
+
+    def _observed_first(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        :meth:`_observed_call` of a callable *fn* without *on_result*: the
+        decorators' wrappers call it directly.
+        """
         began = self.clock.now()
         try:
-            result: Any = fn(*args, **kwargs)
+            result: T = fn(*args, **kwargs)
         except Exception as e:
             error = e
         except BaseException as exc:
@@ -1663,7 +1676,7 @@ class Retry(Observable):
                     self.name, now, _KIND_EVENT, "success", now - began
                 ),
             )
-            return cast("T", result)
+            return result  # no cast(): a call of its own
         self._begin()
         attempts = 1
 
@@ -1682,7 +1695,7 @@ class Retry(Observable):
         finally:
             del error  # no frame <-> traceback cycle
         self._finished(began, "success", None, attempts)
-        return cast("T", result)
+        return result
 
     def _looped_call(
         self,
@@ -1717,15 +1730,24 @@ class Retry(Observable):
             raise self._not_callable("acall()", fn)
         if self.on_result is not None:
             return await self._alooped_call(fn, args, kwargs)
+        return await self._aobserved_first(fn, args, kwargs)
+
+    async def _aobserved_first(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_first`.
+        """
         began = self.clock.now()
         try:
             awaitable: Any = fn(*args, **kwargs)
-            misuse = (
-                awaitable.__class__ is not CoroutineType
-                and not is_awaitable(awaitable)
-            )
-            if not misuse:
-                result = await awaitable
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISUSE
         except Exception as e:
             error = e
         except BaseException as exc:
@@ -1733,7 +1755,7 @@ class Retry(Observable):
             self._finished(began, "ignored", exc, 1)
             raise
         else:
-            if misuse:  # refused as acall() refuses it
+            if result is _MISUSE:  # refused as acall() refuses it
                 raise not_awaitable_error(
                     _KIND, self.name, "acall()", "call()", awaitable
                 )
@@ -1747,7 +1769,7 @@ class Retry(Observable):
                     self.name, now, _KIND_EVENT, "success", now - began
                 ),
             )
-            return cast("T", result)
+            return result
         self._begin()
         attempts = 1
 
@@ -1766,7 +1788,7 @@ class Retry(Observable):
         finally:
             del error  # no frame <-> traceback cycle
         self._finished(began, "success", None, attempts)
-        return cast("T", result)
+        return result
 
     async def _alooped_call(
         self,
@@ -2065,7 +2087,9 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     # through the attempt loop, which reports it.  A bool in a cell, set
     # by watch(): the cheapest test there is (no length to take).
     observing = False
-    observed, aobserved = retry._observed_call, retry._aobserved_call
+    # The wrappers are built only without on_result: the attempt loop is
+    # not needed to judge results.
+    observed, aobserved = retry._observed_first, retry._aobserved_first
 
     # Two wrappers per face, chosen once: a test per call would cost more
     # than the time budget's clock read does.
