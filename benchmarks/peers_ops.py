@@ -37,7 +37,7 @@ def _noop(event: object) -> None:
     """A per-call hook that does nothing."""
 
 
-def _floor() -> tuple[Callable[[int], int], Callable[[int], Awaitable[int]]]:
+def floor() -> tuple[Callable[[int], int], Callable[[int], Awaitable[int]]]:
     """
     ``f(x)`` and ``await af(x)`` plus one hook call: two clock reads, the
     event built, the hook called.
@@ -114,7 +114,7 @@ def _summary(suite: Suite) -> str:
         ("sync", "plain", _FLOOR),
         ("async", "await", f"{_FLOOR} async"),
     ):
-        floor = [
+        floors = [
             s - b
             for s, b in zip(
                 suite.row(floor_name).samples,
@@ -135,18 +135,18 @@ def _summary(suite: Suite) -> str:
                 n - p for n, p in zip(noop.samples, plain.samples, strict=True)
             ]
             ratio = statistics.median(
-                e / fl for e, fl in zip(extra, floor, strict=True)
+                e / fl for e, fl in zip(extra, floors, strict=True)
             )
             lines.append(
                 f"| {kind} | {face} | {statistics.median(extra):,.0f} |"
-                f" {statistics.median(floor):,.0f} | {ratio:.2f} |"
+                f" {statistics.median(floors):,.0f} | {ratio:.2f} |"
             )
     return "\n".join(lines)
 
 
 def rows(suite: Suite) -> None:
     """Add the instrumentation rows to *suite*."""
-    one_hook_call, aone_hook_call = _floor()
+    one_hook_call, aone_hook_call = floor()
     suite.add("instrumentation", _FLOOR, "g(x)", {"g": one_hook_call, "x": 1})
     suite.add(
         "instrumentation",

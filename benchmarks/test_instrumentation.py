@@ -15,7 +15,7 @@ import pytest
 import stalwart
 
 from harness import batch, f
-from stalwart._events import call_finished
+from peers_ops import floor
 
 
 def _noop(event: object) -> None:
@@ -24,16 +24,7 @@ def _noop(event: object) -> None:
 
 def test_one_hook_call(benchmark):
     """The floor: f(x) timed, its event built and handed to a hook."""
-    clock = stalwart.SystemClock()
-    hook = _noop
-
-    def one_hook_call(x: int) -> int:
-        began = clock.now()
-        result = f(x)
-        end = clock.now()
-        hook(call_finished("bench", end, "retry", "success", end - began))
-        return result
-
+    one_hook_call, _ = floor()
     benchmark.extra_info["baseline"] = "test_plain_call"
     benchmark(batch("g(x)", {"g": one_hook_call, "x": 1}))
 
