@@ -29,7 +29,9 @@ of hooks where they tested the ``hooks`` tuple.  While a hook asks for
 per-call events, the core holds its gate shut (``BreakerCore.hold``), so
 every face takes the slow path, which times each call and posts a
 :class:`~stalwart.CallFinished` to the delivery's queue under the lock,
-before the transition it may cause; without such a hook the fast paths do
+before the transition it may cause (the decorator inlines those steps, and
+posts the event of a success that changes nothing but the count without
+the lock: it causes no transition); without such a hook the fast paths do
 exactly what they did.
 """
 
@@ -119,8 +121,10 @@ if TYPE_CHECKING:
 
 
 _new_refusal = CircuitOpenError.__new__
-_KIND_EVENT = "circuit_breaker"  # the kind its per-call events name
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
+
+_KIND_EVENT = "circuit_breaker"
+"""The kind its per-call events name."""
 
 _IGNORED = -1
 """Classification of an exception that is neither success nor failure."""
@@ -981,7 +985,8 @@ class CircuitBreaker(Observable):
         The decorator's path while the gate is shut and hooks listen: the
         guard's steps, which refuse, time and report; while a hook asks
         for per-call events in a state that admits every call, the same
-        steps inlined, so a call costs one hook call more than without.
+        steps inlined, so a call costs little more than one hook call
+        more than without.
         """
         core = self._core
         # The generation first: a transition in between makes it stale.
