@@ -284,9 +284,9 @@ def _draft(cls: type[Event]) -> type[Any]:
     """
     return type(
         f"_{cls.__name__}Draft",
-        (cls.__base__,),
+        (cls.__mro__[1],),
         {
-            "__slots__": cls.__slots__,
+            "__slots__": cls.__dict__["__slots__"],
             # Both, or the class keeps a slot setattr and stores are slow.
             "__setattr__": object.__setattr__,
             "__delattr__": object.__delattr__,

@@ -413,13 +413,11 @@ class Fallback(Observable):
         """
         start = self.clock.now()
         try:
-            awaitable = fn(*args, **kwargs)
-            misuse = (
-                awaitable.__class__ is not CoroutineType
-                and not is_awaitable(awaitable)
-            )
-            if not misuse:
-                result = await awaitable
+            awaitable: Any = fn(*args, **kwargs)
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISSING  # a misuse, raised below
         except Exception as exc:
             try:
                 if not self.on.matches(exc):
@@ -430,7 +428,7 @@ class Fallback(Observable):
         except BaseException as exc:
             self._finished(start, "ignored", exc)
             raise
-        if misuse:  # raised as it is, not reported
+        if result is _MISSING:  # raised as it is, not reported
             raise not_awaitable_error(
                 "Fallback", self.name, "acall()", "call()", awaitable
             )
