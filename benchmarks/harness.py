@@ -213,6 +213,8 @@ class Suite:
         self.loop = asyncio.new_event_loop()
         self.rows: list[Row] = []
         self.skipped: list[tuple[str, str]] = []
+        self.summaries: list[Callable[[Suite], str]] = []
+        """Functions of the suite whose text ends the report (after a run)."""
         for name, (stmt, ns, is_async) in baselines().items():
             if name == "asem":
                 ns = {"s": self._in_loop(lambda: asyncio.Semaphore(10))}
@@ -317,4 +319,9 @@ class Suite:
             )
         for name, why in self.skipped:
             lines.append(f"\nskipped {name}: {why}")
+        lines += [summary(self) for summary in self.summaries]
         return "\n".join(lines)
+
+    def row(self, name: str) -> Row:
+        """The row called *name*."""
+        return next(row for row in self.rows if row.name == name)

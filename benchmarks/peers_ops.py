@@ -1,9 +1,19 @@
 """
 What instrumentation costs: a closed breaker, a successful retry, a
-fallback that is not used and a draining token bucket, plain, with a hook that asks for per-call events and does nothing (the
-cost of timing each call and building its event), and with the Prometheus
-listener of ``stalwart.prometheus`` (one histogram observation per call),
-as ratios to a plain call sampled in the same rounds.
+fallback that is not used and a draining token bucket, plain, with a hook
+that asks for per-call events and does nothing (the cost of timing each
+call and building its event), and with the Prometheus listener of
+``stalwart.prometheus`` (one histogram observation per call), as ratios to
+a plain call sampled in the same rounds.
+
+The budget (issue #17): the instrumented hot path costs at most one hook
+call more than the plain one.  "One hook call" is the floor row: what a
+per-call hook costs at the least, written by hand around ``f(x)``: read
+the clock twice (the call's duration), build the event the hook receives
+(the :class:`~stalwart.CallFinished` the primitives send, with the same
+builder they use) and call the hook.  The summary after the tables gives,
+per primitive, (no-op hook row - plain row) / (floor row - plain call),
+the median of the per-round ratios: at most 1.00 meets the budget.
 
 The plain rows are the same statements as ``peers_breaker.py`` and
 ``peers_retry.py``'s: instrumentation must leave them as they were.
@@ -11,13 +21,49 @@ The plain rows are the same statements as ``peers_breaker.py`` and
 
 from __future__ import annotations
 
+import statistics
+
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness import Suite, af, f
 
 
+_KINDS = ("breaker", "retry", "fallback", "limiter")
+_FLOOR = "one hook call (the floor)"
+
+
 def _noop(event: object) -> None:
     """A per-call hook that does nothing."""
+
+
+def floor() -> tuple[Callable[[int], int], Callable[[int], Awaitable[int]]]:
+    """
+    ``f(x)`` and ``await af(x)`` plus one hook call: two clock reads, the
+    event built, the hook called.
+    """
+    import stalwart
+
+    from stalwart._events import call_finished
+
+    clock = stalwart.SystemClock()
+    hook = _noop
+
+    def one_hook_call(x: int) -> int:
+        began = clock.now()
+        result = f(x)
+        end = clock.now()
+        hook(call_finished("bench", end, "retry", "success", end - began))
+        return result
+
+    async def aone_hook_call(x: int) -> int:
+        began = clock.now()
+        result = await af(x)
+        end = clock.now()
+        hook(call_finished("bench", end, "retry", "success", end - began))
+        return result
+
+    return one_hook_call, aone_hook_call
 
 
 def _instrumented(kind: str) -> list[tuple[str, Any]]:
@@ -52,9 +98,64 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
     return rows
 
 
+def _summary(suite: Suite) -> str:
+    """
+    Each primitive's extra cost with a no-op per-call hook, against the
+    floor's, per round (the median of the rounds).
+    """
+    lines = [
+        "",
+        "### instrumentation: extra cost of a per-call hook, against the floor",
+        "",
+        "| primitive | face | extra ns/call | floor ns/call | extra / floor |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for face, base, floor_name in (
+        ("sync", "plain", _FLOOR),
+        ("async", "await", f"{_FLOOR} async"),
+    ):
+        floors = [
+            s - b
+            for s, b in zip(
+                suite.row(floor_name).samples,
+                suite.row(base).samples,
+                strict=True,
+            )
+        ]
+        suffix = "" if face == "sync" else " async"
+        for kind in _KINDS:
+            try:
+                plain = suite.row(f"{kind} decorator{suffix}, plain")
+                noop = suite.row(
+                    f"{kind} decorator{suffix}, no-op per-call hook"
+                )
+            except StopIteration:  # a row skipped
+                continue
+            extra = [
+                n - p for n, p in zip(noop.samples, plain.samples, strict=True)
+            ]
+            ratio = statistics.median(
+                e / fl for e, fl in zip(extra, floors, strict=True)
+            )
+            lines.append(
+                f"| {kind} | {face} | {statistics.median(extra):,.0f} |"
+                f" {statistics.median(floors):,.0f} | {ratio:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def rows(suite: Suite) -> None:
     """Add the instrumentation rows to *suite*."""
-    for kind in ("breaker", "retry", "fallback", "limiter"):
+    one_hook_call, aone_hook_call = floor()
+    suite.add("instrumentation", _FLOOR, "g(x)", {"g": one_hook_call, "x": 1})
+    suite.add(
+        "instrumentation",
+        f"{_FLOOR} async",
+        "await g(x)",
+        {"g": aone_hook_call, "x": 1},
+        is_async=True,
+    )
+    for kind in _KINDS:
         for label, primitive in _instrumented(kind):
             suite.add(
                 "instrumentation",
@@ -69,3 +170,4 @@ def rows(suite: Suite) -> None:
                 {"g": primitive(af), "x": 1},
                 is_async=True,
             )
+    suite.summaries.append(_summary)

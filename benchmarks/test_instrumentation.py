@@ -1,7 +1,11 @@
 """
 What instrumentation costs per call (see ``peers_ops.py``): a closed
 breaker's, a successful retry's, an unused fallback's and a draining
-token bucket's decorator, plain and with a per-call hook, as ratios to the plain call of ``test_baselines.py``.
+token bucket's decorator, plain and with a per-call hook, as ratios to the
+plain call of ``test_baselines.py``; and the floor they are held to, one
+hook call around the plain call: two clock reads, the event built (the
+:class:`~stalwart.CallFinished` the primitives send, with their builder),
+the hook called.  The budget: (per-call - plain) <= (floor - plain call).
 """
 
 from __future__ import annotations
@@ -11,10 +15,18 @@ import pytest
 import stalwart
 
 from harness import batch, f
+from peers_ops import floor
 
 
 def _noop(event: object) -> None:
     """A per-call hook that does nothing."""
+
+
+def test_one_hook_call(benchmark):
+    """The floor: f(x) timed, its event built and handed to a hook."""
+    one_hook_call, _ = floor()
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": one_hook_call, "x": 1}))
 
 
 @pytest.mark.parametrize("hooked", [False, True], ids=["plain", "per-call"])

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pickle
 import sys
 import threading
 
 import attrs
 import pytest
 
-from stalwart import Event
-from stalwart._events import Delivery, emit
+from stalwart import CallAdmitted, CallFinished, Event
+from stalwart._events import (
+    Delivery,
+    call_admitted,
+    call_finished,
+    emit,
+    running_pipeline,
+)
 
 
 class TestEmit:
@@ -231,3 +238,62 @@ class TestDelivery:
             sys.setswitchinterval(interval)
 
         assert [float(n) for n in range(threads * per_thread)] == seen
+
+
+class TestBuilders:
+    @pytest.mark.parametrize("pipeline", [None, "checkout"])
+    def test_same_event_as_the_keyword_constructor(self, pipeline):
+        """
+        The builders the primitives use make the event the keyword
+        constructor makes: same class, fields (the pipeline from the
+        context), equality, hash and repr; frozen, picklable, evolvable.
+        """
+        error = OSError("down")
+        token = running_pipeline.set(pipeline)
+        try:
+            built = [
+                call_finished("p", 2.0, "retry", "failure", 0.5, error, 3),
+                call_finished("p", 2.0, "retry", "success", None),
+                call_admitted("p", 1.0, "rate_limiter", 0.25),
+            ]
+            expected = [
+                CallFinished(
+                    primitive_name="p",
+                    at=2.0,
+                    primitive="retry",
+                    outcome="failure",
+                    duration=0.5,
+                    error=error,
+                    attempts=3,
+                ),
+                CallFinished(
+                    primitive_name="p",
+                    at=2.0,
+                    primitive="retry",
+                    outcome="success",
+                    duration=None,
+                ),
+                CallAdmitted(
+                    primitive_name="p",
+                    at=1.0,
+                    primitive="rate_limiter",
+                    wait=0.25,
+                ),
+            ]
+        finally:
+            running_pipeline.reset(token)
+
+        for event, twin in zip(built, expected, strict=True):
+            assert type(twin) is type(event)
+            assert attrs.asdict(twin) == attrs.asdict(event)
+            assert (twin, hash(twin), repr(twin)) == (
+                event,
+                hash(event),
+                repr(event),
+            )
+            assert pipeline == event.pipeline
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                event.at = 3.0  # type: ignore[misc]
+            copy = pickle.loads(pickle.dumps(event))  # a copy of the error
+            assert (type(event), repr(event)) == (type(copy), repr(copy))
+            assert 3.0 == attrs.evolve(event, at=3.0).at

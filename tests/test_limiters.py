@@ -373,7 +373,7 @@ class TestAcquire:
         limiter.acquire()
         slots = []
         for _ in range(3):
-            slots.append(limiter._reserve(1, None, None).slot)
+            slots.append(limiter._reserve(clock.now(), 1, None, None).slot)
 
         assert [1.0, 2.0, 3.0] == slots
 

@@ -555,6 +555,24 @@ class TestEvents:
         ] == [(e.primitive_name, e.primitive, e.wait, e.at) for e in calls]
         assert [] == others
 
+    def test_admitted_at_once_waits_nothing(self, clock):
+        """
+        A caller admitted at once waited exactly 0.0 (the decision's
+        time), on either face; one that waited is admitted at its slot.
+        """
+        calls: list[Any] = []
+        limiter = TokenBucket(rate="1/minute", clock=clock)
+        limiter.add_hook(calls.append, per_call=True)
+
+        asyncio.run(limiter.aacquire())
+        limiter.acquire()
+        clock.advance(60.0)
+        limiter.acquire()
+
+        assert [(0.0, 0.0), (60.0, 60.0), (0.0, 120.0)] == [
+            (e.wait, e.at) for e in calls
+        ]
+
 
 class TestStatistics:
     def test_remaining_and_json(self, cls, clock):

@@ -180,7 +180,7 @@ class TestResetAndClear:
 
         window = FixedWindow(rate="1/minute", clock=clock)
         window.try_acquire()
-        reservation = window._reserve(1, None, None)
+        reservation = window._reserve(window.clock.now(), 1, None, None)
         reservation.waker = Closed()
 
         window.reset()
@@ -376,7 +376,7 @@ class TestWaking:
         """
         window = FixedWindow(rate="1/minute", clock=clock)
         window.try_acquire()
-        reservation = window._reserve(1, None, None)
+        reservation = window._reserve(window.clock.now(), 1, None, None)
 
         window.reset()
 
@@ -430,7 +430,9 @@ class TestSeveralRatesWait:
         """
         log = SlidingWindowLog(rate="1/second;10/minute", clock=clock)
         log.try_acquire()
-        log._reserve(1, None, None)  # booked for 1.0 by the 1/second rate
+        log._reserve(
+            log.clock.now(), 1, None, None
+        )  # booked for 1.0 by the 1/second rate
 
         decision = log.peek()
 
@@ -460,7 +462,7 @@ class TestSteadyLog:
         """
         limiter = cls(rate="2/minute", clock=clock)
         limiter.try_acquire()
-        limiter._reserve(2, None, None)
+        limiter._reserve(limiter.clock.now(), 2, None, None)
 
         assert not limiter.try_acquire()
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from typing import cast
+
+import attrs
 import pytest
 
 from hypothesis import given
@@ -20,6 +23,7 @@ from helpers import Boom, as_async, boom, ok
 from stalwart import CallFinished, CircuitBreaker, CircuitState, Retry
 from stalwart._core.circuit import BreakerCore
 from stalwart._observe import LiveHooks
+from stalwart.testing import FakeClock
 
 
 def finished(events: list[stalwart.Event]) -> list[tuple]:
@@ -196,6 +200,76 @@ class TestBreakerPerCall:
         ] == [type(e).__name__ for e in events]
         assert 0 <= breaker._core.gate
         assert not breaker._core.dirty
+
+    @pytest.mark.parametrize("is_async", [False, True], ids=["def", "async"])
+    @pytest.mark.parametrize(
+        "window", [None, stalwart.CountWindow(2)], ids=["streak", "window"]
+    )
+    def test_decorator_events_in_order(self, window, is_async, clock):
+        """
+        Through the decorator, each call's CallFinished comes before the
+        transition it causes, whether its success changes nothing (no
+        streak), ends a streak or fills a window; the counts are those of
+        a breaker without per-call hooks.
+        """
+        events: list[stalwart.Event] = []
+        watched = CircuitBreaker(
+            failure_threshold=2, window=window, recovery_time=1, clock=clock
+        )
+        plain = attrs.evolve(watched, clock=FakeClock())
+        watched.add_hook(events.append, per_call=True)
+        for breaker in (watched, plain):
+
+            def body(error: bool, breaker: CircuitBreaker = breaker) -> str:
+                cast("FakeClock", breaker.clock).advance(0.25)
+                if error:
+                    raise Boom
+                return "ok"
+
+            guarded = breaker(as_async(body) if is_async else body)
+            for error in (False, True, False, True, True):
+                try:
+                    if is_async:
+                        asyncio.run(guarded(error))
+                    else:
+                        guarded(error)
+                except Boom:
+                    pass
+
+        assert [
+            ("CallFinished", "success"),
+            ("CallFinished", "failure"),
+            ("CallFinished", "success"),
+            ("CallFinished", "failure"),
+            ("CallFinished", "failure"),
+            ("CircuitOpened", None),
+        ] == [(type(e).__name__, getattr(e, "outcome", None)) for e in events]
+        assert [0.25] * 5 == [
+            e.duration for e in events if isinstance(e, CallFinished)
+        ]
+        assert attrs_of(plain) == attrs_of(watched)
+
+    @pytest.mark.parametrize("is_async", [False, True], ids=["def", "async"])
+    def test_decorator_trial_with_hooks(self, is_async, clock):
+        """
+        A decorated trial call that fails while hooks listen (none for
+        per-call events) takes the guard's steps, which re-open the
+        breaker and tell the hooks.
+        """
+        events: list[stalwart.Event] = []
+        breaker = CircuitBreaker(
+            failure_threshold=1, recovery_time=1, clock=clock
+        )
+        breaker.add_hook(events.append)
+        guarded = breaker(as_async(boom) if is_async else boom)
+        for _ in range(2):
+            with pytest.raises(Boom):
+                asyncio.run(guarded()) if is_async else guarded()
+            clock.advance(1)
+
+        assert ["CircuitOpened", "CircuitHalfOpened", "CircuitOpened"] == [
+            type(e).__name__ for e in events
+        ]
 
     def test_call_admitted_before_attach(self, clock):
         """
@@ -382,6 +456,123 @@ class TestRetryPerCall:
             retry.call(as_async(ok))
         with pytest.raises(TypeError, match="cannot be awaited"):
             asyncio.run(retry.acall(ok))
+
+    @pytest.mark.parametrize("timeout", [None, 45.0], ids=["untimed", "timed"])
+    @pytest.mark.parametrize(
+        "face", ["decorator", "call", "async decorator", "acall"]
+    )
+    def test_first_attempt_reported_inline(self, face, timeout, clock):
+        """
+        A call that succeeds at once is reported as the attempt loop
+        reported it (success, one attempt, its duration), and counted; a
+        first attempt that fails goes on through the failure path, which
+        reports every attempt and the events before the call's end, in
+        order; a BaseException is ignored after one attempt.
+        """
+        retry = Retry(
+            attempts=3, on=OSError, wait=0.5, timeout=timeout, clock=clock
+        )
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+        answers: list[BaseException | None] = [None, OSError(), None]
+        answers += [KeyboardInterrupt(), OSError(), OSError(), KeyError()]
+
+        def body() -> str:
+            clock.advance(0.25)
+            error = answers.pop(0)
+            if error is not None:
+                raise error
+            return "ok"
+
+        def run() -> object:
+            if face == "decorator":
+                return retry(body)()
+            if face == "call":
+                return retry.call(body)
+            if face == "acall":
+                return asyncio.run(retry.acall(as_async(body)))
+            return asyncio.run(retry(as_async(body))())
+
+        assert "ok" == run()
+        assert "ok" == run()
+        with pytest.raises(KeyboardInterrupt):
+            run()
+        with pytest.raises(KeyError):
+            run()
+
+        assert [
+            ("success", 0.25, 1),
+            ("success", 1.0, 2),
+            ("ignored", 0.25, 1),
+            ("failure", 1.75, 3),
+        ] == finished(events)
+        assert [
+            "CallFinished",
+            "RetryScheduled",
+            "CallFinished",
+            "CallFinished",
+            "RetryScheduled",
+            "RetryScheduled",
+            "RetryGaveUp",
+            "CallFinished",
+        ] == [type(e).__name__ for e in events]
+        assert (4, 3) == (
+            retry.statistics().calls,
+            retry.statistics().retries,
+        )
+
+    @pytest.mark.parametrize("face", ["call", "acall"])
+    def test_first_attempt_deposits_in_the_budget(self, face, clock):
+        """
+        A call reported inline is counted in the retry's budget, as a call
+        that is not observed is.
+        """
+        budget = stalwart.RetryBudget(clock=clock)
+        retry = Retry(budget=budget, clock=clock)
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+
+        if face == "call":
+            assert "ok" == retry.call(ok)
+        else:
+            assert "ok" == asyncio.run(retry.acall(as_async(ok)))
+
+        assert [("success", 0.0, 1)] == finished(events)
+        assert (1, 1) == (retry.statistics().calls, budget.statistics().calls)
+
+    @pytest.mark.parametrize("face", ["call", "acall"])
+    def test_judged_results_through_the_loop(self, face, clock):
+        """
+        With on_result, an observed call goes through the attempt loop,
+        which judges each result and reports the call; the loop refuses a
+        misuse as call() and acall() do.
+        """
+        retry = Retry(
+            attempts=2, on_result=lambda r: r == "bad", wait=0, clock=clock
+        )
+        events: list[stalwart.Event] = []
+        retry.add_hook(events.append, per_call=True)
+        answers = ["bad", "ok", "bad", "bad"]
+
+        def body() -> str:
+            return answers.pop(0)
+
+        def run(fn: object) -> object:
+            if face == "call":
+                return retry.call(fn)  # type: ignore[arg-type]
+            return asyncio.run(retry.acall(fn))  # type: ignore[arg-type]
+
+        sync, wrong = (body, as_async(ok))
+        if face == "acall":
+            sync, wrong = as_async(body), ok
+        assert "ok" == run(sync)
+        assert "bad" == run(sync)
+        with pytest.raises(TypeError, match="await"):
+            run(wrong)
+
+        assert [("success", 0.0, 2), ("failure", 0.0, 2)] == finished(events)[
+            :2
+        ]
 
     def test_statistics_travel(self, clock):
         """

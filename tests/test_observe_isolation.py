@@ -153,6 +153,26 @@ class TestFallback:
 
         assert [("fallback", "ignored", 0.0, "Halt")] == finished(events)
 
+    @pytest.mark.parametrize("face", FACES)
+    def test_failing_result_check_is_ignored(self, clock, face):
+        """
+        A call whose on_result check raises ends with the check's error,
+        and is reported as ignored, timed to the check's end.
+        """
+        events: list[stalwart.Event] = []
+
+        def check(result: object) -> bool:
+            clock.advance(0.25)
+            raise Boom
+
+        fallback = Fallback(value=0, on_result=check, clock=clock)
+        fallback.add_hook(events.append, per_call=True)
+
+        with pytest.raises(Boom):
+            through(face, fallback, ok)
+
+        assert [("fallback", "ignored", 0.25, "NoneType")] == finished(events)
+
     def test_misuse_is_not_reported(self, clock):
         """
         A face given the wrong kind of function raises TypeError, and no

@@ -29,7 +29,9 @@ of hooks where they tested the ``hooks`` tuple.  While a hook asks for
 per-call events, the core holds its gate shut (``BreakerCore.hold``), so
 every face takes the slow path, which times each call and posts a
 :class:`~stalwart.CallFinished` to the delivery's queue under the lock,
-before the transition it may cause; without such a hook the fast paths do
+before the transition it may cause (the decorator inlines those steps, and
+posts the event of a success that changes nothing but the count without
+the lock: it causes no transition); without such a hook the fast paths do
 exactly what they did.
 """
 
@@ -70,6 +72,7 @@ from ._events import (
     Delivery,
     Event,
     Hook,
+    call_finished,
 )
 from ._faces import (
     FORWARDING_GLOBALS,
@@ -119,6 +122,9 @@ if TYPE_CHECKING:
 
 _new_refusal = CircuitOpenError.__new__
 """Builds a CircuitOpenError without its Python __init__ (see _errors)."""
+
+_KIND_EVENT = "circuit_breaker"
+"""The kind its per-call events name."""
 
 _IGNORED = -1
 """Classification of an exception that is neither success nor failure."""
@@ -446,6 +452,13 @@ class CircuitBreaker(Observable):
     # whether outcomes post per-call events.
     _hooked: list[Hook] = attrs.field(init=False, repr=False)
     _timed: bool = attrs.field(init=False, repr=False)
+    # Whether a success without a failure streak changes nothing but the
+    # count (the consecutive policy, no slow calls to time): while a hook
+    # asks for per-call events, the decorator then counts it without the
+    # lock, as it does without such a hook, and posts its event at once
+    # (it causes no transition for the event to come before).  Any other
+    # success is recorded under the lock by _finish(), its event first.
+    _quiet: bool = attrs.field(init=False, repr=False)
     _observed: bool = attrs.field(init=False, repr=False)
     # The with faces: each open block's token, keyed by its frame (_held
     # and _outer are _blocks' own dictionaries, read inline on the fast
@@ -505,6 +518,7 @@ class CircuitBreaker(Observable):
         set_private("_outer", blocks.outer)
         timed = self.slow_call_duration is not None
         set_private("_gate", _SLOW_PATH if timed else core)
+        set_private("_quiet", window is None and not timed)
         # Lock-free successes of blocks are counted on the core, where the
         # GIL makes `+= 1` atomic; free-threaded builds count them through
         # _success() and its atomic counter.
@@ -907,18 +921,16 @@ class CircuitBreaker(Observable):
         if slow_after is not None and now - cast("float", start) >= slow_after:
             flags |= SLOW
         core = self._core
-        with self._lock:
-            if self._observed:  # before the transition it may cause
-                core.log.append(
-                    (
-                        _CALL,
-                        "failure" if flags & FAILURE else "success",
-                        start,
-                        now,
-                        error,
-                    )
-                )
-            core.record(now, epoch, flags)
+        if not self._observed:
+            with self._lock:
+                core.record(now, epoch, flags)
+        else:
+            event = self._call_finished(
+                now, start, "failure" if flags & FAILURE else "success", error
+            )
+            with self._lock:
+                core.log.append(event)  # before the transition it may cause
+                core.record(now, epoch, flags)
         if core.log:
             self._events.deliver()
 
@@ -937,11 +949,31 @@ class CircuitBreaker(Observable):
             with self._lock:
                 core.release(epoch)
             return
-        now = self.clock.now()
+        event = self._call_finished(self.clock.now(), start, "ignored", error)
         with self._lock:
-            core.log.append((_CALL, "ignored", start, now, error))
+            core.log.append(event)
             core.release(epoch)
         self._events.deliver()
+
+    def _call_finished(
+        self,
+        now: float,
+        start: float | None,
+        outcome: str,
+        error: BaseException | None = None,
+    ) -> CallFinished:
+        """
+        Build the :class:`~stalwart.CallFinished` of a call that started at
+        *start* (``None``: before calls were timed) and ended *now*.
+        """
+        return call_finished(
+            self.name,
+            now,
+            _KIND_EVENT,
+            outcome,
+            None if start is None else now - start,
+            error,
+        )
 
     def _slow_call(
         self,
@@ -951,15 +983,42 @@ class CircuitBreaker(Observable):
     ) -> T:
         """
         The decorator's path while the gate is shut and hooks listen: the
-        guard's steps, which refuse, time and report.
+        guard's steps, which refuse, time and report; while a hook asks
+        for per-call events in a state that admits every call, the same
+        steps inlined, so a call costs little more than one hook call
+        more than without.
         """
-        token = self._enter()
+        core = self._core
+        # The generation first: a transition in between makes it stale.
+        epoch = core.generation
+        state = core.state
+        if not (core.held and (state is CLOSED or state in _ADMITTING)):
+            token = self._enter()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit(token, exc, NO_RESULT)
+                raise
+            self._exit(token, None, NO_RESULT)
+            return result
+        start = self.clock.now()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._exit(token, exc, NO_RESULT)
+            self._failed(epoch, start, exc)
             raise
-        self._exit(token, None, NO_RESULT)
+        if self._quiet and not core.consecutive_failures:
+            # It changes nothing but the count: see _quiet.
+            now = self.clock.now()
+            next(self._fast_successes)
+            core.log.append(
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - start
+                )
+            )
+            self._events.deliver()
+        else:
+            self._finish(epoch, start, 0)
         return result
 
     async def _aslow_call(
@@ -971,30 +1030,47 @@ class CircuitBreaker(Observable):
         """
         The async twin of :meth:`_slow_call`.
         """
-        token = self._enter()
+        core = self._core
+        epoch = core.generation
+        state = core.state
+        if not (core.held and (state is CLOSED or state in _ADMITTING)):
+            token = self._enter()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit(token, exc, NO_RESULT)
+                raise
+            self._exit(token, None, NO_RESULT)
+            return result
+        start = self.clock.now()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._exit(token, exc, NO_RESULT)
+            self._failed(epoch, start, exc)
             raise
-        self._exit(token, None, NO_RESULT)
+        if self._quiet and not core.consecutive_failures:
+            # It changes nothing but the count: see _quiet.
+            now = self.clock.now()
+            next(self._fast_successes)
+            core.log.append(
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - start
+                )
+            )
+            self._events.deliver()
+        else:
+            self._finish(epoch, start, 0)
         return result
 
     def _render(self, transition: Transition | _CallRecord) -> Event:
         """
         Turn a transition logged by the core (or a call's outcome posted
-        by :meth:`_finish`) into its event (at delivery, outside the lock).
+        as a record by a subclass) into its event (at delivery, outside
+        the lock).
         """
         if transition[0] is _CALL:
             _, outcome, start, end, error = cast("_CallRecord", transition)
-            return CallFinished(
-                primitive_name=self.name,
-                at=end,
-                primitive="circuit_breaker",
-                outcome=outcome,
-                duration=None if start is None else end - start,
-                error=error,
-            )
+            return self._call_finished(end, start, outcome, error)
         previous, state, at, recovery_time = cast("Transition", transition)
         if state is OPEN:
             return CircuitOpened(
@@ -1219,7 +1295,8 @@ class CircuitBreaker(Observable):
 
 
 _CALL = object()
-"""Marks a call's outcome posted to the delivery queue."""
+"""Marks a call's outcome posted to the delivery queue as a record (the
+shared breaker's; this breaker posts the event itself)."""
 
 _CallRecord: TypeAlias = tuple[
     object, str, float | None, float, BaseException | None

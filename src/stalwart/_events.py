@@ -17,10 +17,9 @@ import contextvars
 import enum
 import logging
 import re
-import threading
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -152,7 +151,10 @@ class Delivery:
         self._hooks = hooks if type(hooks) is list else tuple(hooks)
         self._calls = calls if type(calls) is list else tuple(calls)
         self._render = render or _not_an_event
-        self._right = threading.Lock()
+        # The right to deliver, a token: taken by pop(), given back by
+        # append(), each one atomic list operation (with or without the
+        # GIL), and a fifth of a lock's acquire(False) and release().
+        self._right = [True]
         self.queue: collections.deque[Any] = collections.deque()
         """Posted items, oldest first; append under the primitive's lock."""
 
@@ -176,19 +178,26 @@ class Delivery:
         # thread that found the right taken just before it was given back
         # is then delivered here.
         while queue:
-            if not right.acquire(blocking=False):
+            try:
+                right.pop()
+            except IndexError:  # another thread delivers
                 return
             try:
                 while queue:
                     item = queue.popleft()
+                    if item.__class__ is CallFinished:  # the most frequent
+                        emit(self._calls, item)
+                        continue
                     if not isinstance(item, Event):
                         item = self._render(item)
-                    if isinstance(item, CallFinished):
-                        emit(self._calls, item)
-                    else:
-                        emit(self._hooks, item)
+                    emit(
+                        self._calls
+                        if isinstance(item, CallFinished)
+                        else self._hooks,
+                        item,
+                    )
             finally:
-                right.release()
+                right.append(True)
 
 
 @attrs.frozen(kw_only=True)
@@ -250,6 +259,87 @@ class CallAdmitted(Event):
 
     primitive: str
     wait: float
+
+
+# --- building per-call events ---
+#
+# Per-call events are built on every call while a hook asks for them, and
+# the keyword constructor attrs writes sets each field through
+# object.__setattr__ (the class is frozen): 0.9 us for a CallFinished.  The
+# builders below make the same object four times faster: they fill an
+# instance of a *draft* class, a mutable twin of the event class (the same
+# slots on the same base, so plain slot stores fill it), then turn it into
+# the event class by assigning ``__class__``, which CPython allows between
+# classes whose layouts match.  The result is an ordinary instance of the
+# event class: equal to, and indistinguishable from, the one the keyword
+# constructor builds (the tests compare them field by field).
+
+_new = object.__new__
+_pipeline = running_pipeline.get
+
+
+def _draft(cls: type[Event]) -> type[Any]:
+    """
+    Return the mutable twin of the frozen event class *cls*.
+    """
+    return type(
+        f"_{cls.__name__}Draft",
+        (cls.__mro__[1],),
+        {
+            "__slots__": cls.__dict__["__slots__"],
+            # Both, or the class keeps a slot setattr and stores are slow.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )
+
+
+_CallFinishedDraft = _draft(CallFinished)
+_CallAdmittedDraft = _draft(CallAdmitted)
+
+
+def call_finished(  # noqa: PLR0917  # positional: built per call
+    primitive_name: str,
+    at: float,
+    primitive: str,
+    outcome: str,
+    duration: float | None,
+    error: BaseException | None = None,
+    attempts: int = 1,
+) -> CallFinished:
+    """
+    Build ``CallFinished(primitive_name=..., at=..., ...)``, with
+    ``pipeline`` from the running pipeline, as the keyword constructor
+    does, at a quarter of its cost.
+    """
+    event = _new(_CallFinishedDraft)
+    event.primitive_name = primitive_name
+    event.at = at
+    event.pipeline = _pipeline()
+    event.primitive = primitive
+    event.outcome = outcome
+    event.duration = duration
+    event.error = error
+    event.attempts = attempts
+    event.__class__ = CallFinished
+    return cast("CallFinished", event)
+
+
+def call_admitted(
+    primitive_name: str, at: float, primitive: str, wait: float
+) -> CallAdmitted:
+    """
+    Build ``CallAdmitted(primitive_name=..., at=..., ...)`` as the keyword
+    constructor does: see :func:`call_finished`.
+    """
+    event = _new(_CallAdmittedDraft)
+    event.primitive_name = primitive_name
+    event.at = at
+    event.pipeline = _pipeline()
+    event.primitive = primitive
+    event.wait = wait
+    event.__class__ = CallAdmitted
+    return cast("CallAdmitted", event)
 
 
 # --- retry ---

@@ -15,8 +15,9 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._errors import ConfigurationError
-from ._events import CallFinished, FallbackUsed, Hook, emit
+from ._events import FallbackUsed, Hook, call_finished, emit
 from ._faces import (
+    PLAIN,
     awaitable_result_error,
     generator_function_error,
     is_any_generator_function,
@@ -46,6 +47,8 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+_KIND = "fallback"
+"""The kind its per-call events name."""
 
 
 def _on(value: ExceptionSpec | ExceptionFilter) -> ExceptionFilter:
@@ -369,31 +372,34 @@ class Fallback(Observable):
         awaitable result) is not reported.
         """
         start = self.clock.now()
-        outcome, error = "ignored", cast("BaseException | None", None)
         try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
             try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                outcome, error = "failure", exc
                 if not self.on.matches(exc):
                     raise
                 return cast("T", self._recover(exc, None))
-            except BaseException as exc:  # reported as ignored
-                error = exc
-                raise
-            if is_awaitable(result):
-                outcome = ""
-                raise awaitable_result_error(
-                    "Fallback", self.name, "call()", "acall()", result
-                )
-            if self.on_result is not None and self.on_result(result):
-                outcome = "failure"
+            finally:
+                self._finished(start, "failure", exc)
+        except BaseException as exc:
+            self._finished(start, "ignored", exc)
+            raise
+        if result.__class__ not in PLAIN and is_awaitable(result):
+            raise awaitable_result_error(
+                "Fallback", self.name, "call()", "acall()", result
+            )
+        if self.on_result is not None and self._rejects(start, result):
+            try:
                 return cast("T", self._recover(None, result))
-            outcome = "success"
-            return result
-        finally:
-            if outcome:
-                self._finished(start, outcome, error)
+            finally:
+                self._finished(start, "failure", None)
+        # The success, inline: the one hook call the budget allows.
+        now = self.clock.now()
+        emit(
+            self._live.calls,
+            call_finished(self.name, now, _KIND, "success", now - start),
+        )
+        return result
 
     async def _aobserved_call(
         self,
@@ -406,36 +412,50 @@ class Fallback(Observable):
         decorator on an ``async def``.
         """
         start = self.clock.now()
-        outcome, error = "ignored", cast("BaseException | None", None)
         try:
+            awaitable: Any = fn(*args, **kwargs)
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISSING  # a misuse, raised below
+        except Exception as exc:
             try:
-                awaitable = fn(*args, **kwargs)
-                if type(awaitable) is not CoroutineType and not is_awaitable(
-                    awaitable
-                ):
-                    outcome = ""  # a misuse: raised as it is, not reported
-                    raise not_awaitable_error(  # noqa: TRY301  # see above
-                        "Fallback", self.name, "acall()", "call()", awaitable
-                    )
-                result = await awaitable
-            except Exception as exc:
-                if not outcome:
-                    raise
-                outcome, error = "failure", exc
                 if not self.on.matches(exc):
                     raise
                 return cast("T", await self._arecover(exc, None))
-            except BaseException as exc:  # reported as ignored
-                error = exc
-                raise
-            if self.on_result is not None and self.on_result(result):
-                outcome = "failure"
+            finally:
+                self._finished(start, "failure", exc)
+        except BaseException as exc:
+            self._finished(start, "ignored", exc)
+            raise
+        if result is _MISSING:  # raised as it is, not reported
+            raise not_awaitable_error(
+                "Fallback", self.name, "acall()", "call()", awaitable
+            )
+        if self.on_result is not None and self._rejects(start, result):
+            try:
                 return cast("T", await self._arecover(None, result))
-            outcome = "success"
-            return result
-        finally:
-            if outcome:
-                self._finished(start, outcome, error)
+            finally:
+                self._finished(start, "failure", None)
+        now = self.clock.now()
+        emit(
+            self._live.calls,
+            call_finished(self.name, now, _KIND, "success", now - start),
+        )
+        return result
+
+    def _rejects(self, start: float, result: object) -> bool:
+        """
+        Ask *on_result* about *result*; a call whose check raised is
+        reported as ignored.
+        """
+        try:
+            return bool(
+                cast("Callable[[Any], object]", self.on_result)(result)
+            )
+        except BaseException:
+            self._finished(start, "ignored", None)
+            raise
 
     def _finished(
         self, start: float, outcome: str, error: BaseException | None
@@ -447,14 +467,7 @@ class Fallback(Observable):
         now = self.clock.now()
         emit(
             self._live.calls,
-            CallFinished(
-                primitive_name=self.name,
-                at=now,
-                primitive="fallback",
-                outcome=outcome,
-                duration=now - start,
-                error=error,
-            ),
+            call_finished(self.name, now, _KIND, outcome, now - start, error),
         )
 
     def _recover(self, error: BaseException | None, result: object) -> Any:

@@ -69,7 +69,7 @@ from ._core.limits import (
 )
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
-from ._events import CallAdmitted, CallRejected, Hook, emit
+from ._events import CallRejected, Hook, call_admitted, emit
 from ._faces import (
     ASYNC_FLAGS,
     PLAIN,
@@ -339,6 +339,8 @@ _set = object.__setattr__
 _WITH_FACES: Final = ("`with limiter`", "`async with limiter`")
 _CALL_FACES: Final = ("call()", "acall()")
 _ACQUIRE_FACES: Final = ("acquire()", "await limiter.aacquire()")
+_KIND: Final = RateLimiterStatistics.kind
+"""The kind its per-call events name."""
 
 # The C function behind asyncio.get_running_loop(), without its exception.
 _running_loop = asyncio.events._get_running_loop
@@ -603,15 +605,17 @@ class _Limiter(_NoOutcome, Observable):
         :meth:`acquire`, for the sync face named first in *faces* (the
         second is its async twin, named when it would block a loop).
         """
-        start = self.clock.now() if self._live.calls else None
-        reservation = self._reserve(cost, key, timeout)
+        now = self.clock.now()
+        reservation = self._reserve(now, cost, key, timeout)
         if reservation is not None:
             if _running_loop() is not None:
                 self._cancel(reservation)
                 raise blocking_on_loop(self._kind, self.name, *faces)
             self._sleep(reservation)
-        if start is not None:
-            self._admitted(start)
+            if self._live.calls:
+                self._admitted(now)
+        elif self._live.calls:  # admitted at once, at the decision's time
+            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
 
     async def aacquire(
         self,
@@ -630,15 +634,17 @@ class _Limiter(_NoOutcome, Observable):
 
         .. versionadded:: 0.1.0
         """
-        start = self.clock.now() if self._live.calls else None
+        now = self.clock.now()
         if self._shared:
-            reservation = await self._areserve(cost, key, timeout)
+            reservation = await self._areserve(now, cost, key, timeout)
         else:
-            reservation = self._reserve(cost, key, timeout)
+            reservation = self._reserve(now, cost, key, timeout)
         if reservation is not None:
             await self._asleep(reservation)
-        if start is not None:
-            self._admitted(start)
+            if self._live.calls:
+                self._admitted(now)
+        elif self._live.calls:
+            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
 
     def _admitted(self, start: float) -> None:
         """
@@ -649,25 +655,20 @@ class _Limiter(_NoOutcome, Observable):
         now = self.clock.now()
         emit(
             self._live.calls,  # those left, if one went meanwhile
-            CallAdmitted(
-                primitive_name=self.name,
-                at=now,
-                primitive=RateLimiterStatistics.kind,
-                wait=now - start,
-            ),
+            call_admitted(self.name, now, _KIND, now - start),
         )
 
     def _reserve(
         self,
+        now: float,
         cost: float,
         key: Hashable | None,
         timeout: float | timedelta | None,
     ) -> Reservation | None:
         """
-        Grant or book *cost* and return its reservation (``None``: granted
-        at once), or raise.
+        Grant or book *cost* at *now* and return its reservation (``None``:
+        granted at once), or raise.
         """
-        now = self.clock.now()
         max_wait = self._max_wait(now, cost, key, timeout)
         if max_wait < 0.0:
             return None
@@ -675,6 +676,7 @@ class _Limiter(_NoOutcome, Observable):
 
     async def _areserve(
         self,
+        now: float,
         cost: float,
         key: Hashable | None,
         timeout: float  # noqa: ASYNC109  # a wait on the injectable clock, not a deadline on the call
@@ -684,7 +686,6 @@ class _Limiter(_NoOutcome, Observable):
         """
         :meth:`_reserve` on a shared store's async client.
         """
-        now = self.clock.now()
         # Never -1: a shared store has no hot path.
         max_wait = self._max_wait(now, cost, key, timeout)
         outcome = await self._store.adecide(  # type: ignore[attr-defined]  # a shared store's

@@ -46,11 +46,11 @@ from ._core.retry import GiveUp, RetryCore
 from ._deadline import _current as _current_deadline
 from ._errors import ConfigurationError, RejectedError, RetryExhaustedError
 from ._events import (
-    CallFinished,
     Hook,
     RetryBudgetExhausted,
     RetryGaveUp,
     RetryScheduled,
+    call_finished,
 )
 from ._events import emit as _emit
 from ._faces import (
@@ -96,12 +96,14 @@ WaitFunction: TypeAlias = Callable[[int, Any], "float | timedelta"]
 the exception that failed the attempt, or its rejected result."""
 
 _KIND = "Retry"
+_KIND_EVENT = "retry"  # the kind its per-call events name
 _STOP = -1.0  # what the decision returns to end the loop on its outcome
 _GAVE_UP = -2.0  # the same, after giving up (the outcome is still bad)
 _get_deadline = _current_deadline.get
 _NUMBERS = frozenset({int, float})  # exact classes (so not bool): fast
 _NO_RESULT = object()  # an Attempt given no result
 # Results that are never awaitable: a set lookup spares call() a call.
+_MISUSE: Any = object()  # what an observed acall() got that is no awaitable
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list})
 _WAIT_MAX = 5.0  # the default backoff's cap when wait_max is not given
 _MIN_WINDOW = 0.001  # a shorter budget window cannot slide in slots
@@ -1591,17 +1593,30 @@ class Retry(Observable):
             outcome = "failure" if delay == _GAVE_UP else "success"
         else:
             outcome = "failure" if isinstance(exc, Exception) else "ignored"
+        self._finished(began, outcome, exc, attempt.number)
+
+    def _finished(
+        self,
+        began: float,
+        outcome: str,
+        exc: BaseException | None,
+        attempts: int,
+    ) -> None:
+        """
+        Send the :class:`~stalwart.CallFinished` of a call that began at
+        *began*.
+        """
         now = self.clock.now()
         _emit(
             self._observing,
-            CallFinished(
-                primitive_name=self.name,
-                at=now,
-                primitive="retry",
-                outcome=outcome,
-                duration=now - began,
-                error=exc,
-                attempts=attempt.number,
+            call_finished(
+                self.name,
+                now,
+                _KIND_EVENT,
+                outcome,
+                now - began,
+                exc,
+                attempts,
             ),
         )
 
@@ -1612,11 +1627,85 @@ class Retry(Observable):
         kwargs: dict[str, Any],
     ) -> T:
         """
-        Run a call through the attempt loop, which reports it: the path of
-        :meth:`call` and the decorator while hooks ask for per-call events.
+        The path of :meth:`call` and the decorator while hooks ask for
+        per-call events: a first attempt that succeeds is reported inline
+        (the one hook call of an observed call); after a failure, the
+        failure path of :meth:`call` runs the later attempts, counted, and
+        the call is reported as it ends.  With *on_result*, the attempt
+        loop runs the call, which judges and reports it.
         """
         if not callable(fn):
             raise self._not_callable("call()", fn)
+        if self.on_result is not None:
+            return self._looped_call(fn, args, kwargs)
+        return self._observed_first(fn, args, kwargs)
+
+    def _observed_first(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        :meth:`_observed_call` of a callable *fn* without *on_result*: the
+        decorators' wrappers call it directly.
+        """
+        began = self.clock.now()
+        try:
+            result: T = fn(*args, **kwargs)
+        except Exception as e:
+            error = e
+        except BaseException as exc:
+            self._begin()
+            self._finished(began, "ignored", exc, 1)
+            raise
+        else:
+            # A misuse is refused as call() refuses it: not counted, not
+            # reported.
+            if result.__class__ not in _PLAIN and is_awaitable(result):
+                raise awaitable_result_error(
+                    _KIND, self.name, "call()", "acall()", result
+                )
+            self._calls.incr()  # _begin(), a frame less
+            if self.budget is not None:
+                self.budget._deposit()
+            now = self.clock.now()
+            _emit(
+                self._observing,
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - began
+                ),
+            )
+            return result  # no cast(): a call of its own
+        self._begin()
+        attempts = 1
+
+        def again(*args: Any, **kwargs: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return fn(*args, **kwargs)
+
+        start = began if self.timeout is not None else 0.0
+        try:
+            result = self._run(again, args, kwargs, error, None, start)
+        except BaseException as exc:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+            self._finished(began, outcome, exc, attempts)
+            raise
+        finally:
+            del error  # no frame <-> traceback cycle
+        self._finished(began, "success", None, attempts)
+        return result
+
+    def _looped_call(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        Run a call through the attempt loop, which reports it.
+        """
         result: Any = None
         for attempt in self:
             with attempt:
@@ -1639,6 +1728,77 @@ class Retry(Observable):
         """
         if not callable(fn):
             raise self._not_callable("acall()", fn)
+        if self.on_result is not None:
+            return await self._alooped_call(fn, args, kwargs)
+        return await self._aobserved_first(fn, args, kwargs)
+
+    async def _aobserved_first(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_first`.
+        """
+        began = self.clock.now()
+        try:
+            awaitable: Any = fn(*args, **kwargs)
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISUSE
+        except Exception as e:
+            error = e
+        except BaseException as exc:
+            self._begin()
+            self._finished(began, "ignored", exc, 1)
+            raise
+        else:
+            if result is _MISUSE:  # refused as acall() refuses it
+                raise not_awaitable_error(
+                    _KIND, self.name, "acall()", "call()", awaitable
+                )
+            self._calls.incr()  # _begin(), a frame less
+            if self.budget is not None:
+                self.budget._deposit()
+            now = self.clock.now()
+            _emit(
+                self._observing,
+                call_finished(
+                    self.name, now, _KIND_EVENT, "success", now - began
+                ),
+            )
+            return result
+        self._begin()
+        attempts = 1
+
+        def again(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            nonlocal attempts
+            attempts += 1
+            return fn(*args, **kwargs)
+
+        start = began if self.timeout is not None else 0.0
+        try:
+            result = await self._arun(again, args, kwargs, error, None, start)
+        except BaseException as exc:
+            outcome = "failure" if isinstance(exc, Exception) else "ignored"
+            self._finished(began, outcome, exc, attempts)
+            raise
+        finally:
+            del error  # no frame <-> traceback cycle
+        self._finished(began, "success", None, attempts)
+        return result
+
+    async def _alooped_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_looped_call`.
+        """
         result: Any = None
         attempts = self._aiter()
         try:
@@ -1927,7 +2087,9 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     # through the attempt loop, which reports it.  A bool in a cell, set
     # by watch(): the cheapest test there is (no length to take).
     observing = False
-    observed, aobserved = retry._observed_call, retry._aobserved_call
+    # The wrappers are built only without on_result: the attempt loop is
+    # not needed to judge results.
+    observed, aobserved = retry._observed_first, retry._aobserved_first
 
     # Two wrappers per face, chosen once: a test per call would cost more
     # than the time budget's clock read does.
