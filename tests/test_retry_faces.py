@@ -822,7 +822,9 @@ class TestUserWait:
         error = Boom()
         retry = Retry(on=Boom, wait=lambda attempt, outcome: "1", clock=clock)
 
-        with pytest.raises(TypeError, match="'wait' must return") as info:
+        with pytest.raises(
+            TypeError, match="'wait' returned '1': it must return a number"
+        ) as info:
             face(retry, Flaky(error))
 
         assert error is info.value.__context__

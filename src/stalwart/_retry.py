@@ -460,8 +460,8 @@ def _user_seconds(value: object) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     msg = (
-        "'wait' must return a number of seconds or a timedelta "
-        f"(got {value!r})"
+        f"'wait' returned {value!r}: it must return a number of seconds "
+        "or a timedelta"
     )
     raise TypeError(msg)
 
