@@ -91,11 +91,22 @@ def emit(hooks: Iterable[Hook], event: Event) -> None:
         try:
             hook(event)
         except Exception:
-            logger.exception(
-                "stalwart hook %r failed on %s; the call goes on",
-                hook,
-                type(event).__name__,
-            )
+            hook_failed(hook, event)
+
+
+def hook_failed(hook: Hook, event: Event) -> None:
+    """
+    Log that *hook* raised on *event* (call it from the ``except
+    Exception`` clause around the hook call): what :func:`emit` does, for
+    the per-call paths that iterate a snapshot of the hooks inline
+    (:attr:`stalwart._observe.LiveHooks.calls_now`).
+    """
+    logger.error(
+        "stalwart hook %r failed on %s; the call goes on",
+        hook,
+        type(event).__name__,
+        exc_info=True,  # noqa: LOG014  # called from an except clause
+    )
 
 
 def _not_an_event(item: object) -> Event:

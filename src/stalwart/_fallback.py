@@ -15,7 +15,7 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._errors import ConfigurationError
-from ._events import FallbackUsed, Hook, call_finished, emit
+from ._events import FallbackUsed, Hook, call_finished, emit, hook_failed
 from ._faces import (
     PLAIN,
     awaitable_result_error,
@@ -313,16 +313,34 @@ class Fallback(Observable):
             )
         # The live list of per-call hooks (its identity never changes): a
         # wrapper tests it per call, as cheap as a test gets.
-        calls = self._live.calls
+        live = self._live
+        calls, clock, name = live.calls, self.clock, self.name
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
-            aobserved = self._aobserved_call
+            acaught, ajudged = self._acaught, self._ajudged
 
-            # The wrappers repeat call/acall inline: one frame less per call.
+            # The wrappers repeat call/acall inline: one frame less per call;
+            # observed, the success too (see _observed_call).
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 if calls:
-                    return await aobserved(afn, args, kwargs)
+                    start = clock.now()
+                    try:
+                        result = await afn(*args, **kwargs)
+                    except BaseException as exc:
+                        return await acaught(start, exc)
+                    if self.on_result is not None:
+                        return await ajudged(start, result)
+                    now = clock.now()
+                    event = call_finished(
+                        name, now, _KIND, "success", now - start
+                    )
+                    for hook in live.calls_now:
+                        try:
+                            hook(event)
+                        except Exception:
+                            hook_failed(hook, event)
+                    return result
                 try:
                     result = await afn(*args, **kwargs)
                 except Exception as exc:
@@ -336,12 +354,26 @@ class Fallback(Observable):
             return cast("Callable[P, T]", awrapper)
         if self._async_handler:
             raise self._sync_misuse()
-        observed = self._observed_call
+        caught, judged = self._caught, self._judged
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             if calls:
-                return observed(fn, args, kwargs)
+                start = clock.now()
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    return cast("T", caught(start, exc))
+                if result.__class__ not in PLAIN or self.on_result is not None:
+                    return judged(start, result)
+                now = clock.now()
+                event = call_finished(name, now, _KIND, "success", now - start)
+                for hook in live.calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
@@ -367,23 +399,74 @@ class Fallback(Observable):
         kwargs: dict[str, Any],
     ) -> T:
         """
-        :meth:`call` (and the decorator on a ``def``) while a hook asks for
-        per-call events: time the call and report it.  A misuse (an
-        awaitable result) is not reported.
+        :meth:`call` while a hook asks for per-call events: time the call
+        and report it.  A misuse (an awaitable result) is not reported.
+        The decorator inlines it, with the same helpers.
         """
         start = self.clock.now()
         try:
             result = fn(*args, **kwargs)
-        except Exception as exc:
-            try:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", self._recover(exc, None))
-            finally:
-                self._finished(start, "failure", exc)
         except BaseException as exc:
+            return cast("T", self._caught(start, exc))
+        return self._judged(start, result)
+
+    async def _aobserved_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_call`: :meth:`acall`.
+        """
+        start = self.clock.now()
+        try:
+            awaitable: Any = fn(*args, **kwargs)
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISSING  # a misuse, raised below
+        except BaseException as exc:
+            return cast("T", await self._acaught(start, exc))
+        if result is _MISSING:  # raised as it is, not reported
+            raise not_awaitable_error(
+                "Fallback", self.name, "acall()", "call()", awaitable
+            )
+        return cast("T", await self._ajudged(start, result))
+
+    def _caught(self, start: float, exc: BaseException) -> Any:
+        """
+        An observed call that started at *start* raised *exc* (called from
+        its ``except`` clause): answer with the fallback, or raise *exc*;
+        report the call either way.
+        """
+        if not isinstance(exc, Exception):
             self._finished(start, "ignored", exc)
-            raise
+            raise exc
+        try:
+            if not self.on.matches(exc):
+                raise exc
+            return self._recover(exc, None)
+        finally:
+            self._finished(start, "failure", exc)
+
+    async def _acaught(self, start: float, exc: BaseException) -> Any:
+        """The async twin of :meth:`_caught`."""
+        if not isinstance(exc, Exception):
+            self._finished(start, "ignored", exc)
+            raise exc
+        try:
+            if not self.on.matches(exc):
+                raise exc
+            return await self._arecover(exc, None)
+        finally:
+            self._finished(start, "failure", exc)
+
+    def _judged(self, start: float, result: T) -> T:
+        """
+        An observed call that started at *start* returned *result*: refuse
+        a misuse (not reported), ask *on_result*, report the call.
+        """
         if result.__class__ not in PLAIN and is_awaitable(result):
             raise awaitable_result_error(
                 "Fallback", self.name, "call()", "acall()", result
@@ -393,55 +476,17 @@ class Fallback(Observable):
                 return cast("T", self._recover(None, result))
             finally:
                 self._finished(start, "failure", None)
-        # The success, inline: the one hook call the budget allows.
-        now = self.clock.now()
-        emit(
-            self._live.calls,
-            call_finished(self.name, now, _KIND, "success", now - start),
-        )
+        self._finished(start, "success", None)
         return result
 
-    async def _aobserved_call(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> T:
-        """
-        The async twin of :meth:`_observed_call`: :meth:`acall` and the
-        decorator on an ``async def``.
-        """
-        start = self.clock.now()
-        try:
-            awaitable: Any = fn(*args, **kwargs)
-            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
-                result: T = await awaitable
-            else:
-                result = _MISSING  # a misuse, raised below
-        except Exception as exc:
-            try:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", await self._arecover(exc, None))
-            finally:
-                self._finished(start, "failure", exc)
-        except BaseException as exc:
-            self._finished(start, "ignored", exc)
-            raise
-        if result is _MISSING:  # raised as it is, not reported
-            raise not_awaitable_error(
-                "Fallback", self.name, "acall()", "call()", awaitable
-            )
+    async def _ajudged(self, start: float, result: T) -> T:
+        """The async twin of :meth:`_judged` (no misuse to refuse)."""
         if self.on_result is not None and self._rejects(start, result):
             try:
                 return cast("T", await self._arecover(None, result))
             finally:
                 self._finished(start, "failure", None)
-        now = self.clock.now()
-        emit(
-            self._live.calls,
-            call_finished(self.name, now, _KIND, "success", now - start),
-        )
+        self._finished(start, "success", None)
         return result
 
     def _rejects(self, start: float, result: object) -> bool:
@@ -465,10 +510,14 @@ class Fallback(Observable):
         *start*.
         """
         now = self.clock.now()
-        emit(
-            self._live.calls,
-            call_finished(self.name, now, _KIND, outcome, now - start, error),
+        event = call_finished(
+            self.name, now, _KIND, outcome, now - start, error
         )
+        for hook in self._live.calls_now:
+            try:
+                hook(event)
+            except Exception:
+                hook_failed(hook, event)
 
     def _recover(self, error: BaseException | None, result: object) -> Any:
         if self.handler is None:

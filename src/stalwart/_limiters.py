@@ -69,7 +69,7 @@ from ._core.limits import (
 )
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
-from ._events import CallRejected, Hook, call_admitted, emit
+from ._events import CallRejected, Hook, call_admitted, emit, hook_failed
 from ._faces import (
     ASYNC_FLAGS,
     PLAIN,
@@ -615,7 +615,12 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:  # admitted at once, at the decision's time
-            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
+            event = call_admitted(self.name, now, _KIND, 0.0)
+            for hook in self._live.calls_now:
+                try:
+                    hook(event)
+                except Exception:
+                    hook_failed(hook, event)
 
     async def aacquire(
         self,
@@ -644,7 +649,12 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:
-            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
+            event = call_admitted(self.name, now, _KIND, 0.0)
+            for hook in self._live.calls_now:
+                try:
+                    hook(event)
+                except Exception:
+                    hook_failed(hook, event)
 
     def _admitted(self, start: float) -> None:
         """
@@ -654,7 +664,7 @@ class _Limiter(_NoOutcome, Observable):
         """
         now = self.clock.now()
         emit(
-            self._live.calls,  # those left, if one went meanwhile
+            self._live.calls_now,  # those left, if one went meanwhile
             call_admitted(self.name, now, _KIND, now - start),
         )
 
