@@ -1452,12 +1452,11 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
     # cheaper than a new int, and they count exactly up to 2**53.
     successes = rejected = 0.0
     core, clock, name = breaker._core, breaker.clock, breaker.name
-    # True while a hook asks for per-call events: a bool in a cell, set by
-    # watch() under the breaker's lock, with the core's hold.
-    observing = False
     # What neither the closed nor the refusing path reads, in one closure
-    # variable: each one costs a copy at every call.
-    rest = (
+    # variable: each one costs a copy at every call.  Its last item says
+    # whether a hook asks for per-call events: set by watch() under the
+    # breaker's lock, with the core's hold.
+    rest: list[Any] = [
         breaker._hooked,  # the live list: hooks may be attached later
         breaker._admit,
         breaker._slow_call,
@@ -1466,7 +1465,8 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
         breaker._aslow_call,
         breaker._quiet,
         breaker._events.send,
-    )
+        False,  # observing
+    ]
 
     def guard(fn: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(fn)
@@ -1474,7 +1474,7 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
             nonlocal successes, rejected
             epoch = core.gate
             if epoch < 0:
-                if observing:
+                if rest[8]:  # observing
                     # The generation first: a transition in between makes
                     # it stale.
                     epoch = core.generation
@@ -1486,23 +1486,10 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                         except BaseException as exc:
                             rest[3](epoch, start, exc)  # _failed
                             raise
-                        if rest[6] and not core.consecutive_failures:
-                            successes += 1.0
-                            now = clock.now()
-                            rest[7](  # Delivery.send
-                                call_finished(
-                                    name,
-                                    now,
-                                    _KIND_EVENT,
-                                    "success",
-                                    now - start,
-                                )
-                            )
-                        else:
-                            rest[4](epoch, start, 0)  # _finish
+                        rest[9](epoch, start)  # reported
                         return result
                 if rest[0]:  # hooks listen: the steps that tell them
-                    return rest[2](fn, args, kwargs)  # _slow_call
+                    return rest[2](fn, args, kwargs)  # type: ignore[no-any-return]  # _slow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
@@ -1528,7 +1515,7 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
             nonlocal successes, rejected
             epoch = core.gate
             if epoch < 0:
-                if observing:
+                if rest[8]:  # observing
                     epoch = core.generation
                     state = core.state
                     if state is CLOSED or state in _ADMITTING:
@@ -1538,23 +1525,10 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                         except BaseException as exc:
                             rest[3](epoch, start, exc)  # _failed
                             raise
-                        if rest[6] and not core.consecutive_failures:
-                            successes += 1.0
-                            now = clock.now()
-                            rest[7](  # Delivery.send
-                                call_finished(
-                                    name,
-                                    now,
-                                    _KIND_EVENT,
-                                    "success",
-                                    now - start,
-                                )
-                            )
-                        else:
-                            rest[4](epoch, start, 0)  # _finish
+                        rest[9](epoch, start)  # reported
                         return result
                 if rest[0]:  # hooks listen: the steps that tell them
-                    return await rest[5](fn, args, kwargs)  # _aslow_call
+                    return await rest[5](fn, args, kwargs)  # type: ignore[no-any-return]  # _aslow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
@@ -1574,11 +1548,27 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
 
         return guarded
 
+    def reported(epoch: int, start: float) -> None:
+        """
+        Count and report the success of an observed call admitted at
+        *epoch*, which started at *start*.
+        """
+        nonlocal successes
+        if rest[6] and not core.consecutive_failures:
+            successes += 1.0
+            now = clock.now()
+            rest[7](
+                call_finished(name, now, _KIND_EVENT, "success", now - start)
+            )
+        else:
+            rest[4](epoch, start, 0)  # _finish
+
+    rest.append(reported)
+
     def counts() -> tuple[int, int]:
         return int(successes), int(rejected)
 
     def watch(on: bool) -> None:
-        nonlocal observing
-        observing = on
+        rest[8] = on
 
     return guard, aguard, counts, watch

@@ -314,78 +314,87 @@ class Fallback(Observable):
         # The live list of per-call hooks (its identity never changes): a
         # wrapper tests it per call, as cheap as a test gets.
         live = self._live
-        calls, clock, name = live.calls, self.clock, self.name
+        calls = live.calls
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
-            acaught, ajudged = self._acaught, self._ajudged
+            # In one closure variable: each one costs a copy at every call.
+            aobserved = (
+                self.clock,
+                self.name,
+                live,
+                self._acaught,
+                self._ajudged,
+            )
 
             # The wrappers repeat call/acall inline: one frame less per call;
             # observed, the success too (see _observed_call).
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                if calls:
-                    start = clock.now()
+                if not calls:
                     try:
                         result = await afn(*args, **kwargs)
-                    except BaseException as exc:
-                        return await acaught(start, exc)
-                    if self.on_result is not None:
-                        return await ajudged(start, result)
-                    now = clock.now()
-                    event = call_finished(
-                        name, now, _KIND, "success", now - start
-                    )
-                    for hook in live.calls_now:
-                        try:
-                            hook(event)
-                        except Exception:
-                            hook_failed(hook, event)
+                    except Exception as exc:
+                        if not self.on.matches(exc):
+                            raise
+                        return await self._arecover(exc, None)
+                    if self.on_result is not None and self.on_result(result):
+                        return await self._arecover(None, result)
                     return result
+                start = aobserved[0].now()
                 try:
                     result = await afn(*args, **kwargs)
-                except Exception as exc:
-                    if not self.on.matches(exc):
-                        raise
-                    return await self._arecover(exc, None)
-                if self.on_result is not None and self.on_result(result):
-                    return await self._arecover(None, result)
-                return result
-
-            return cast("Callable[P, T]", awrapper)
-        if self._async_handler:
-            raise self._sync_misuse()
-        caught, judged = self._caught, self._judged
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            if calls:
-                start = clock.now()
-                try:
-                    result = fn(*args, **kwargs)
                 except BaseException as exc:
-                    return cast("T", caught(start, exc))
-                if result.__class__ not in PLAIN or self.on_result is not None:
-                    return judged(start, result)
-                now = clock.now()
-                event = call_finished(name, now, _KIND, "success", now - start)
-                for hook in live.calls_now:
+                    return await aobserved[3](start, exc)
+                if self.on_result is not None:
+                    return await aobserved[4](start, result)
+                now = aobserved[0].now()
+                event = call_finished(
+                    aobserved[1], now, _KIND, "success", now - start
+                )
+                for hook in aobserved[2].calls_now:
                     try:
                         hook(event)
                     except Exception:
                         hook_failed(hook, event)
                 return result
+
+            return cast("Callable[P, T]", awrapper)
+        if self._async_handler:
+            raise self._sync_misuse()
+        observed = (self.clock, self.name, live, self._caught, self._judged)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not calls:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    if not self.on.matches(exc):
+                        raise
+                    return cast("T", self._recover(exc, None))
+                if is_awaitable(result):
+                    raise awaitable_result_error(
+                        "Fallback", self.name, "call()", "acall()", result
+                    )
+                if self.on_result is not None and self.on_result(result):
+                    return cast("T", self._recover(None, result))
+                return result
+            start = observed[0].now()
             try:
                 result = fn(*args, **kwargs)
-            except Exception as exc:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", self._recover(exc, None))
-            if is_awaitable(result):
-                raise awaitable_result_error(
-                    "Fallback", self.name, "call()", "acall()", result
-                )
-            if self.on_result is not None and self.on_result(result):
-                return cast("T", self._recover(None, result))
+            except BaseException as exc:
+                return cast("T", observed[3](start, exc))
+            if result.__class__ not in PLAIN or self.on_result is not None:
+                return observed[4](start, result)
+            now = observed[0].now()
+            event = call_finished(
+                observed[1], now, _KIND, "success", now - start
+            )
+            for hook in observed[2].calls_now:
+                try:
+                    hook(event)
+                except Exception:
+                    hook_failed(hook, event)
             return result
 
         return wrapper
@@ -510,14 +519,10 @@ class Fallback(Observable):
         *start*.
         """
         now = self.clock.now()
-        event = call_finished(
-            self.name, now, _KIND, outcome, now - start, error
+        emit(
+            self._live.calls_now,
+            call_finished(self.name, now, _KIND, outcome, now - start, error),
         )
-        for hook in self._live.calls_now:
-            try:
-                hook(event)
-            except Exception:
-                hook_failed(hook, event)
 
     def _recover(self, error: BaseException | None, result: object) -> Any:
         if self.handler is None:

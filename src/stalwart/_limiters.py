@@ -69,7 +69,7 @@ from ._core.limits import (
 )
 from ._deadline import cap_wait
 from ._errors import ConfigurationError, RateLimitExceededError
-from ._events import CallRejected, Hook, call_admitted, emit, hook_failed
+from ._events import CallRejected, Hook, call_admitted, emit
 from ._faces import (
     ASYNC_FLAGS,
     PLAIN,
@@ -615,12 +615,9 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:  # admitted at once, at the decision's time
-            event = call_admitted(self.name, now, _KIND, 0.0)
-            for hook in self._live.calls_now:
-                try:
-                    hook(event)
-                except Exception:
-                    hook_failed(hook, event)
+            emit(
+                self._live.calls_now, call_admitted(self.name, now, _KIND, 0.0)
+            )
 
     async def aacquire(
         self,
@@ -649,12 +646,9 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:
-            event = call_admitted(self.name, now, _KIND, 0.0)
-            for hook in self._live.calls_now:
-                try:
-                    hook(event)
-                except Exception:
-                    hook_failed(hook, event)
+            emit(
+                self._live.calls_now, call_admitted(self.name, now, _KIND, 0.0)
+            )
 
     def _admitted(self, start: float) -> None:
         """

@@ -1608,14 +1608,18 @@ class Retry(Observable):
         *began*.
         """
         now = self.clock.now()
-        event = call_finished(
-            self.name, now, _KIND_EVENT, outcome, now - began, exc, attempts
+        _emit(
+            self._live.calls_now,
+            call_finished(
+                self.name,
+                now,
+                _KIND_EVENT,
+                outcome,
+                now - began,
+                exc,
+                attempts,
+            ),
         )
-        for hook in self._live.calls_now:
-            try:
-                hook(event)
-            except Exception:
-                hook_failed(hook, event)
 
     def _observed_call(
         self,
@@ -2112,8 +2116,10 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     # inline Retry._observed_first: a first attempt that succeeds is
     # counted in the cell and reported to the snapshot of the per-call
     # hooks, each hook call guarded as emit() guards it.
-    rest, arest = retry._observed_rest, retry._aobserved_rest
-    live, name = retry._live, retry.name
+    # In one closure variable per face: each one costs a copy at every
+    # call, observed or not.
+    observed = (retry._observed_rest, retry._live, retry.name)
+    aobserved = (retry._aobserved_rest, retry._live, retry.name)
 
     # Two wrappers per face, chosen once: a test per call would cost more
     # than the time budget's clock read does.
@@ -2125,45 +2131,45 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                began = clock.now()
+            if not observing:
+                calls += 1.0
+                start = clock.now()
                 try:
-                    result = fn(*args, **kwargs)
-                except BaseException as e:
+                    return fn(*args, **kwargs)
+                except Exception as e:
                     error = e
-                else:
-                    if result.__class__ not in _PLAIN and is_awaitable(result):
-                        raise awaitable_result_error(
-                            _KIND, name, "call()", "acall()", result
-                        )
-                    calls += 1.0
-                    now = clock.now()
-                    event = call_finished(
-                        name, now, _KIND_EVENT, "success", now - began
-                    )
-                    for hook in live.calls_now:
-                        try:
-                            hook(event)
-                        except Exception:
-                            hook_failed(hook, event)
-                    return result
+                # Outside the except block, so the failure re-raised at the
+                # end gets no __context__ of its own.
                 try:
-                    return rest(fn, args, kwargs, began, error)
+                    result: T = run(fn, args, kwargs, error, None, start)
                 finally:
-                    del error
-            calls += 1.0
-            start = clock.now()
+                    del error  # no frame <-> traceback cycle left to the GC
+                return result
+            began = clock.now()
             try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            # Outside the except block, so the failure re-raised at the
-            # end gets no __context__ of its own.
+                result = fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                if result.__class__ not in _PLAIN and is_awaitable(result):
+                    raise awaitable_result_error(
+                        _KIND, observed[2], "call()", "acall()", result
+                    )
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    observed[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in observed[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = run(fn, args, kwargs, error, None, start)
+                return observed[0](fn, args, kwargs, began, raised)
             finally:
-                del error  # no frame <-> traceback cycle left to the GC
-            return result
+                del raised
 
         return retrying
 
@@ -2171,42 +2177,42 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                began = clock.now()
+            if not observing:
+                calls += 1.0
                 try:
-                    result = fn(*args, **kwargs)
-                except BaseException as e:
+                    return fn(*args, **kwargs)
+                except Exception as e:
                     error = e
-                else:
-                    if result.__class__ not in _PLAIN and is_awaitable(result):
-                        raise awaitable_result_error(
-                            _KIND, name, "call()", "acall()", result
-                        )
-                    calls += 1.0
-                    now = clock.now()
-                    event = call_finished(
-                        name, now, _KIND_EVENT, "success", now - began
-                    )
-                    for hook in live.calls_now:
-                        try:
-                            hook(event)
-                        except Exception:
-                            hook_failed(hook, event)
-                    return result
                 try:
-                    return rest(fn, args, kwargs, began, error)
+                    result: T = run(fn, args, kwargs, error, None, 0.0)
                 finally:
                     del error
-            calls += 1.0
+                return result
+            began = clock.now()
             try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                if result.__class__ not in _PLAIN and is_awaitable(result):
+                    raise awaitable_result_error(
+                        _KIND, observed[2], "call()", "acall()", result
+                    )
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    observed[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in observed[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = run(fn, args, kwargs, error, None, 0.0)
+                return observed[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
@@ -2219,39 +2225,41 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                began = clock.now()
+            if not observing:
+                calls += 1.0
+                start = clock.now()
                 try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as e:
+                    return await fn(*args, **kwargs)
+                except Exception as e:
                     error = e
-                else:
-                    calls += 1.0
-                    now = clock.now()
-                    event = call_finished(
-                        name, now, _KIND_EVENT, "success", now - began
-                    )
-                    for hook in live.calls_now:
-                        try:
-                            hook(event)
-                        except Exception:
-                            hook_failed(hook, event)
-                    return result
                 try:
-                    return await arest(fn, args, kwargs, began, error)
+                    result: T = await arun(
+                        fn, args, kwargs, error, None, start
+                    )
                 finally:
                     del error
-            calls += 1.0
-            start = clock.now()
+                return result
+            began = clock.now()
             try:
-                return await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = await fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    aobserved[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in aobserved[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = await arun(fn, args, kwargs, error, None, start)
+                return await aobserved[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
@@ -2261,38 +2269,38 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                began = clock.now()
+            if not observing:
+                calls += 1.0
                 try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as e:
+                    return await fn(*args, **kwargs)
+                except Exception as e:
                     error = e
-                else:
-                    calls += 1.0
-                    now = clock.now()
-                    event = call_finished(
-                        name, now, _KIND_EVENT, "success", now - began
-                    )
-                    for hook in live.calls_now:
-                        try:
-                            hook(event)
-                        except Exception:
-                            hook_failed(hook, event)
-                    return result
                 try:
-                    return await arest(fn, args, kwargs, began, error)
+                    result: T = await arun(fn, args, kwargs, error, None, 0.0)
                 finally:
                     del error
-            calls += 1.0
+                return result
+            began = clock.now()
             try:
-                return await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = await fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    aobserved[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in aobserved[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = await arun(fn, args, kwargs, error, None, 0.0)
+                return await aobserved[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
