@@ -26,7 +26,7 @@ from stalwart._observe import LiveHooks
 from stalwart.testing import FakeClock
 
 
-KINDS = ["breaker", "retry", "fallback", "limiter"]
+KINDS = ["breaker", "retry", "retry-untimed", "fallback", "limiter"]
 
 
 def build(kind: str, clock: FakeClock) -> Any:
@@ -35,6 +35,8 @@ def build(kind: str, clock: FakeClock) -> Any:
         return stalwart.CircuitBreaker(name="b", clock=clock)
     if kind == "retry":
         return stalwart.Retry(name="r", wait=0, clock=clock)
+    if kind == "retry-untimed":
+        return stalwart.Retry(name="r", wait=0, timeout=None, clock=clock)
     if kind == "fallback":
         return stalwart.Fallback(name="f", value=0, clock=clock)
     return stalwart.TokenBucket(name="l", rate=(10**9, 3600.0), clock=clock)
@@ -221,6 +223,28 @@ def test_hooks_come_and_go_while_threads_call(kind):
     assert threads * calls == len(per_call(seen))
     if kind != "fallback":
         assert threads * calls == counted(primitive)
+
+
+@pytest.mark.parametrize("timeout", [None, 45.0], ids=["untimed", "timed"])
+def test_retry_decorator_refuses_a_misuse_observed(timeout):
+    """
+    Observed, a decorated ``def`` that returns an awaitable is refused as
+    without hooks: neither counted nor reported.
+    """
+    retry = stalwart.Retry(name="r", wait=0, timeout=timeout)
+    seen: list[Event] = []
+    retry.add_hook(seen.append, per_call=True)
+    coroutine = af(1)
+
+    def misused() -> Any:
+        return coroutine
+
+    with pytest.raises(TypeError, match="must be awaited"):
+        retry(misused)()
+    coroutine.close()
+
+    assert [] == seen
+    assert 0 == retry.statistics().calls
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
