@@ -1443,10 +1443,16 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
     in a state that admits every call, the wrapper then admits the call
     with the generation of the moment, times it and reports it inline.  A
     success that changes nothing but the count (``_quiet``, no failure
-    streak) is counted in the cell and its event sent at once (it causes
-    no transition for the event to come before); any other outcome is
+    streak) is counted in the cell and its event handed to
+    :meth:`Delivery.send <stalwart._events.Delivery.send>` (it causes no
+    transition for the event to come before); any other outcome is
     recorded under the lock by ``_finish`` / ``_failed``, its event posted
     first, before the transition it may cause (the documented order).
+
+    The closed path comes first in each wrapper and jumps over nothing:
+    the shut path after it (refusals, the observed calls) may grow
+    without the closed path paying for it, and a call it admits loops
+    back to the closed path's steps.
     """
     # Floats: adding to one takes its result from the float free list,
     # cheaper than a new int, and they count exactly up to 2**53.
@@ -1473,7 +1479,20 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal successes, rejected
             epoch = core.gate
-            if epoch < 0:
+            # The closed path first, so it jumps over nothing; a call the
+            # shut path admits loops back to it.
+            while True:
+                if epoch >= 0:
+                    try:
+                        result = fn(*args, **kwargs)
+                    except BaseException as exc:
+                        rest[3](epoch, None, exc)  # _failed
+                        raise
+                    if core.dirty:
+                        rest[4](epoch, None, 0)  # _finish
+                    else:
+                        successes += 1.0
+                    return result
                 if rest[8]:  # observing
                     # The generation first: a transition in between makes
                     # it stale.
@@ -1486,7 +1505,20 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                         except BaseException as exc:
                             rest[3](epoch, start, exc)  # _failed
                             raise
-                        rest[9](epoch, start)  # reported
+                        if rest[6] and not core.consecutive_failures:
+                            successes += 1.0
+                            now = clock.now()
+                            rest[7](  # Delivery.send
+                                call_finished(
+                                    name,
+                                    now,
+                                    _KIND_EVENT,
+                                    "success",
+                                    now - start,
+                                )
+                            )
+                        else:
+                            rest[4](epoch, start, 0)  # _finish
                         return result
                 if rest[0]:  # hooks listen: the steps that tell them
                     return rest[2](fn, args, kwargs)  # type: ignore[no-any-return]  # _slow_call
@@ -1496,16 +1528,6 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                rest[3](epoch, None, exc)  # _failed
-                raise
-            if core.dirty:
-                rest[4](epoch, None, 0)  # _finish
-            else:
-                successes += 1.0
-            return result
 
         return guarded
 
@@ -1514,7 +1536,18 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal successes, rejected
             epoch = core.gate
-            if epoch < 0:
+            while True:
+                if epoch >= 0:
+                    try:
+                        result = await fn(*args, **kwargs)
+                    except BaseException as exc:
+                        rest[3](epoch, None, exc)  # _failed
+                        raise
+                    if core.dirty:
+                        rest[4](epoch, None, 0)  # _finish
+                    else:
+                        successes += 1.0
+                    return result
                 if rest[8]:  # observing
                     epoch = core.generation
                     state = core.state
@@ -1525,7 +1558,20 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                         except BaseException as exc:
                             rest[3](epoch, start, exc)  # _failed
                             raise
-                        rest[9](epoch, start)  # reported
+                        if rest[6] and not core.consecutive_failures:
+                            successes += 1.0
+                            now = clock.now()
+                            rest[7](  # Delivery.send
+                                call_finished(
+                                    name,
+                                    now,
+                                    _KIND_EVENT,
+                                    "success",
+                                    now - start,
+                                )
+                            )
+                        else:
+                            rest[4](epoch, start, 0)  # _finish
                         return result
                 if rest[0]:  # hooks listen: the steps that tell them
                     return await rest[5](fn, args, kwargs)  # type: ignore[no-any-return]  # _aslow_call
@@ -1535,35 +1581,8 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                rest[3](epoch, None, exc)  # _failed
-                raise
-            if core.dirty:
-                rest[4](epoch, None, 0)  # _finish
-            else:
-                successes += 1.0
-            return result
 
         return guarded
-
-    def reported(epoch: int, start: float) -> None:
-        """
-        Count and report the success of an observed call admitted at
-        *epoch*, which started at *start*.
-        """
-        nonlocal successes
-        if rest[6] and not core.consecutive_failures:
-            successes += 1.0
-            now = clock.now()
-            rest[7](
-                call_finished(name, now, _KIND_EVENT, "success", now - start)
-            )
-        else:
-            rest[4](epoch, start, 0)  # _finish
-
-    rest.append(reported)
 
     def counts() -> tuple[int, int]:
         return int(successes), int(rejected)
