@@ -199,7 +199,8 @@ class Delivery:
             try:
                 while queue:
                     item = queue.popleft()
-                    if item.__class__ is not CallFinished:  # the most frequent
+                    # A CallFinished, the most frequent, skips the tests.
+                    if item.__class__ is not CallFinished:
                         if not isinstance(item, Event):
                             item = self._render(item)
                         if not isinstance(item, CallFinished):
