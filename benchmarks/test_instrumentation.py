@@ -29,6 +29,16 @@ def test_one_hook_call(benchmark):
     benchmark(batch("g(x)", {"g": one_hook_call, "x": 1}))
 
 
+def test_one_guarded_hook_call(benchmark):
+    """
+    The guarded floor: the same, the event handed to the hook through
+    ``emit([hook], event)`` (a hook's error logged and swallowed).
+    """
+    one_hook_call, _ = floor(guarded=True)
+    benchmark.extra_info["baseline"] = "test_plain_call"
+    benchmark(batch("g(x)", {"g": one_hook_call, "x": 1}))
+
+
 @pytest.mark.parametrize("hooked", [False, True], ids=["plain", "per-call"])
 @pytest.mark.parametrize("kind", ["breaker", "retry", "fallback", "limiter"])
 def test_decorator(benchmark, kind, hooked):

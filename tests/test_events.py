@@ -16,6 +16,7 @@ import pytest
 from stalwart import CallAdmitted, CallFinished, Event
 from stalwart._events import (
     Delivery,
+    Hook,
     call_admitted,
     call_finished,
     emit,
@@ -161,7 +162,8 @@ class TestDelivery:
         delivered after it returns, in order, by the same loop.
         """
         seen: list[float] = []
-        delivery = Delivery([])
+        hooks: list[Hook] = []  # a list: read at each delivery
+        delivery = Delivery(hooks)
 
         def hook(e: Event) -> None:
             seen.append(e.at)
@@ -170,7 +172,7 @@ class TestDelivery:
                 delivery.deliver()  # the right is held: returns at once
                 seen.append(1.5)
 
-        delivery._hooks = (hook,)
+        hooks.append(hook)
         delivery.post(event(1))
         delivery.deliver()
 

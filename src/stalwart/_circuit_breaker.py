@@ -499,7 +499,7 @@ class CircuitBreaker(Observable):
         # _hooks_changed, as hooks come and go).
         set_private = functools.partial(object.__setattr__, self)
         live = live_hooks(self, self.hooks, self._hooks_changed)
-        events = Delivery(live.all, self._render, live.calls)
+        events = Delivery(render=self._render, live=live)
         # Transitions join the other events in the order they happen.
         core.log = events.queue
         set_private("_hooked", live.all)
@@ -510,15 +510,15 @@ class CircuitBreaker(Observable):
         # the lock-free paths of the other faces count with it.
         set_private("_fast_successes", itertools.count())
         set_private("_rejected", itertools.count())
+        timed = self.slow_call_duration is not None
+        set_private("_quiet", window is None and not timed)
         set_private("_fast", _fast_guards(self))
         self._hooks_changed()
         blocks: Blocks[_Token] = Blocks()
         set_private("_blocks", blocks)
         set_private("_held", blocks.held)
         set_private("_outer", blocks.outer)
-        timed = self.slow_call_duration is not None
         set_private("_gate", _SLOW_PATH if timed else core)
-        set_private("_quiet", window is None and not timed)
         # Lock-free successes of blocks are counted on the core, where the
         # GIL makes `+= 1` atomic; free-threaded builds count them through
         # _success() and its atomic counter.
@@ -632,6 +632,7 @@ class CircuitBreaker(Observable):
         with self._lock:
             self._core.track = bool(live.all)
             self._core.hold(observed)
+            self._fast[3](observed)
             object.__setattr__(self, "_observed", observed)
             object.__setattr__(
                 self,
@@ -983,42 +984,18 @@ class CircuitBreaker(Observable):
     ) -> T:
         """
         The decorator's path while the gate is shut and hooks listen: the
-        guard's steps, which refuse, time and report; while a hook asks
-        for per-call events in a state that admits every call, the same
-        steps inlined, so a call costs little more than one hook call
-        more than without.
+        guard's steps, which refuse, time and report.  (While a hook asks
+        for per-call events in a state that admits every call, the
+        decorator's wrappers admit, time and report a call inline: see
+        :func:`_fast_guards`.)
         """
-        core = self._core
-        # The generation first: a transition in between makes it stale.
-        epoch = core.generation
-        state = core.state
-        if not (core.held and (state is CLOSED or state in _ADMITTING)):
-            token = self._enter()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                self._exit(token, exc, NO_RESULT)
-                raise
-            self._exit(token, None, NO_RESULT)
-            return result
-        start = self.clock.now()
+        token = self._enter()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._failed(epoch, start, exc)
+            self._exit(token, exc, NO_RESULT)
             raise
-        if self._quiet and not core.consecutive_failures:
-            # It changes nothing but the count: see _quiet.
-            now = self.clock.now()
-            next(self._fast_successes)
-            core.log.append(
-                call_finished(
-                    self.name, now, _KIND_EVENT, "success", now - start
-                )
-            )
-            self._events.deliver()
-        else:
-            self._finish(epoch, start, 0)
+        self._exit(token, None, NO_RESULT)
         return result
 
     async def _aslow_call(
@@ -1030,36 +1007,13 @@ class CircuitBreaker(Observable):
         """
         The async twin of :meth:`_slow_call`.
         """
-        core = self._core
-        epoch = core.generation
-        state = core.state
-        if not (core.held and (state is CLOSED or state in _ADMITTING)):
-            token = self._enter()
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                self._exit(token, exc, NO_RESULT)
-                raise
-            self._exit(token, None, NO_RESULT)
-            return result
-        start = self.clock.now()
+        token = self._enter()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._failed(epoch, start, exc)
+            self._exit(token, exc, NO_RESULT)
             raise
-        if self._quiet and not core.consecutive_failures:
-            # It changes nothing but the count: see _quiet.
-            now = self.clock.now()
-            next(self._fast_successes)
-            core.log.append(
-                call_finished(
-                    self.name, now, _KIND_EVENT, "success", now - start
-                )
-            )
-            self._events.deliver()
-        else:
-            self._finish(epoch, start, 0)
+        self._exit(token, None, NO_RESULT)
         return result
 
     def _render(self, transition: Transition | _CallRecord) -> Event:
@@ -1469,7 +1423,10 @@ class CircuitBreakerStatistics(Statistics):
 
 
 _FastGuards: TypeAlias = tuple[
-    Decorator, AsyncDecorator, Callable[[], tuple[int, int]]
+    Decorator,
+    AsyncDecorator,
+    Callable[[], tuple[int, int]],
+    Callable[[bool], None],
 ]
 
 
@@ -1480,46 +1437,97 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
     The closed path reads one attribute before the call and one after it:
     no lock, no clock, no extra frame.  Successes and refusals are counted
     in the two cells below, which every wrapper built here shares.
+
+    While a hook asks for per-call events, the core holds the gate shut
+    (so the closed path above is never taken) and ``observing`` is set:
+    in a state that admits every call, the wrapper then admits the call
+    with the generation of the moment, times it and reports it inline.  A
+    success that changes nothing but the count (``_quiet``, no failure
+    streak) is counted in the cell and its event handed to
+    :meth:`Delivery.send <stalwart._events.Delivery.send>` (it causes no
+    transition for the event to come before); any other outcome is
+    recorded under the lock by ``_finish`` / ``_failed``, its event posted
+    first, before the transition it may cause (the documented order).
+
+    The closed path comes first in each wrapper and jumps over nothing:
+    the shut path after it (refusals, the observed calls) may grow
+    without the closed path paying for it, and a call it admits loops
+    back to the closed path's steps.
     """
     # Floats: adding to one takes its result from the float free list,
     # cheaper than a new int, and they count exactly up to 2**53.
     successes = rejected = 0.0
     core, clock, name = breaker._core, breaker.clock, breaker.name
     # What neither the closed nor the refusing path reads, in one closure
-    # variable: each one costs a copy at every call.
-    rest = (
+    # variable: each one costs a copy at every call.  Its last item says
+    # whether a hook asks for per-call events: set by watch() under the
+    # breaker's lock, with the core's hold.
+    rest: list[Any] = [
         breaker._hooked,  # the live list: hooks may be attached later
         breaker._admit,
         breaker._slow_call,
         breaker._failed,
         breaker._finish,
         breaker._aslow_call,
-    )
+        breaker._quiet,
+        breaker._events.send,
+        False,  # observing
+    ]
 
     def guard(fn: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal successes, rejected
             epoch = core.gate
-            if epoch < 0:
+            # The closed path first, so it jumps over nothing; a call the
+            # shut path admits loops back to it.
+            while True:
+                if epoch >= 0:
+                    try:
+                        result = fn(*args, **kwargs)
+                    except BaseException as exc:
+                        rest[3](epoch, None, exc)  # _failed
+                        raise
+                    if core.dirty:
+                        rest[4](epoch, None, 0)  # _finish
+                    else:
+                        successes += 1.0
+                    return result
+                if rest[8]:  # observing
+                    # The generation first: a transition in between makes
+                    # it stale.
+                    epoch = core.generation
+                    state = core.state
+                    if state is CLOSED or state in _ADMITTING:
+                        start = clock.now()
+                        try:
+                            result = fn(*args, **kwargs)
+                        except BaseException as exc:
+                            rest[3](epoch, start, exc)  # _failed
+                            raise
+                        if rest[6] and not core.consecutive_failures:
+                            successes += 1.0
+                            now = clock.now()
+                            rest[7](  # Delivery.send
+                                call_finished(
+                                    name,
+                                    now,
+                                    _KIND_EVENT,
+                                    "success",
+                                    now - start,
+                                )
+                            )
+                        else:
+                            rest[4](epoch, start, 0)  # _finish
+                        return result
                 if rest[0]:  # hooks listen: the steps that tell them
-                    return rest[2](fn, args, kwargs)  # _slow_call
+                    return rest[2](fn, args, kwargs)  # type: ignore[no-any-return]  # _slow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                rest[3](epoch, None, exc)  # _failed
-                raise
-            if core.dirty:
-                rest[4](epoch, None, 0)  # _finish
-            else:
-                successes += 1.0
-            return result
 
         return guarded
 
@@ -1528,29 +1536,58 @@ def _fast_guards(breaker: CircuitBreaker) -> _FastGuards:
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal successes, rejected
             epoch = core.gate
-            if epoch < 0:
+            while True:
+                if epoch >= 0:
+                    try:
+                        result = await fn(*args, **kwargs)
+                    except BaseException as exc:
+                        rest[3](epoch, None, exc)  # _failed
+                        raise
+                    if core.dirty:
+                        rest[4](epoch, None, 0)  # _finish
+                    else:
+                        successes += 1.0
+                    return result
+                if rest[8]:  # observing
+                    epoch = core.generation
+                    state = core.state
+                    if state is CLOSED or state in _ADMITTING:
+                        start = clock.now()
+                        try:
+                            result = await fn(*args, **kwargs)
+                        except BaseException as exc:
+                            rest[3](epoch, start, exc)  # _failed
+                            raise
+                        if rest[6] and not core.consecutive_failures:
+                            successes += 1.0
+                            now = clock.now()
+                            rest[7](  # Delivery.send
+                                call_finished(
+                                    name,
+                                    now,
+                                    _KIND_EVENT,
+                                    "success",
+                                    now - start,
+                                )
+                            )
+                        else:
+                            rest[4](epoch, start, 0)  # _finish
+                        return result
                 if rest[0]:  # hooks listen: the steps that tell them
-                    return await rest[5](fn, args, kwargs)  # _aslow_call
+                    return await rest[5](fn, args, kwargs)  # type: ignore[no-any-return]  # _aslow_call
                 now = clock.now()
                 until = core.refuse_until
                 if now < until:
                     rejected += 1.0  # _refuse, inlined: a frame less
                     raise _new_refusal(CircuitOpenError, name, until - now)
                 epoch = rest[1](now)  # _admit
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                rest[3](epoch, None, exc)  # _failed
-                raise
-            if core.dirty:
-                rest[4](epoch, None, 0)  # _finish
-            else:
-                successes += 1.0
-            return result
 
         return guarded
 
     def counts() -> tuple[int, int]:
         return int(successes), int(rejected)
 
-    return guard, aguard, counts
+    def watch(on: bool) -> None:
+        rest[8] = on
+
+    return guard, aguard, counts, watch

@@ -91,11 +91,22 @@ def emit(hooks: Iterable[Hook], event: Event) -> None:
         try:
             hook(event)
         except Exception:
-            logger.exception(
-                "stalwart hook %r failed on %s; the call goes on",
-                hook,
-                type(event).__name__,
-            )
+            hook_failed(hook, event)
+
+
+def hook_failed(hook: Hook, event: Event) -> None:
+    """
+    Log that *hook* raised on *event* (call it from the ``except
+    Exception`` clause around the hook call): what :func:`emit` does, for
+    the per-call paths that iterate a snapshot of the hooks inline
+    (:attr:`stalwart._observe.LiveHooks.calls_now`).
+    """
+    logger.error(
+        "stalwart hook %r failed on %s; the call goes on",
+        hook,
+        type(event).__name__,
+        exc_info=True,  # noqa: LOG014  # called from an except clause
+    )
 
 
 def _not_an_event(item: object) -> Event:
@@ -130,26 +141,29 @@ class Delivery:
     events still queued go to the hooks at the next :meth:`deliver`.
 
     Args:
-        hooks: The hooks, called in order for each event: a tuple, or the
-            live list of a primitive's hooks (read at each delivery).
+        hooks: The hooks, called in order for each event: a tuple, or a
+            list (copied at each delivery).
         render: Turns a posted item that is not yet an :class:`Event`
             (such as a core's compact transition record) into one; it runs
             outside the lock, at delivery.
         calls: The hooks that receive per-call events
-            (:class:`CallFinished`) instead of *hooks*: the live list of
-            those that asked for them.
+            (:class:`CallFinished`) instead of *hooks*, likewise.
+        live: A primitive's :class:`~stalwart._observe.LiveHooks`, in
+            place of *hooks* and *calls*: its snapshots ``all_now`` and
+            ``calls_now``, read at each delivery.
     """
 
-    __slots__ = ("_calls", "_hooks", "_render", "_right", "queue")
+    __slots__ = ("_live", "_render", "_right", "queue")
 
     def __init__(
         self,
-        hooks: Iterable[Hook],
+        hooks: Iterable[Hook] = (),
         render: Callable[[Any], Event] | None = None,
         calls: Iterable[Hook] = (),
+        *,
+        live: Snapshots | None = None,
     ) -> None:
-        self._hooks = hooks if type(hooks) is list else tuple(hooks)
-        self._calls = calls if type(calls) is list else tuple(calls)
+        self._live = _Fixed(hooks, calls) if live is None else live
         self._render = render or _not_an_event
         # The right to deliver, a token: taken by pop(), given back by
         # append(), each one atomic list operation (with or without the
@@ -185,19 +199,90 @@ class Delivery:
             try:
                 while queue:
                     item = queue.popleft()
-                    if item.__class__ is CallFinished:  # the most frequent
-                        emit(self._calls, item)
-                        continue
-                    if not isinstance(item, Event):
-                        item = self._render(item)
-                    emit(
-                        self._calls
-                        if isinstance(item, CallFinished)
-                        else self._hooks,
-                        item,
-                    )
+                    # A CallFinished, the most frequent, skips the tests.
+                    if item.__class__ is not CallFinished:
+                        if not isinstance(item, Event):
+                            item = self._render(item)
+                        if not isinstance(item, CallFinished):
+                            emit(self._live.all_now, item)
+                            continue
+                    for hook in self._live.calls_now:
+                        try:
+                            hook(item)
+                        except Exception:
+                            hook_failed(hook, item)
             finally:
                 right.append(True)
+
+    def send(self, event: CallFinished) -> None:
+        """
+        Post *event*, made without the primitive's lock, and deliver it:
+        at once, without the queue, when nothing is queued and no thread
+        delivers (the events another thread posts meanwhile come after
+        it, delivered next by this call).
+
+        Raises:
+            BaseException: What a hook raised that is not an
+                :class:`Exception`.
+        """
+        queue, right = self.queue, self._right
+        if not queue:
+            try:
+                right.pop()
+            except IndexError:  # another thread delivers
+                pass
+            else:
+                try:
+                    if not queue:
+                        for hook in self._live.calls_now:
+                            try:
+                                hook(event)
+                            except Exception:
+                                hook_failed(hook, event)
+                    else:  # posted before it: delivered first, below
+                        queue.append(event)
+                finally:
+                    right.append(True)
+                if queue:
+                    self.deliver()
+                return
+        queue.append(event)
+        self.deliver()
+
+
+class Snapshots(Protocol):
+    """
+    The hooks a :class:`Delivery` reads at each delivery.
+    """
+
+    @property
+    def all_now(self) -> tuple[Hook, ...]:
+        """Every hook."""
+
+    @property
+    def calls_now(self) -> tuple[Hook, ...]:
+        """The hooks that receive per-call events."""
+
+
+class _Fixed:
+    """
+    The :class:`Snapshots` of the hooks a :class:`Delivery` was given: a
+    tuple as it is, a list copied at each read.
+    """
+
+    __slots__ = ("_all", "_calls")
+
+    def __init__(self, hooks: Iterable[Hook], calls: Iterable[Hook]) -> None:
+        self._all = hooks if type(hooks) is list else tuple(hooks)
+        self._calls = calls if type(calls) is list else tuple(calls)
+
+    @property
+    def all_now(self) -> tuple[Hook, ...]:
+        return tuple(self._all)
+
+    @property
+    def calls_now(self) -> tuple[Hook, ...]:
+        return tuple(self._calls)
 
 
 @attrs.frozen(kw_only=True)

@@ -15,7 +15,7 @@ import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._errors import ConfigurationError
-from ._events import FallbackUsed, Hook, call_finished, emit
+from ._events import FallbackUsed, Hook, call_finished, emit, hook_failed
 from ._faces import (
     PLAIN,
     awaitable_result_error,
@@ -313,47 +313,88 @@ class Fallback(Observable):
             )
         # The live list of per-call hooks (its identity never changes): a
         # wrapper tests it per call, as cheap as a test gets.
-        calls = self._live.calls
+        live = self._live
+        calls = live.calls
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
-            aobserved = self._aobserved_call
+            # In one closure variable: each one costs a copy at every call.
+            aobserved = (
+                self.clock,
+                self.name,
+                live,
+                self._acaught,
+                self._ajudged,
+            )
 
-            # The wrappers repeat call/acall inline: one frame less per call.
+            # The wrappers repeat call/acall inline: one frame less per call;
+            # observed, the success too (see _observed_call).
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                if calls:
-                    return await aobserved(afn, args, kwargs)
+                if not calls:
+                    try:
+                        result = await afn(*args, **kwargs)
+                    except Exception as exc:
+                        if not self.on.matches(exc):
+                            raise
+                        return await self._arecover(exc, None)
+                    if self.on_result is not None and self.on_result(result):
+                        return await self._arecover(None, result)
+                    return result
+                start = aobserved[0].now()
                 try:
                     result = await afn(*args, **kwargs)
-                except Exception as exc:
-                    if not self.on.matches(exc):
-                        raise
-                    return await self._arecover(exc, None)
-                if self.on_result is not None and self.on_result(result):
-                    return await self._arecover(None, result)
+                except BaseException as exc:
+                    return await aobserved[3](start, exc)
+                if self.on_result is not None:
+                    return await aobserved[4](start, result)
+                now = aobserved[0].now()
+                event = call_finished(
+                    aobserved[1], now, _KIND, "success", now - start
+                )
+                for hook in aobserved[2].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
                 return result
 
             return cast("Callable[P, T]", awrapper)
         if self._async_handler:
             raise self._sync_misuse()
-        observed = self._observed_call
+        observed = (self.clock, self.name, live, self._caught, self._judged)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            if calls:
-                return observed(fn, args, kwargs)
+            if not calls:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    if not self.on.matches(exc):
+                        raise
+                    return cast("T", self._recover(exc, None))
+                if is_awaitable(result):
+                    raise awaitable_result_error(
+                        "Fallback", self.name, "call()", "acall()", result
+                    )
+                if self.on_result is not None and self.on_result(result):
+                    return cast("T", self._recover(None, result))
+                return result
+            start = observed[0].now()
             try:
                 result = fn(*args, **kwargs)
-            except Exception as exc:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", self._recover(exc, None))
-            if is_awaitable(result):
-                raise awaitable_result_error(
-                    "Fallback", self.name, "call()", "acall()", result
-                )
-            if self.on_result is not None and self.on_result(result):
-                return cast("T", self._recover(None, result))
+            except BaseException as exc:
+                return cast("T", observed[3](start, exc))
+            if result.__class__ not in PLAIN or self.on_result is not None:
+                return observed[4](start, result)
+            now = observed[0].now()
+            event = call_finished(
+                observed[1], now, _KIND, "success", now - start
+            )
+            for hook in observed[2].calls_now:
+                try:
+                    hook(event)
+                except Exception:
+                    hook_failed(hook, event)
             return result
 
         return wrapper
@@ -367,23 +408,74 @@ class Fallback(Observable):
         kwargs: dict[str, Any],
     ) -> T:
         """
-        :meth:`call` (and the decorator on a ``def``) while a hook asks for
-        per-call events: time the call and report it.  A misuse (an
-        awaitable result) is not reported.
+        :meth:`call` while a hook asks for per-call events: time the call
+        and report it.  A misuse (an awaitable result) is not reported.
+        The decorator inlines it, with the same helpers.
         """
         start = self.clock.now()
         try:
             result = fn(*args, **kwargs)
-        except Exception as exc:
-            try:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", self._recover(exc, None))
-            finally:
-                self._finished(start, "failure", exc)
         except BaseException as exc:
+            return cast("T", self._caught(start, exc))
+        return self._judged(start, result)
+
+    async def _aobserved_call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_call`: :meth:`acall`.
+        """
+        start = self.clock.now()
+        try:
+            awaitable: Any = fn(*args, **kwargs)
+            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
+                result: T = await awaitable
+            else:
+                result = _MISSING  # a misuse, raised below
+        except BaseException as exc:
+            return cast("T", await self._acaught(start, exc))
+        if result is _MISSING:  # raised as it is, not reported
+            raise not_awaitable_error(
+                "Fallback", self.name, "acall()", "call()", awaitable
+            )
+        return cast("T", await self._ajudged(start, result))
+
+    def _caught(self, start: float, exc: BaseException) -> Any:
+        """
+        An observed call that started at *start* raised *exc* (called from
+        its ``except`` clause): answer with the fallback, or raise *exc*;
+        report the call either way.
+        """
+        if not isinstance(exc, Exception):
             self._finished(start, "ignored", exc)
-            raise
+            raise exc
+        try:
+            if not self.on.matches(exc):
+                raise exc
+            return self._recover(exc, None)
+        finally:
+            self._finished(start, "failure", exc)
+
+    async def _acaught(self, start: float, exc: BaseException) -> Any:
+        """The async twin of :meth:`_caught`."""
+        if not isinstance(exc, Exception):
+            self._finished(start, "ignored", exc)
+            raise exc
+        try:
+            if not self.on.matches(exc):
+                raise exc
+            return await self._arecover(exc, None)
+        finally:
+            self._finished(start, "failure", exc)
+
+    def _judged(self, start: float, result: T) -> T:
+        """
+        An observed call that started at *start* returned *result*: refuse
+        a misuse (not reported), ask *on_result*, report the call.
+        """
         if result.__class__ not in PLAIN and is_awaitable(result):
             raise awaitable_result_error(
                 "Fallback", self.name, "call()", "acall()", result
@@ -393,55 +485,17 @@ class Fallback(Observable):
                 return cast("T", self._recover(None, result))
             finally:
                 self._finished(start, "failure", None)
-        # The success, inline: the one hook call the budget allows.
-        now = self.clock.now()
-        emit(
-            self._live.calls,
-            call_finished(self.name, now, _KIND, "success", now - start),
-        )
+        self._finished(start, "success", None)
         return result
 
-    async def _aobserved_call(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> T:
-        """
-        The async twin of :meth:`_observed_call`: :meth:`acall` and the
-        decorator on an ``async def``.
-        """
-        start = self.clock.now()
-        try:
-            awaitable: Any = fn(*args, **kwargs)
-            if awaitable.__class__ is CoroutineType or is_awaitable(awaitable):
-                result: T = await awaitable
-            else:
-                result = _MISSING  # a misuse, raised below
-        except Exception as exc:
-            try:
-                if not self.on.matches(exc):
-                    raise
-                return cast("T", await self._arecover(exc, None))
-            finally:
-                self._finished(start, "failure", exc)
-        except BaseException as exc:
-            self._finished(start, "ignored", exc)
-            raise
-        if result is _MISSING:  # raised as it is, not reported
-            raise not_awaitable_error(
-                "Fallback", self.name, "acall()", "call()", awaitable
-            )
+    async def _ajudged(self, start: float, result: T) -> T:
+        """The async twin of :meth:`_judged` (no misuse to refuse)."""
         if self.on_result is not None and self._rejects(start, result):
             try:
                 return cast("T", await self._arecover(None, result))
             finally:
                 self._finished(start, "failure", None)
-        now = self.clock.now()
-        emit(
-            self._live.calls,
-            call_finished(self.name, now, _KIND, "success", now - start),
-        )
+        self._finished(start, "success", None)
         return result
 
     def _rejects(self, start: float, result: object) -> bool:
@@ -466,7 +520,7 @@ class Fallback(Observable):
         """
         now = self.clock.now()
         emit(
-            self._live.calls,
+            self._live.calls_now,
             call_finished(self.name, now, _KIND, outcome, now - start, error),
         )
 

@@ -615,7 +615,9 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:  # admitted at once, at the decision's time
-            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
+            emit(
+                self._live.calls_now, call_admitted(self.name, now, _KIND, 0.0)
+            )
 
     async def aacquire(
         self,
@@ -644,7 +646,9 @@ class _Limiter(_NoOutcome, Observable):
             if self._live.calls:
                 self._admitted(now)
         elif self._live.calls:
-            emit(self._live.calls, call_admitted(self.name, now, _KIND, 0.0))
+            emit(
+                self._live.calls_now, call_admitted(self.name, now, _KIND, 0.0)
+            )
 
     def _admitted(self, start: float) -> None:
         """
@@ -654,7 +658,7 @@ class _Limiter(_NoOutcome, Observable):
         """
         now = self.clock.now()
         emit(
-            self._live.calls,  # those left, if one went meanwhile
+            self._live.calls_now,  # those left, if one went meanwhile
             call_admitted(self.name, now, _KIND, now - start),
         )
 

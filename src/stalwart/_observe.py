@@ -16,6 +16,15 @@ emitted to a snapshot of a list (:func:`~stalwart._events.emit` copies a
 list before iterating), so a hook removed meanwhile never makes another
 one miss an event.
 
+Each list also has an immutable snapshot, :attr:`LiveHooks.all_now` and
+:attr:`LiveHooks.calls_now`: a tuple replaced (never changed) on every
+attachment and removal, under the same lock.  A per-call path reads the
+snapshot once and iterates it inline, each hook call in ``try`` / ``except
+Exception`` logged through :func:`~stalwart._events.hook_failed`: the same
+contract as :func:`~stalwart._events.emit` (a hook's error is logged and
+swallowed; a hook removed meanwhile never makes another miss the event),
+without the copy and the frame.
+
 Hooks that want **per-call events** (:class:`~stalwart.CallFinished` for
 every call, the full event stream of resilience4j, and what the duration
 histograms of the metrics are fed with) say so: ``per_call=True`` when
@@ -34,7 +43,8 @@ To plug a primitive in:
 3. if it reports per-call events, test ``self._live.calls`` where a call
    ends (or pass ``on_change`` to :func:`live_hooks` to re-wire its faces
    when per-call hooks come and go) and emit
-   :class:`~stalwart.CallFinished` to that list.
+   :class:`~stalwart.CallFinished` to that list (or, on a hot path, to
+   :attr:`LiveHooks.calls_now`, inline).
 """
 
 from __future__ import annotations
@@ -65,9 +75,20 @@ class LiveHooks:
         all: Every hook: the primitive's events go to each.
         calls: The hooks that also receive per-call events (a subset of
             :attr:`all`).
+        all_now: The hooks of :attr:`all` as a tuple, replaced on every
+            change: what a hot path iterates without copying.
+        calls_now: The hooks of :attr:`calls` as a tuple, likewise.
     """
 
-    __slots__ = ("_lock", "_watchers", "all", "calls", "on_change")
+    __slots__ = (
+        "_lock",
+        "_watchers",
+        "all",
+        "all_now",
+        "calls",
+        "calls_now",
+        "on_change",
+    )
 
     def __init__(
         self,
@@ -76,6 +97,8 @@ class LiveHooks:
     ) -> None:
         self.all: list[Hook] = list(hooks)
         self.calls: list[Hook] = [hook for hook in hooks if wants_calls(hook)]
+        self.all_now: tuple[Hook, ...] = tuple(self.all)
+        self.calls_now: tuple[Hook, ...] = tuple(self.calls)
         self.on_change = on_change
         """Called (outside the lock) when :attr:`calls` becomes empty or
         not empty, or :attr:`all` does."""
@@ -110,6 +133,11 @@ class LiveHooks:
                     ref for ref in self._watchers if ref() is not None
                 ]
 
+    def _snapshot(self) -> None:
+        """Replace the snapshots (under the lock, after a change)."""
+        self.all_now = tuple(self.all)
+        self.calls_now = tuple(self.calls)
+
     def add(self, hook: Hook, per_call: bool | None) -> None:
         """
         Attach *hook*; *per_call* ``None`` reads the hook's own ``per_call``
@@ -123,6 +151,7 @@ class LiveHooks:
             self.all.append(hook)
             if per_call:
                 self.calls.append(hook)
+            self._snapshot()
             after = bool(self.all), bool(self.calls)
         if before != after:
             self._changed()
@@ -142,6 +171,7 @@ class LiveHooks:
             _remove_last(self.all, hook)
             if hook in self.calls:
                 _remove_last(self.calls, hook)
+            self._snapshot()
             after = bool(self.all), bool(self.calls)
         if before != after:
             self._changed()

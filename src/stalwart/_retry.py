@@ -51,6 +51,7 @@ from ._events import (
     RetryGaveUp,
     RetryScheduled,
     call_finished,
+    hook_failed,
 )
 from ._events import emit as _emit
 from ._faces import (
@@ -1608,7 +1609,7 @@ class Retry(Observable):
         """
         now = self.clock.now()
         _emit(
-            self._observing,
+            self._live.calls_now,
             call_finished(
                 self.name,
                 now,
@@ -1647,18 +1648,14 @@ class Retry(Observable):
         kwargs: dict[str, Any],
     ) -> T:
         """
-        :meth:`_observed_call` of a callable *fn* without *on_result*: the
-        decorators' wrappers call it directly.
+        :meth:`_observed_call` of a callable *fn* without *on_result*.  The
+        decorators' wrappers inline it (see :func:`_fast_decorators`).
         """
         began = self.clock.now()
         try:
             result: T = fn(*args, **kwargs)
-        except Exception as e:
+        except BaseException as e:
             error = e
-        except BaseException as exc:
-            self._begin()
-            self._finished(began, "ignored", exc, 1)
-            raise
         else:
             # A misuse is refused as call() refuses it: not counted, not
             # reported.
@@ -1669,15 +1666,33 @@ class Retry(Observable):
             self._calls.incr()  # _begin(), a frame less
             if self.budget is not None:
                 self.budget._deposit()
-            now = self.clock.now()
-            _emit(
-                self._observing,
-                call_finished(
-                    self.name, now, _KIND_EVENT, "success", now - began
-                ),
-            )
+            self._finished(began, "success", None, 1)
             return result  # no cast(): a call of its own
+        # Outside the except block: a later attempt's failure gets no
+        # __context__ of its own.
+        try:
+            return self._observed_rest(fn, args, kwargs, began, error)
+        finally:
+            del error  # no frame <-> traceback cycle
+
+    def _observed_rest(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        began: float,
+        error: BaseException,
+    ) -> T:
+        """
+        An observed call, begun at *began*, whose first attempt raised
+        *error*: count it, run the later attempts through the failure path
+        of :meth:`call` (a :class:`BaseException` is not retried) and
+        report the call as it ends.
+        """
         self._begin()
+        if not isinstance(error, Exception):
+            self._finished(began, "ignored", error, 1)
+            raise error
         attempts = 1
 
         def again(*args: Any, **kwargs: Any) -> Any:
@@ -1695,7 +1710,7 @@ class Retry(Observable):
         finally:
             del error  # no frame <-> traceback cycle
         self._finished(began, "success", None, attempts)
-        return result
+        return cast("T", result)
 
     def _looped_call(
         self,
@@ -1748,12 +1763,8 @@ class Retry(Observable):
                 result: T = await awaitable
             else:
                 result = _MISUSE
-        except Exception as e:
+        except BaseException as e:
             error = e
-        except BaseException as exc:
-            self._begin()
-            self._finished(began, "ignored", exc, 1)
-            raise
         else:
             if result is _MISUSE:  # refused as acall() refuses it
                 raise not_awaitable_error(
@@ -1762,15 +1773,28 @@ class Retry(Observable):
             self._calls.incr()  # _begin(), a frame less
             if self.budget is not None:
                 self.budget._deposit()
-            now = self.clock.now()
-            _emit(
-                self._observing,
-                call_finished(
-                    self.name, now, _KIND_EVENT, "success", now - began
-                ),
-            )
+            self._finished(began, "success", None, 1)
             return result
+        try:
+            return await self._aobserved_rest(fn, args, kwargs, began, error)
+        finally:
+            del error
+
+    async def _aobserved_rest(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        began: float,
+        error: BaseException,
+    ) -> T:
+        """
+        The async twin of :meth:`_observed_rest`.
+        """
         self._begin()
+        if not isinstance(error, Exception):
+            self._finished(began, "ignored", error, 1)
+            raise error
         attempts = 1
 
         def again(*args: Any, **kwargs: Any) -> Awaitable[Any]:
@@ -1786,9 +1810,9 @@ class Retry(Observable):
             self._finished(began, outcome, exc, attempts)
             raise
         finally:
-            del error  # no frame <-> traceback cycle
+            del error
         self._finished(began, "success", None, attempts)
-        return result
+        return cast("T", result)
 
     async def _alooped_call(
         self,
@@ -2087,9 +2111,15 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
     # through the attempt loop, which reports it.  A bool in a cell, set
     # by watch(): the cheapest test there is (no length to take).
     observing = False
-    # The wrappers are built only without on_result: the attempt loop is
-    # not needed to judge results.
-    observed, aobserved = retry._observed_first, retry._aobserved_first
+    # The wrappers are built only without on_result and without a budget:
+    # the attempt loop is not needed to judge results.  Observed, they
+    # inline Retry._observed_first: a first attempt that succeeds is
+    # counted in the cell and reported to the snapshot of the per-call
+    # hooks, each hook call guarded as emit() guards it.
+    # In one closure variable per face: each one costs a copy at every
+    # call, observed or not.
+    observed = (retry._observed_rest, retry._live, retry.name)
+    aobserved = (retry._aobserved_rest, retry._live, retry.name)
 
     # Two wrappers per face, chosen once: a test per call would cost more
     # than the time budget's clock read does.
@@ -2101,21 +2131,45 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                return observed(fn, args, kwargs)
-            calls += 1.0
-            start = clock.now()
+            if not observing:
+                calls += 1.0
+                start = clock.now()
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as e:
+                    error = e
+                # Outside the except block, so the failure re-raised at the
+                # end gets no __context__ of its own.
+                try:
+                    result: T = run(fn, args, kwargs, error, None, start)
+                finally:
+                    del error  # no frame <-> traceback cycle left to the GC
+                return result
+            began = clock.now()
             try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                error = e
-            # Outside the except block, so the failure re-raised at the
-            # end gets no __context__ of its own.
+                result = fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                if result.__class__ not in _PLAIN and is_awaitable(result):
+                    raise awaitable_result_error(
+                        _KIND, observed[2], "call()", "acall()", result
+                    )
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    observed[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in observed[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = run(fn, args, kwargs, error, None, start)
+                return observed[0](fn, args, kwargs, began, raised)
             finally:
-                del error  # no frame <-> traceback cycle left to the GC
-            return result
+                del raised
 
         return retrying
 
@@ -2123,18 +2177,42 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                return observed(fn, args, kwargs)
-            calls += 1.0
+            if not observing:
+                calls += 1.0
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as e:
+                    error = e
+                try:
+                    result: T = run(fn, args, kwargs, error, None, 0.0)
+                finally:
+                    del error
+                return result
+            began = clock.now()
             try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                if result.__class__ not in _PLAIN and is_awaitable(result):
+                    raise awaitable_result_error(
+                        _KIND, observed[2], "call()", "acall()", result
+                    )
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    observed[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in observed[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = run(fn, args, kwargs, error, None, 0.0)
+                return observed[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
@@ -2147,19 +2225,41 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                return await aobserved(fn, args, kwargs)
-            calls += 1.0
-            start = clock.now()
+            if not observing:
+                calls += 1.0
+                start = clock.now()
+                try:
+                    return await fn(*args, **kwargs)
+                except Exception as e:
+                    error = e
+                try:
+                    result: T = await arun(
+                        fn, args, kwargs, error, None, start
+                    )
+                finally:
+                    del error
+                return result
+            began = clock.now()
             try:
-                return await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = await fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    aobserved[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in aobserved[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = await arun(fn, args, kwargs, error, None, start)
+                return await aobserved[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
@@ -2169,18 +2269,38 @@ def _fast_decorators(retry: Retry) -> _FastDecorators:
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             nonlocal calls
-            if observing:
-                return await aobserved(fn, args, kwargs)
-            calls += 1.0
+            if not observing:
+                calls += 1.0
+                try:
+                    return await fn(*args, **kwargs)
+                except Exception as e:
+                    error = e
+                try:
+                    result: T = await arun(fn, args, kwargs, error, None, 0.0)
+                finally:
+                    del error
+                return result
+            began = clock.now()
             try:
-                return await fn(*args, **kwargs)
-            except Exception as e:
-                error = e
+                result = await fn(*args, **kwargs)
+            except BaseException as e:
+                raised = e
+            else:
+                calls += 1.0
+                now = clock.now()
+                event = call_finished(
+                    aobserved[2], now, _KIND_EVENT, "success", now - began
+                )
+                for hook in aobserved[1].calls_now:
+                    try:
+                        hook(event)
+                    except Exception:
+                        hook_failed(hook, event)
+                return result
             try:
-                result: T = await arun(fn, args, kwargs, error, None, 0.0)
+                return await aobserved[0](fn, args, kwargs, began, raised)
             finally:
-                del error
-            return result
+                del raised
 
         return retrying
 
