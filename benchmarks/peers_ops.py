@@ -1,6 +1,7 @@
 """
 What instrumentation costs: a closed breaker, a successful retry, a
-fallback that is not used and a draining token bucket, plain, with a hook
+fallback that is not used, a draining token bucket, a bulkhead with room
+and a timeout that does not fire, plain, with a hook
 that asks for per-call events and does nothing (the cost of timing each
 call and building its event), and with the Prometheus listener of
 ``stalwart.prometheus`` (one histogram observation per call), as ratios to
@@ -33,7 +34,7 @@ from typing import Any
 from harness import Suite, af, f
 
 
-_KINDS = ("breaker", "retry", "fallback", "limiter")
+_KINDS = ("breaker", "retry", "fallback", "limiter", "bulkhead", "timeout")
 _FLOOR = "one hook call (the floor)"
 _GUARDED = "one guarded hook call (the hook contract)"
 
@@ -108,6 +109,10 @@ def _instrumented(kind: str) -> list[tuple[str, Any]]:
             return stalwart.CircuitBreaker(name="bench")
         if kind == "fallback":
             return stalwart.Fallback(name="bench", value=0)
+        if kind == "bulkhead":
+            return stalwart.Bulkhead(name="bench", max_concurrent=8)
+        if kind == "timeout":
+            return stalwart.Timeout(name="bench", seconds=60.0)
         if kind == "limiter":
             return stalwart.TokenBucket(
                 name="bench",

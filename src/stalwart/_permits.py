@@ -47,7 +47,7 @@ import attrs
 from ._clock import Clock
 from ._core.bulkhead import BulkheadCore
 from ._errors import BulkheadFullError
-from ._events import CallAdmitted, CallFinished, CallRejected, emit
+from ._events import CallRejected, call_admitted, call_finished, emit
 from ._faces import Blocks, blocking_on_loop
 from ._observe import LiveHooks, Observable
 from ._waiters import (
@@ -454,18 +454,18 @@ class BulkheadBase(Observable):
         """
         if served:
             self._wake(served)
-        calls = self._live.calls
+        calls = self._live.calls_now
         if report and calls:
             now = self.clock.now()
             emit(
                 calls,
-                CallFinished(
-                    primitive_name=self.name,
-                    at=now,
-                    primitive=self._primitive,
-                    outcome=outcome or outcome_of(exc),
-                    duration=None if start is None else now - start,
-                    error=exc,
+                call_finished(
+                    self.name,
+                    now,
+                    self._primitive,
+                    outcome or outcome_of(exc),
+                    None if start is None else now - start,
+                    exc,
                 ),
             )
 
@@ -478,15 +478,12 @@ class BulkheadBase(Observable):
         self._report_admitted(start, admitted)
 
     def _report_admitted(self, start: float, admitted: float) -> None:
-        calls = self._live.calls
+        calls = self._live.calls_now
         if calls:
             emit(
                 calls,
-                CallAdmitted(
-                    primitive_name=self.name,
-                    at=admitted,
-                    primitive=self._primitive,
-                    wait=admitted - start,
+                call_admitted(
+                    self.name, admitted, self._primitive, admitted - start
                 ),
             )
 

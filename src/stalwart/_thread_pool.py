@@ -25,7 +25,7 @@ from ._clock import DEFAULT_CLOCK, Clock, wait_event
 from ._core.bulkhead import BulkheadCore
 from ._deadline import Deadline, current_deadline, wait_future
 from ._errors import BulkheadFullError
-from ._events import CallAdmitted, CallFinished, CallRejected, Hook, emit
+from ._events import CallRejected, Hook, call_admitted, call_finished, emit
 from ._faces import (
     awaitable_result_error,
     blocking_on_loop,
@@ -368,7 +368,7 @@ class ThreadPoolBulkhead(Observable):
         for per-call events (on the worker, in the caller's context): report
         its wait and its outcome.
         """
-        calls, clock = self._live.calls, self.clock
+        calls, clock = self._live.calls_now, self.clock
         error: BaseException | None = None
         start = clock.now()
         with self._lock:
@@ -376,12 +376,7 @@ class ThreadPoolBulkhead(Observable):
         try:
             emit(
                 calls,
-                CallAdmitted(
-                    primitive_name=self.name,
-                    at=start,
-                    primitive=_KIND,
-                    wait=start - submitted,
-                ),
+                call_admitted(self.name, start, _KIND, start - submitted),
             )
             return job()
         except BaseException as exc:
@@ -400,13 +395,8 @@ class ThreadPoolBulkhead(Observable):
                 outcome = "ignored"
             emit(
                 calls,
-                CallFinished(
-                    primitive_name=self.name,
-                    at=now,
-                    primitive=_KIND,
-                    outcome=outcome,
-                    duration=now - start,
-                    error=error,
+                call_finished(
+                    self.name, now, _KIND, outcome, now - start, error
                 ),
             )
             del error  # no frame <-> traceback cycle left to the GC

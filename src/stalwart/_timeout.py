@@ -50,7 +50,7 @@ import attrs
 from ._clock import DEFAULT_CLOCK, Clock, DefaultClock, SystemClock, wait_event
 from ._deadline import Deadline, enter_deadline, exit_deadline
 from ._errors import TimeoutExceededError
-from ._events import CallFinished, Hook, TimeoutExceeded, emit
+from ._events import Hook, TimeoutExceeded, call_finished, emit
 from ._faces import (
     Blocks,
     awaitable_result_error,
@@ -806,14 +806,14 @@ class Timeout(Observable):
         else:
             outcome = "failure" if isinstance(exc, Exception) else "ignored"
         emit(
-            self._live.calls,
-            CallFinished(
-                primitive_name=self.name,
-                at=now,
-                primitive="timeout",
-                outcome=outcome,
-                duration=now - cast("float", entry.start),
-                error=exc,
+            self._live.calls_now,
+            call_finished(
+                self.name,
+                now,
+                "timeout",
+                outcome,
+                now - cast("float", entry.start),
+                exc,
             ),
         )
 
