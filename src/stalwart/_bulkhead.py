@@ -433,15 +433,16 @@ class Bulkhead(BulkheadBase):
                             release()
                         if served is not None:
                             finished(served, None, error)
+                start: float | None  # an annotation: no code on any path
                 if entered is None:  # at once, observed: waited 0.0
                     start = observed[0].now()
-                    event = call_admitted(observed[1], start, _KIND, 0.0)
+                    admission = call_admitted(observed[1], start, _KIND, 0.0)
                     try:
                         for hook in observed[2].calls_now:
                             try:
-                                hook(event)
+                                hook(admission)
                             except Exception:
-                                hook_failed(hook, event)
+                                hook_failed(hook, admission)
                     except BaseException:
                         self._refund()
                         raise
@@ -508,15 +509,16 @@ class Bulkhead(BulkheadBase):
                 if error is _MISUSE:
                     raise self._misuse(result)
                 return result
+            start: float | None  # an annotation: no code on any path
             if entered is None:  # at once, observed: waited 0.0
                 start = observed[0].now()
-                event = call_admitted(observed[1], start, _KIND, 0.0)
+                admission = call_admitted(observed[1], start, _KIND, 0.0)
                 try:
                     for hook in observed[2].calls_now:
                         try:
-                            hook(event)
+                            hook(admission)
                         except Exception:
-                            hook_failed(hook, event)
+                            hook_failed(hook, admission)
                 except BaseException:
                     self._refund()
                     raise
