@@ -27,14 +27,14 @@ import functools
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import CoroutineType, TracebackType
-from typing import Any, ClassVar, Literal, cast, final
+from typing import Any, ClassVar, Final, Literal, cast, final
 
 import attrs
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._core.bulkhead import BulkheadCore
 from ._errors import BulkheadFullError
-from ._events import Hook
+from ._events import Hook, call_admitted, call_finished, hook_failed
 from ._faces import (
     PLAIN,
     awaitable_result_error,
@@ -53,6 +53,7 @@ from ._permits import (
     CALL_FACES,
     WITH_FACES,
     BulkheadBase,
+    outcome_of,
 )
 from ._statistics import Statistics
 from ._typing import P, Seconds, T
@@ -75,6 +76,8 @@ from ._waiters import MAX_WAIT, Default, queue_wait
 # What a decorated def that returned an awaitable ended with: refused, not
 # reported as a call.
 _MISUSE: BaseException = TypeError("a sync face returned an awaitable")
+
+_KIND: Final = "bulkhead"
 
 
 @final
@@ -178,7 +181,7 @@ class Bulkhead(BulkheadBase):
     )
 
     _kind: ClassVar[str] = "Bulkhead"
-    _primitive: ClassVar[str] = "bulkhead"
+    _primitive: ClassVar[str] = _KIND
 
     def __attrs_post_init__(self) -> None:
         self._init_base(BulkheadCore(self.max_concurrent, self.max_queue))
@@ -262,13 +265,13 @@ class Bulkhead(BulkheadBase):
     def __enter__(self) -> None:
         # Hot path: lock.acquire()/release() cost half of `with lock:`, and
         # try_enter() cannot raise.  The gate is the core, or the stand-in
-        # that sends a timed call down the slow path.
+        # that times a call (see the decorator).
         lock = self._lock
         lock.acquire()
         entered = self._gate.try_enter()
         lock.release()
         if not entered:
-            times = self._enter_anonymous(WITH_FACES)
+            times = self._enter_anonymous(WITH_FACES, entered)
             if times is not None:
                 self._block_admitted(caller(1), *times)
 
@@ -294,7 +297,7 @@ class Bulkhead(BulkheadBase):
         entered = self._gate.try_enter()
         lock.release()
         if not entered:
-            times = await self._aenter_anonymous()
+            times = await self._aenter_anonymous(entered)
             if times is not None:
                 self._block_admitted(caller(1), *times)
 
@@ -307,29 +310,44 @@ class Bulkhead(BulkheadBase):
         self.__exit__(exc_type, exc, tb, 2)
 
     def _enter_anonymous(
-        self, faces: tuple[str, str]
+        self, faces: tuple[str, str], entered: bool | None = False
     ) -> tuple[float, float] | None:
         """
-        The slow path of the faces that take anonymous permits: wait for
-        one, or time the call.
+        The slow path of the faces that take anonymous permits: time a
+        call the gate admitted while observing (*entered* ``None``), or
+        wait for a permit and time the call if a hook listens.
 
         Returns:
             When a timed call began and was admitted, or ``None``.
         """
+        if entered is None:
+            return self._at_once()
         start, entered = self._first_enter()
         if not entered:
             self._wait(MAX_WAIT, faces, anonymous=True)
         return self._entered(start, entered)
 
-    async def _aenter_anonymous(self) -> tuple[float, float] | None:
+    async def _aenter_anonymous(
+        self, entered: bool | None = False
+    ) -> tuple[float, float] | None:
         """
         The slow path of the async faces that take anonymous permits (twin
         of :meth:`_enter_anonymous`).
         """
+        if entered is None:
+            return self._at_once()
         start, entered = self._first_enter()
         if not entered:
             await self._await(MAX_WAIT, anonymous=True)
         return self._entered(start, entered)
+
+    def _at_once(self) -> tuple[float, float]:
+        """
+        When a call the gate admitted at once began and was admitted: now,
+        both (it waited 0.0).
+        """
+        now = self.clock.now()
+        return now, now
 
     def call(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -382,9 +400,19 @@ class Bulkhead(BulkheadBase):
         if is_generator_function(fn):
             gen = cast("Callable[P, Generator[Any, Any, Any]]", fn)
             return cast("Callable[P, T]", guard_generator(self, gen))
+        # The gate says how a call goes: True, admitted at once while no
+        # per-call hook listens, it runs as it always did; None, admitted
+        # at once while one listens, it is timed from its admission (wait
+        # 0.0) and reported inline; False, it takes the slow path (it waits
+        # for a permit, timed if a hook listens).
         acquire = self._lock.acquire
         release = self._lock.release
         finished = self._finished
+        # In one closure variable: each costs a copy at every call.  The
+        # two wrappers repeat the observed admission and end inline (not in
+        # a shared method): a frame each way costs about a quarter of a
+        # hook call.
+        observed = (self.clock, self.name, self._live, self._core.exit)
         if is_async_callable(fn):
             afn = cast("Callable[P, Awaitable[Any]]", fn)
 
@@ -393,8 +421,35 @@ class Bulkhead(BulkheadBase):
                 acquire()
                 entered = self._gate.try_enter()
                 release()
-                start = None
-                if not entered:
+                if entered:
+                    error = None
+                    try:
+                        return await afn(*args, **kwargs)
+                    except BaseException as exc:
+                        error = exc
+                        raise
+                    finally:
+                        acquire()
+                        try:
+                            served = self._gate.exit()
+                        finally:
+                            release()
+                        if served is not None:
+                            finished(served, None, error)
+                start: float | None  # an annotation: no code on any path
+                if entered is None:  # at once, observed: waited 0.0
+                    start = observed[0].now()
+                    admission = call_admitted(observed[1], start, _KIND, 0.0)
+                    try:
+                        for hook in observed[2].calls_now:
+                            try:
+                                hook(admission)
+                            except Exception:
+                                hook_failed(hook, admission)
+                    except BaseException:
+                        self._refund()
+                        raise
+                else:
                     start = self._call_admitted(await self._aenter_anonymous())
                 error = None
                 try:
@@ -405,11 +460,27 @@ class Bulkhead(BulkheadBase):
                 finally:
                     acquire()
                     try:
-                        served = self._gate.exit()
+                        served = observed[3]()
                     finally:
                         release()
-                    if served is not None:
-                        finished(served, start, error)
+                    if served:
+                        self._wake(served)
+                    hooks = observed[2].calls_now
+                    if hooks:
+                        now = observed[0].now()
+                        event = call_finished(
+                            observed[1],
+                            now,
+                            _KIND,
+                            "success" if error is None else outcome_of(error),
+                            None if start is None else now - start,
+                            error,
+                        )
+                        for hook in hooks:
+                            try:
+                                hook(event)
+                            except Exception:
+                                hook_failed(hook, event)
 
             return cast("Callable[P, T]", awrapper)
 
@@ -418,10 +489,44 @@ class Bulkhead(BulkheadBase):
             acquire()
             entered = self._gate.try_enter()
             release()
-            start = None
-            if not entered:
-                start = self._call_admitted(self._enter_anonymous(CALL_FACES))
             error: BaseException | None = None
+            if entered:
+                try:
+                    result = fn(*args, **kwargs)
+                    if type(result) is CoroutineType or (
+                        type(result) not in PLAIN and is_awaitable(result)
+                    ):
+                        error = _MISUSE
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    acquire()
+                    try:
+                        served = self._gate.exit()
+                    finally:
+                        release()
+                    if served is not None:
+                        # A misuse is refused, not reported as a call.
+                        finished(served, None, error, error is not _MISUSE)
+                if error is _MISUSE:
+                    raise self._misuse(result)
+                return result
+            start: float | None  # an annotation: no code on any path
+            if entered is None:  # at once, observed: waited 0.0
+                start = observed[0].now()
+                admission = call_admitted(observed[1], start, _KIND, 0.0)
+                try:
+                    for hook in observed[2].calls_now:
+                        try:
+                            hook(admission)
+                        except Exception:
+                            hook_failed(hook, admission)
+                except BaseException:
+                    self._refund()
+                    raise
+            else:
+                start = self._call_admitted(self._enter_anonymous(CALL_FACES))
             try:
                 result = fn(*args, **kwargs)
                 if type(result) is CoroutineType or (
@@ -434,26 +539,49 @@ class Bulkhead(BulkheadBase):
             finally:
                 acquire()
                 try:
-                    served = self._gate.exit()
+                    served = observed[3]()
                 finally:
                     release()
-                if served is not None:
-                    # A misuse is refused, not reported as a call.
-                    finished(served, start, error, error is not _MISUSE)
+                if served:
+                    self._wake(served)
+                hooks = observed[2].calls_now
+                if hooks and error is not _MISUSE:
+                    now = observed[0].now()
+                    event = call_finished(
+                        observed[1],
+                        now,
+                        _KIND,
+                        "success" if error is None else outcome_of(error),
+                        None if start is None else now - start,
+                        error,
+                    )
+                    for hook in hooks:
+                        try:
+                            hook(event)
+                        except Exception:
+                            hook_failed(hook, event)
             if error is _MISUSE:
-                raise awaitable_result_error(
-                    "Bulkhead", self.name, "call()", "acall()", result
-                )
+                raise self._misuse(result)
             return result
 
         return wrapper
+
+    def _misuse(self, result: object) -> TypeError:
+        """
+        The error for a decorated ``def`` that returned *result*, an
+        awaitable.
+        """
+        return awaitable_result_error(
+            "Bulkhead", self.name, "call()", "acall()", result
+        )
 
     def _call_admitted(
         self, times: tuple[float, float] | None
     ) -> float | None:
         """
-        Report a decorated call's admission (if it is timed); a hook that
-        raises a :class:`BaseException` gives its anonymous permit back.
+        Report a decorated call's admission after the slow path (if it is
+        timed); a hook that raises a :class:`BaseException` gives its
+        anonymous permit back.
 
         Returns:
             When the call began, if it is timed.
@@ -463,9 +591,7 @@ class Bulkhead(BulkheadBase):
         try:
             self._report_admitted(*times)
         except BaseException:
-            with self._lock:
-                served = self._core.exit()
-            self._finished(served, None, None, report=False)
+            self._refund()
             raise
         return times[1]
 

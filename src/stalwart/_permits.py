@@ -20,10 +20,12 @@ and its end (:class:`~stalwart.CallFinished`: ``"success"``,
 its duration).  The counting shells keep their fast paths free of the
 test: their faces read the core through :attr:`BulkheadBase._gate`, which
 is the core itself, or an :class:`Observing` stand-in while such a hook
-listens.  The stand-in grants nothing on the fast path, so the faces take
-their slow path, which times the call; and it gives permits back as the
-core does but always returns a list, so the face goes on to report the
-call's end.  A call that began before the hook came has no start time:
+listens.  The stand-in grants a token to nobody on the fast path, so
+those faces take their slow path, which times the call; an anonymous
+permit it takes at once but answers ``None``, not ``True``, so the face
+times the call from its admission (it waited exactly 0.0) without a
+second try; and it gives permits back as the core does but always
+returns a list, so the face goes on to report the call's end.  A call that began before the hook came has no start time:
 its duration is ``None``.
 """
 
@@ -47,7 +49,12 @@ import attrs
 from ._clock import Clock
 from ._core.bulkhead import BulkheadCore
 from ._errors import BulkheadFullError
-from ._events import CallRejected, call_admitted, call_finished, emit
+from ._events import (
+    CallRejected,
+    call_admitted,
+    call_finished,
+    emit,
+)
 from ._faces import Blocks, blocking_on_loop
 from ._observe import LiveHooks, Observable
 from ._waiters import (
@@ -108,11 +115,13 @@ class Observing(Generic[W]):
     def __init__(self, core: BulkheadCore[W]) -> None:
         self.core = core
 
-    def try_enter(self) -> bool:
+    def try_enter(self) -> bool | None:
         """
-        Grant nothing: the face takes its slow path, which times the call.
+        Take an anonymous permit if a unit is free: ``None`` if taken (the
+        face times the call from now, admitted at once), ``False`` if not
+        (the face takes its slow path).
         """
-        return False
+        return None if self.core.try_enter() else False
 
     def try_take(self, cost: int = 1) -> int:
         """
@@ -487,6 +496,18 @@ class BulkheadBase(Observable):
                 ),
             )
 
+    # -- decorated calls, observed -------------------------------------------
+
+    def _refund(self) -> None:
+        """
+        Give back an anonymous permit whose admission a hook refused (it
+        raised a :class:`BaseException`): the call never ran, so nothing
+        is reported.
+        """
+        with self._lock:
+            served = self._core.exit()
+        self._finished(served, None, None, report=False)
+
     # -- with blocks, timed ------------------------------------------------
 
     def _block_admitted(
@@ -502,9 +523,7 @@ class BulkheadBase(Observable):
             self._report_admitted(start, admitted)
         except BaseException:
             self._block_start(frame)
-            with self._lock:
-                served = self._core.exit()
-            self._finished(served, None, None, report=False)
+            self._refund()
             raise
 
     def _block_start(self, frame: Any) -> float | None:

@@ -50,7 +50,13 @@ import attrs
 from ._clock import DEFAULT_CLOCK, Clock, DefaultClock, SystemClock, wait_event
 from ._deadline import Deadline, enter_deadline, exit_deadline
 from ._errors import TimeoutExceededError
-from ._events import Hook, TimeoutExceeded, call_finished, emit
+from ._events import (
+    Hook,
+    TimeoutExceeded,
+    call_finished,
+    emit,
+    hook_failed,
+)
 from ._faces import (
     Blocks,
     awaitable_result_error,
@@ -805,17 +811,20 @@ class Timeout(Observable):
             outcome = "success"
         else:
             outcome = "failure" if isinstance(exc, Exception) else "ignored"
-        emit(
-            self._live.calls_now,
-            call_finished(
-                self.name,
-                now,
-                "timeout",
-                outcome,
-                now - cast("float", entry.start),
-                exc,
-            ),
+        event = call_finished(
+            self.name,
+            now,
+            "timeout",
+            outcome,
+            now - cast("float", entry.start),
+            exc,
         )
+        # The snapshot, iterated inline: emit()'s contract without its frame.
+        for hook in self._live.calls_now:
+            try:
+                hook(event)
+            except Exception:
+                hook_failed(hook, event)
 
 
 # -- which task runs a block ---------------------------------------------------
