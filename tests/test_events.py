@@ -103,6 +103,31 @@ class TestDelivery:
         assert [("a", 1.0), ("b", 1.0), ("a", 2.0), ("b", 2.0)] == seen
         assert 0 == len(delivery.queue)
 
+    def test_a_rendered_call_finished_goes_to_the_per_call_hooks(self):
+        """
+        An item rendered into a per-call event reaches the hooks that asked
+        for per-call events, and only them, in its place in the order.
+        """
+        seen: list[tuple[str, float]] = []
+        finished = CallFinished(
+            primitive_name="p",
+            at=2.0,
+            primitive="p",
+            outcome="success",
+            duration=0.0,
+        )
+        delivery = Delivery(
+            [lambda e: seen.append(("all", e.at))],
+            render=lambda item: finished,
+            calls=[lambda e: seen.append(("calls", e.at))],
+        )
+        delivery.post(event(1))
+        delivery.post("a call")
+        delivery.post(event(3))
+        delivery.deliver()
+
+        assert [("all", 1.0), ("calls", 2.0), ("all", 3.0)] == seen
+
     def test_nothing_to_render_with(self):
         """
         Posting a non-event without render= is a TypeError at delivery.

@@ -15,6 +15,7 @@ import pytest
 import stalwart
 
 from helpers import ok
+from limiter_support import ALL, IDS
 from stalwart import (
     GCRA,
     CallRejected,
@@ -30,17 +31,6 @@ from stalwart import (
 )
 from stalwart._deadline import deadline_scope
 from stalwart.testing import FakeClock, use_clock
-
-
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
-IDS = [cls.__name__ for cls in ALL]
 
 
 @pytest.fixture(name="cls", params=ALL, ids=IDS)

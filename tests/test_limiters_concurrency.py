@@ -9,26 +9,15 @@ import asyncio
 import sys
 import threading
 
+from limiter_support import ALL
 from stalwart import (
-    GCRA,
     FixedWindow,
-    LeakyBucket,
     RateLimitExceededError,
-    SlidingWindowCounter,
-    SlidingWindowLog,
     TokenBucket,
 )
 from stalwart.testing import FakeClock
 
 
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
 LIMIT = 300
 
 

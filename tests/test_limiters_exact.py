@@ -15,27 +15,18 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from limiter_support import ALL, IDS
 from stalwart import (
     GCRA,
     ConfigurationError,
     FixedWindow,
     LeakyBucket,
-    SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
 )
 from stalwart._limiters import retry_after
 from stalwart.testing import FakeClock
 
-
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
 
 starts = st.one_of(
     st.sampled_from([0.0, 1e5, 1e6, 1e7, 2.0**24, 1e9, 1e9 + 0.3]),
@@ -76,7 +67,7 @@ class TestWaitingRetryAfterIsEnough:
         assert clock.now() > before
         assert limiter.try_acquire(cost)
 
-    @pytest.mark.parametrize("cls", ALL, ids=[c.__name__ for c in ALL])
+    @pytest.mark.parametrize("cls", ALL, ids=IDS)
     def test_ten_million_seconds(self, cls):
         """
         At 1e7 s, ten a second: take one, wait 0.03 s, be refused, wait

@@ -19,31 +19,17 @@ import pytest
 
 import stalwart
 
+from limiter_support import ALL, IDS
 from stalwart import (
-    GCRA,
     CallAdmitted,
     CallRejected,
-    FixedWindow,
-    LeakyBucket,
     RateLimitExceededError,
-    SlidingWindowCounter,
-    SlidingWindowLog,
     TokenBucket,
 )
 from stalwart.testing import FakeClock
 
 
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
-
-
-@pytest.fixture(name="cls", params=ALL, ids=[c.__name__ for c in ALL])
+@pytest.fixture(name="cls", params=ALL, ids=IDS)
 def _cls(request: pytest.FixtureRequest) -> Any:
     """
     Every limiter class.

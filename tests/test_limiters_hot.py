@@ -13,28 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from limiter_support import ALL, IDS
 from stalwart import (
-    GCRA,
-    FixedWindow,
-    LeakyBucket,
     RateLimitExceededError,
-    SlidingWindowCounter,
-    SlidingWindowLog,
-    TokenBucket,
 )
 from stalwart._limiters import retry_after
 from stalwart.testing import FakeClock
 from strategies_limiters import live
 
-
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
 
 operations = st.lists(
     st.tuples(
@@ -59,7 +45,7 @@ class SteppingClock(FakeClock):
 
 
 @pytest.mark.parametrize("key", [None, "k"], ids=["default", "keyed"])
-@pytest.mark.parametrize("cls", ALL, ids=[cls.__name__ for cls in ALL])
+@pytest.mark.parametrize("cls", ALL, ids=IDS)
 @given(
     limit=st.integers(1, 4),
     period=st.sampled_from([0.5, 1.0, 2.0]),

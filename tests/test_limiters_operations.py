@@ -13,11 +13,10 @@ from datetime import timedelta
 
 import pytest
 
+from limiter_support import ALL, IDS
 from stalwart import (
-    GCRA,
     CallRejected,
     FixedWindow,
-    LeakyBucket,
     RateLimitDecision,
     RateLimiterStatistics,
     RateLimitExceededError,
@@ -27,17 +26,6 @@ from stalwart import (
 )
 from stalwart._limiters import _TaskWaiter
 from strategies_limiters import live
-
-
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
-IDS = [cls.__name__ for cls in ALL]
 
 
 @pytest.fixture(name="cls", params=ALL, ids=IDS)

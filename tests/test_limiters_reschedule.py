@@ -14,11 +14,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from limiter_support import ALL, IDS
 from stalwart import (
-    GCRA,
     FixedWindow,
-    LeakyBucket,
-    SlidingWindowCounter,
     SlidingWindowLog,
     SystemClock,
     TokenBucket,
@@ -63,18 +61,8 @@ class TestTheIssueExample:
         assert {"B": 1.0, "C": 2.0, "D": 3.0} == served
 
 
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
-
-
 class TestTasks:
-    @pytest.mark.parametrize("cls", ALL, ids=[c.__name__ for c in ALL])
+    @pytest.mark.parametrize("cls", ALL, ids=IDS)
     @pytest.mark.parametrize("position", [0, 1, 2])
     def test_every_algorithm(self, cls, position):
         """
@@ -197,7 +185,7 @@ def _spin_until(predicate):
 
 
 class TestThreads:
-    @pytest.mark.parametrize("cls", ALL, ids=[c.__name__ for c in ALL])
+    @pytest.mark.parametrize("cls", ALL, ids=IDS)
     def test_an_interrupted_thread_hands_its_place_on(self, cls):
         """
         Thread A waits, thread B waits behind it; A is interrupted: B is

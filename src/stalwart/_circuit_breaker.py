@@ -1016,16 +1016,12 @@ class CircuitBreaker(Observable):
         self._exit(token, None, NO_RESULT)
         return result
 
-    def _render(self, transition: Transition | _CallRecord) -> Event:
+    def _render(self, transition: Transition) -> Event:
         """
-        Turn a transition logged by the core (or a call's outcome posted
-        as a record by a subclass) into its event (at delivery, outside
-        the lock).
+        Turn a transition logged by the core into its event (at delivery,
+        outside the lock).
         """
-        if transition[0] is _CALL:
-            _, outcome, start, end, error = cast("_CallRecord", transition)
-            return self._call_finished(end, start, outcome, error)
-        previous, state, at, recovery_time = cast("Transition", transition)
+        previous, state, at, recovery_time = transition
         if state is OPEN:
             return CircuitOpened(
                 primitive_name=self.name,
@@ -1247,15 +1243,6 @@ class CircuitBreaker(Observable):
         else:
             self._exit(token, exc, NO_RESULT)
 
-
-_CALL = object()
-"""Marks a call's outcome posted to the delivery queue as a record (the
-shared breaker's; this breaker posts the event itself)."""
-
-_CallRecord: TypeAlias = tuple[
-    object, str, float | None, float, BaseException | None
-]
-"""``(_CALL, outcome, start, end, error)``, rendered at delivery."""
 
 _Token: TypeAlias = int | tuple[int, float]
 """What the guard's steps hand over: the epoch of an admitted call, with

@@ -16,7 +16,9 @@ What primitives use (private, shared by the limiters and the breaker):
   met by sending the source once with ``EVAL``, which loads it again);
   a connection error or a timeout is raised as :class:`Unavailable`,
   carrying the cause, so that each caller applies the policy
-  (:meth:`RedisStore._degraded` counts it and says what to do);
+  (:meth:`RedisStore._fallback` counts it and says what to do); the
+  commands go out on connections the store keeps checked out of the
+  client's pool (:mod:`stalwart._redis_kept`);
 * :meth:`RedisStore._key` builds ``{prefix}:{kind}:{name:key}``: the hash
   tag (the part in braces) puts every key of one state in one Redis
   Cluster slot.

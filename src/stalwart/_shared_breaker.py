@@ -54,7 +54,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, final
 
 from ._circuit_breaker import (
-    _CALL,
     _IGNORED,
     CircuitBreaker,
     CircuitBreakerStatistics,
@@ -468,7 +467,7 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             outcome = "failure" if flags & FAILURE else "success"
             # Delivered once the outcome is recorded (before the
             # transition it caused): a hook cannot stop the recording.
-            self._events.post((_CALL, outcome, start, now, error))
+            self._events.post(self._call_finished(now, start, outcome, error))
         # Disabled, the fleet records nothing (the totals are this
         # process's, counted above).
         if epoch < 0 or self._link.view[0] is CircuitState.DISABLED:
@@ -514,7 +513,9 @@ class SharedCircuitBreaker(GuardBlocks, CircuitBreaker):
             totals.ignored += 1
         now = self.clock.now()
         if self._observed:
-            self._events.post((_CALL, "ignored", start, now, error))
+            self._events.post(
+                self._call_finished(now, start, "ignored", error)
+            )
         if epoch > 0 and epoch & 1:
             return now, self._args("release", now, epoch >> 1)
         return now, None

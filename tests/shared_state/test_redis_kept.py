@@ -102,6 +102,43 @@ class TestReused:
 
         assert asyncio.run(main()) == 10_000 - 1001
 
+    def test_threads_and_an_event_loop_on_one_store_at_once(self, redis_url):
+        store = RedisStore(
+            client=redis.Redis.from_url(redis_url),
+            aclient=redis.asyncio.Redis.from_url(redis_url),
+        )
+        limiter = FixedWindow(
+            rate=(10_000, 60.0), store=store, name="l", clock=FakeClock()
+        )
+        barrier = threading.Barrier(5)
+
+        def sync_work() -> None:
+            barrier.wait()
+            for _ in range(100):
+                assert limiter.try_acquire()
+
+        def loop_work() -> None:
+            async def main() -> None:
+                async def task() -> None:
+                    for _ in range(50):
+                        assert await limiter.atry_acquire()
+
+                barrier.wait()
+                await asyncio.gather(*(task() for _ in range(4)))
+                await store.aclose()
+
+            asyncio.run(main())
+
+        threads = [threading.Thread(target=sync_work) for _ in range(4)]
+        threads.append(threading.Thread(target=loop_work))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Every decision counted once: 400 from threads, 200 from tasks.
+        assert limiter.peek().remaining == 10_000 - 601
+        store.close()
+
     def test_one_store_on_event_loops_one_after_the_other(self, redis_url):
         client = redis.asyncio.Redis.from_url(redis_url)
         store = RedisStore(aclient=client)

@@ -14,32 +14,18 @@ import threading
 import pytest
 import redis
 
+from limiter_support import ALL, IDS
 from redis_support import RedisServer
 from stalwart import (
-    GCRA,
     CallRejected,
     FixedWindow,
-    LeakyBucket,
     RateLimitExceededError,
-    SlidingWindowCounter,
-    SlidingWindowLog,
     StoreUnavailable,
     StoreUnavailableError,
     TokenBucket,
 )
 from stalwart.redis import RedisStore
 from stalwart.testing import FakeClock
-
-
-ALL = [
-    TokenBucket,
-    GCRA,
-    LeakyBucket,
-    FixedWindow,
-    SlidingWindowLog,
-    SlidingWindowCounter,
-]
-IDS = [cls.__name__ for cls in ALL]
 
 
 @pytest.fixture(name="cls", params=ALL, ids=IDS)
